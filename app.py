@@ -1,0 +1,234 @@
+"""Crossdesk: entry point and app factory.
+
+`python app.py` serves the bot on http://$HOST:$PORT/api/messages (default 127.0.0.1:3978);
+`python app.py sessions --conversation ID` prints a chat's sessions as JSON;
+`python app.py check` validates the configuration and exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import sys
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from botbuilder.core import TurnContext
+from botbuilder.integration.aiohttp import (
+    CloudAdapter,
+    ConfigurationBotFrameworkAuthentication,
+)
+from botbuilder.schema import Activity, ActivityTypes
+from msrest.exceptions import DeserializationError
+
+from bots import CrossdeskBot
+from pipeline.config import EXAMPLE_CONFIG, Directory, load_directory
+from pipeline.errors import ConfigError, CrossdeskError
+from storage.base import SessionStore
+from storage.export import conversation_export
+from storage.sqlite import SqliteStore
+
+log = logging.getLogger("crossdesk")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything Crossdesk reads from the environment (Bot Framework names where they exist)."""
+
+    app_id: str = ""
+    app_password: str = field(default="", repr=False)
+    app_type: str = "MultiTenant"
+    app_tenant_id: str = ""
+    config_path: Path = EXAMPLE_CONFIG
+    sqlite_path: Path = Path("crossdesk.sqlite3")
+    host: str = "127.0.0.1"
+    port: int = 3978
+    allowed_directory_tenants: frozenset[str] = frozenset()
+    #: Endpoint overrides for the SDK's authentication (tests point these at local servers).
+    auth_endpoints: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
+        allowed = env.get("CROSSDESK_ALLOWED_DIRECTORY_TENANTS", "")
+        try:
+            port = int(env.get("PORT", "3978"))
+        except ValueError:
+            raise ConfigError([f"PORT: not a number: {env['PORT']!r}"]) from None
+        return cls(
+            app_id=env.get("MicrosoftAppId", ""),
+            app_password=env.get("MicrosoftAppPassword", ""),
+            app_type=env.get("MicrosoftAppType", "") or "MultiTenant",
+            app_tenant_id=env.get("MicrosoftAppTenantId", ""),
+            config_path=Path(env.get("CROSSDESK_CONFIG", "") or EXAMPLE_CONFIG),
+            sqlite_path=Path(env.get("CROSSDESK_SQLITE_PATH", "") or "crossdesk.sqlite3"),
+            host=env.get("HOST", "") or "127.0.0.1",
+            port=port,
+            allowed_directory_tenants=frozenset(t.strip() for t in allowed.split(",") if t.strip()),
+        )
+
+    def sdk_configuration(self) -> object:
+        """The attribute bag `ConfigurationBotFrameworkAuthentication` reads."""
+        bag = argparse.Namespace(
+            APP_ID=self.app_id,
+            APP_PASSWORD=self.app_password,
+            APP_TYPE=self.app_type,
+            APP_TENANTID=self.app_tenant_id,
+        )
+        for name, value in self.auth_endpoints.items():
+            setattr(bag, name, value)
+        return bag
+
+
+def open_store(settings: Settings) -> SessionStore:
+    return SqliteStore(settings.sqlite_path)
+
+
+STORE = web.AppKey("store", SessionStore)  # type: ignore[type-abstract]
+BOT = web.AppKey("bot", CrossdeskBot)
+ADAPTER = web.AppKey("adapter", CloudAdapter)
+AUTH = web.AppKey("auth", ConfigurationBotFrameworkAuthentication)
+
+
+def create_app(settings: Settings, directory: Directory | None = None) -> web.Application:
+    """The aiohttp application; the configuration is validated here, before serving."""
+    directory = directory or load_directory(settings.config_path)
+    app = web.Application(client_max_size=1024 * 1024)
+    authentication = ConfigurationBotFrameworkAuthentication(settings.sdk_configuration())
+    adapter = CloudAdapter(authentication)
+    adapter.on_turn_error = _on_turn_error
+    app[AUTH] = authentication
+    app[ADAPTER] = adapter
+
+    async def resources(app: web.Application) -> AsyncIterator[None]:
+        store = open_store(settings)
+        app[STORE] = store
+        app[BOT] = CrossdeskBot(
+            directory, store, allowed_directory_tenants=settings.allowed_directory_tenants
+        )
+        yield
+        await store.close()
+
+    app.cleanup_ctx.append(resources)
+    app.router.add_post("/api/messages", messages)
+    app.router.add_get("/healthz", healthz)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def _bad_request(reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=400)
+
+
+async def messages(request: web.Request) -> web.Response:
+    """The Bot Framework endpoint: 400 for a malformed activity, 401 for failed auth."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return _bad_request("the body is not JSON")
+    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
+        return _bad_request("the body is not an activity (an object with a `type`)")
+    try:
+        activity = Activity().deserialize(body)
+    except (DeserializationError, TypeError, ValueError, AttributeError):
+        return _bad_request("the activity cannot be read")
+    conversation = activity.conversation
+    if not activity.service_url or conversation is None or not conversation.id:
+        return _bad_request("the activity has no serviceUrl or conversation id")
+
+    try:
+        authenticated = await request.app[AUTH].authenticate_request(
+            activity, request.headers.get("Authorization", "")
+        )
+    except Exception as error:  # noqa: BLE001 - any failure to authenticate is a 401
+        log.warning("rejected an activity: authentication failed (%s)", type(error).__name__)
+        return web.json_response({"error": "unauthorized"}, status=401)
+
+    response = await request.app[ADAPTER].process_activity(
+        authenticated, activity, request.app[BOT].on_turn
+    )
+    if response is None:
+        return web.Response(status=201)
+    payload: Any = response.body
+    if hasattr(payload, "serialize"):
+        payload = payload.serialize()
+    if payload is None:
+        return web.Response(status=response.status)
+    return web.json_response(payload, status=response.status)
+
+
+async def _on_turn_error(context: TurnContext, error: Exception) -> None:
+    log.error(
+        "turn failed for activity %s (%s)",
+        context.activity.id,
+        type(error).__name__,
+        exc_info=error,
+    )
+    if context.activity.type == ActivityTypes.message:
+        await context.send_activity(
+            "Sorry, something went wrong on our side. Please send your message again."
+        )
+
+
+async def _print_sessions(settings: Settings, conversation_id: str) -> None:
+    store = open_store(settings)
+    try:
+        print(json.dumps(await conversation_export(store, conversation_id), indent=2))
+    finally:
+        await store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python app.py", description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command")
+    commands.add_parser("serve", help="serve the bot (the default)")
+    commands.add_parser("check", help="validate the configuration and exit")
+    sessions = commands.add_parser("sessions", help="print a chat's sessions as JSON")
+    sessions.add_argument("--conversation", required=True, help="the Teams conversation id")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings.from_env()
+        if args.command == "sessions":
+            asyncio.run(_print_sessions(settings, args.conversation))
+            return 0
+        directory = load_directory(settings.config_path)
+        if args.command == "check":
+            print(f"{settings.config_path}: OK ({len(directory.tenants)} tenants)")
+            return 0
+        app = create_app(settings, directory)
+    except ConfigError as error:
+        print("Crossdesk cannot start; the configuration has problems:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except CrossdeskError as error:
+        print(f"Crossdesk cannot start: {error}", file=sys.stderr)
+        return 2
+    auth = "on" if settings.app_id else "off (no MicrosoftAppId)"
+    log.info(
+        "Crossdesk on http://%s:%d/api/messages, config %s, SQLite %s, auth %s",
+        settings.host,
+        settings.port,
+        settings.config_path,
+        settings.sqlite_path,
+        auth,
+    )
+    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

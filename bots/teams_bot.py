@@ -1,0 +1,225 @@
+"""The Teams activity handler.
+
+A turn reads: de-duplicate → lock the chat → load the bound session (or open one at the front
+door) → run the pipeline dialog → save the session and the dialog state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from botbuilder.core import BotAdapter, BotState, InvokeResponse, TurnContext
+from botbuilder.core.teams import TeamsActivityHandler
+from botbuilder.dialogs import DialogSet
+from botbuilder.schema import (
+    Activity,
+    ActivityTypes,
+    AdaptiveCardInvokeResponse,
+    AdaptiveCardInvokeValue,
+    ResourceResponse,
+)
+
+from bots.guest import directory_tenant_id, guest_metadata
+from dialogs import PipelineDialog, Turn, dialog_id
+from dialogs.pipeline_dialog import TURN_KEY
+from pipeline.config import Directory
+from pipeline.engine import GuestInput
+from pipeline.session import Direction, Session, TranscriptEntry, utc_now
+from storage.base import SessionStore
+from storage.state import StoreStateStorage
+
+log = logging.getLogger(__name__)
+
+_DEDUPED = {ActivityTypes.message, ActivityTypes.invoke, ActivityTypes.conversation_update,
+            ActivityTypes.installation_update}
+
+
+class SessionDialogState(BotState):  # type: ignore[misc]
+    """Dialog state kept per session, so rebinding a chat (a transfer) is the only switch."""
+
+    def __init__(self, store: SessionStore) -> None:
+        super().__init__(StoreStateStorage(store), "Crossdesk.SessionDialogState")
+
+    def get_storage_key(self, turn_context: TurnContext) -> str:
+        return f"dialog/{Turn.of(turn_context).session.id}"
+
+
+class CrossdeskBot(TeamsActivityHandler):  # type: ignore[misc]
+    """Feeds Teams messages, card submits and installs to the chat's current pipeline."""
+
+    def __init__(
+        self,
+        directory: Directory,
+        store: SessionStore,
+        *,
+        allowed_directory_tenants: frozenset[str] = frozenset(),
+    ) -> None:
+        self.directory = directory
+        self.store = store
+        self.allowed_directory_tenants = allowed_directory_tenants
+        self.dialog_state = SessionDialogState(store)
+        self.dialogs = DialogSet(self.dialog_state.create_property("stack"))
+        for tenant, pipeline in directory.pipelines():
+            self.dialogs.add(PipelineDialog(directory, store, tenant.id, pipeline))
+        self._locks: dict[str, asyncio.Lock] = {}
+
+    async def on_turn(self, turn_context: TurnContext) -> None:
+        activity: Activity = turn_context.activity
+        conversation_id = activity.conversation.id if activity.conversation else None
+        if not conversation_id:
+            log.warning("activity %s without a conversation ignored", activity.id)
+            return
+        if self.allowed_directory_tenants and (
+            directory_tenant_id(activity) not in self.allowed_directory_tenants
+        ):
+            log.warning("activity from a directory tenant that is not allowed ignored")
+            return
+        if activity.type in _DEDUPED and activity.id:
+            if not await self.store.claim_activity(conversation_id, activity.id):
+                log.info("re-delivery of activity %s ignored", activity.id)
+                if activity.type == ActivityTypes.invoke:
+                    turn_context.turn_state[BotAdapter._INVOKE_RESPONSE_KEY] = _invoke_ok()
+                return
+            try:
+                async with self._chat_lock(conversation_id):
+                    await super().on_turn(turn_context)
+            except BaseException:
+                await self.store.release_activity(conversation_id, activity.id)
+                raise
+        else:
+            async with self._chat_lock(conversation_id):
+                await super().on_turn(turn_context)
+
+    @asynccontextmanager
+    async def _chat_lock(self, conversation_id: str) -> AsyncIterator[None]:
+        """Turns of one chat run one at a time in this process; the lock is dropped when idle."""
+        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
+        try:
+            async with lock:
+                yield
+        finally:
+            if not lock.locked() and self._locks.get(conversation_id) is lock:
+                del self._locks[conversation_id]
+
+    # what Teams sends
+
+    async def on_message_activity(self, turn_context: TurnContext) -> None:
+        activity = turn_context.activity
+        value = activity.value if isinstance(activity.value, dict) else None
+        await self._run(turn_context, GuestInput(text=activity.text, value=value))
+
+    async def on_conversation_update_activity(self, turn_context: TurnContext) -> None:
+        # The SDK's Teams handler looks every added member up with TeamsInfo.get_member and
+        # fails the turn when that call fails; starting a chat needs no look-up.
+        if turn_context.activity.members_added:
+            await self._run(turn_context, None)
+
+    async def on_installation_update_add(self, turn_context: TurnContext) -> None:
+        await self._run(turn_context, None)
+
+    async def on_adaptive_card_invoke(
+        self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
+    ) -> AdaptiveCardInvokeResponse:
+        action: Any = invoke_value.action  # the SDK leaves it a dict
+        data = action.get("data") if isinstance(action, dict) else None
+        await self._run(turn_context, GuestInput(value=data if isinstance(data, dict) else {}))
+        return AdaptiveCardInvokeResponse(
+            status_code=200, type="application/vnd.microsoft.activity.message", value="OK"
+        )
+
+    # the turn
+
+    async def _run(self, turn_context: TurnContext, guest: GuestInput | None) -> None:
+        activity: Activity = turn_context.activity
+        session = await self._session_for(activity)
+        turn = Turn(session=session, guest=guest, activity_id=activity.id)
+        turn_context.turn_state[TURN_KEY] = turn
+        if guest is not None:
+            session.record(
+                TranscriptEntry(
+                    Direction.IN,
+                    utc_now(),
+                    text=guest.text,
+                    value=dict(guest.value) if guest.value is not None else None,
+                    activity_id=activity.id,
+                )
+            )
+        turn_context.on_send_activities(_recorder(turn))
+
+        await self.dialog_state.load(turn_context)
+        dialog_context = await self.dialogs.create_context(turn_context)
+        if dialog_context.active_dialog is None:
+            tenant = self.directory.tenants[session.tenant_id]
+            await dialog_context.begin_dialog(dialog_id(tenant.id, tenant.primary_pipeline))
+        else:
+            await dialog_context.continue_dialog()
+        await self.store.save_session(turn.session)
+        if turn.session is not session:
+            # Transferred: the stack now belongs to the receiving session, a new document.
+            self.dialog_state.get(turn_context).pop("e_tag", None)
+        await self.dialog_state.save_changes(turn_context)
+
+    async def _session_for(self, activity: Activity) -> Session:
+        """The chat's active session, or a new one at the front door."""
+        bound = await self.store.bound_session(activity.conversation.id)
+        if bound is not None and bound.is_active:
+            return bound
+        front_door = self.directory.front_door
+        session = Session.open(
+            conversation_id=activity.conversation.id,
+            tenant_id=front_door.id,
+            tenant_name=front_door.name,
+            metadata=guest_metadata(activity, is_new=bound is None),
+        )
+        reference = TurnContext.get_conversation_reference(activity).serialize()
+        await self.store.start_session(session, reference)
+        log.info("session %s opened at the front door %s", session.id, front_door.id)
+        return session
+
+
+def _invoke_ok() -> Activity:
+    return Activity(
+        type=ActivityTypes.invoke_response,
+        value=InvokeResponse(
+            status=200,
+            body=AdaptiveCardInvokeResponse(
+                status_code=200, type="application/vnd.microsoft.activity.message", value="OK"
+            ).serialize(),
+        ),
+    )
+
+
+def _recorder(
+    turn: Turn,
+) -> Callable[[TurnContext, list[Activity], Callable[[], Awaitable[list[ResourceResponse]]]],
+              Awaitable[list[ResourceResponse]]]:
+    """An outbound hook appending every message the bot sends to the current session."""
+
+    async def record(
+        context: TurnContext,
+        activities: list[Activity],
+        send: Callable[[], Awaitable[list[ResourceResponse]]],
+    ) -> list[ResourceResponse]:
+        responses = await send()
+        for activity, response in zip(activities, responses or [], strict=False):
+            if activity.type != ActivityTypes.message:
+                continue
+            turn.session.record(
+                TranscriptEntry(
+                    Direction.OUT,
+                    utc_now(),
+                    text=activity.text,
+                    attachments=tuple(
+                        {"contentType": a.content_type, "content": a.content}
+                        for a in activity.attachments or []
+                    ),
+                    activity_id=response.id if response else None,
+                )
+            )
+        return responses
+
+    return record

@@ -1,0 +1,46 @@
+"""A chat's sessions as plain JSON, for the admin `sessions` command and for tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.session import iso
+from storage.base import SessionStore
+
+
+async def conversation_export(store: SessionStore, conversation_id: str) -> dict[str, Any]:
+    """Every session of a Teams conversation in order, with metadata, flow and transcript."""
+    sessions = []
+    for session in await store.sessions_of(conversation_id):
+        flow = await store.flow(session.id)
+        transcript = await store.transcript(session.id)
+        sessions.append(
+            {
+                "id": session.id,
+                "tenant": session.tenant_id,
+                "state": session.state.value,
+                "started": iso(session.started_at),
+                "ended": iso(session.ended_at) if session.ended_at else None,
+                "metadata": dict(sorted(session.metadata.items())),
+                "flow": [
+                    {
+                        "stage": step.stage_key,
+                        "type": step.stage_type,
+                        "pipeline": step.pipeline,
+                        "at": iso(step.at),
+                    }
+                    for step in flow
+                ],
+                "transcript": [
+                    {
+                        "direction": entry.direction.value,
+                        "at": iso(entry.at),
+                        "text": entry.text,
+                        "attachments": list(entry.attachments),
+                        "value": entry.value,
+                    }
+                    for entry in transcript
+                ],
+            }
+        )
+    return {"conversation": conversation_id, "sessions": sessions}

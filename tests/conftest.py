@@ -1,0 +1,77 @@
+"""Fixtures: a fake Bot Connector and the real Crossdesk app, both on 127.0.0.1 free ports."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from app import STORE, Settings, create_app
+from pipeline.config import EXAMPLE_CONFIG
+from storage.base import SessionStore
+from tests.support.connector import FakeConnector
+from tests.support.teams import TeamsChat
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[FakeConnector]:
+    fake = FakeConnector()
+    await fake.start()
+    yield fake
+    await fake.stop()
+
+
+@dataclass
+class RunningBot:
+    """A Crossdesk app served over HTTP, with its store for assertions."""
+
+    url: str
+    app: web.Application
+    connector: FakeConnector
+    http: aiohttp.ClientSession
+
+    @property
+    def store(self) -> SessionStore:
+        return self.app[STORE]
+
+    def chat(self, **kwargs: object) -> TeamsChat:
+        return TeamsChat(self.http, self.url, self.connector, **kwargs)  # type: ignore[arg-type]
+
+
+StartBot = Callable[..., Awaitable[RunningBot]]
+
+
+@pytest.fixture
+async def start_bot(
+    tmp_path: Path, connector: FakeConnector
+) -> AsyncIterator[StartBot]:
+    runners: list[web.AppRunner] = []
+    http = aiohttp.ClientSession()
+
+    async def start(settings: Settings | None = None, config: Path = EXAMPLE_CONFIG) -> RunningBot:
+        base = settings or Settings()
+        settings = replace(
+            base, config_path=config, sqlite_path=tmp_path / f"crossdesk-{len(runners)}.sqlite3"
+        )
+        app = create_app(settings)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, "127.0.0.1", 0)
+        await site.start()
+        runners.append(runner)
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        return RunningBot(f"http://127.0.0.1:{port}/api/messages", app, connector, http)
+
+    yield start
+    await http.close()
+    for runner in runners:
+        await runner.cleanup()
+
+
+@pytest.fixture
+async def bot(start_bot: StartBot) -> RunningBot:
+    return await start_bot()

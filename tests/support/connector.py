@@ -1,0 +1,111 @@
+"""A fake Bot Connector (the Teams channel's REST API) on 127.0.0.1.
+
+It serves what the SDK calls: replies, new messages, updates and member look-ups, records every
+request, and can be told to fail a route to test how the bot degrades.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
+
+from aiohttp import web
+
+
+@dataclass
+class Received:
+    """One activity the bot sent to the channel."""
+
+    conversation_id: str
+    reply_to: str | None
+    activity: dict[str, Any]
+    authorization: str | None
+
+    @property
+    def text(self) -> str | None:
+        return self.activity.get("text")
+
+    @property
+    def cards(self) -> list[dict[str, Any]]:
+        return [
+            a["content"]
+            for a in self.activity.get("attachments") or []
+            if a.get("contentType") == "application/vnd.microsoft.card.adaptive"
+        ]
+
+
+@dataclass
+class FakeConnector:
+    """Records the bot's outbound activities per conversation."""
+
+    received: list[Received] = field(default_factory=list)
+    members: dict[str, dict[str, Any]] = field(default_factory=dict)
+    fail_members: bool = False
+    connections: set[int] = field(default_factory=set)
+    _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
+    _arrived: asyncio.Condition | None = None
+    url: str = ""
+    _runner: web.AppRunner | None = None
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/v3/conversations/{conversation}/activities", self._post)
+        app.router.add_post("/v3/conversations/{conversation}/activities/{reply_to}", self._post)
+        app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", self._put)
+        app.router.add_get("/v3/conversations/{conversation}/members/{member}", self._member)
+        return app
+
+    async def start(self) -> str:
+        self._arrived = asyncio.Condition()
+        self._runner = web.AppRunner(self.app(), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/"
+        return self.url
+
+    async def stop(self) -> None:
+        if self._runner:
+            await self._runner.cleanup()
+
+    async def _post(self, request: web.Request) -> web.Response:
+        transport = request.transport
+        if transport is not None:
+            self.connections.add(id(transport))
+        body = await request.json()
+        reply_to = request.match_info.get("reply_to")
+        conversation = unquote(request.match_info["conversation"])
+        self.received.append(
+            Received(conversation, reply_to, body, request.headers.get("Authorization"))
+        )
+        assert self._arrived is not None
+        async with self._arrived:
+            self._arrived.notify_all()
+        return web.json_response({"id": f"bot-activity-{next(self._ids)}"}, status=201)
+
+    async def _put(self, request: web.Request) -> web.Response:
+        return web.json_response({"id": request.match_info["activity"]})
+
+    async def _member(self, request: web.Request) -> web.Response:
+        if self.fail_members:
+            return web.json_response({"error": {"code": "ServiceError"}}, status=500)
+        member = self.members.get(unquote(request.match_info["member"]))
+        if member is None:
+            return web.json_response({"error": {"code": "MemberNotFound"}}, status=404)
+        return web.json_response(member)
+
+    def of(self, conversation_id: str) -> list[Received]:
+        return [r for r in self.received if r.conversation_id == conversation_id]
+
+    async def wait_for(self, conversation_id: str, count: int, timeout: float = 10) -> list[Received]:
+        """Wait until `count` activities reached `conversation_id` (proactive sends arrive late)."""
+        assert self._arrived is not None
+        async with self._arrived:
+            await asyncio.wait_for(
+                self._arrived.wait_for(lambda: len(self.of(conversation_id)) >= count), timeout
+            )
+        return self.of(conversation_id)

@@ -1,0 +1,113 @@
+"""Teams-shaped activities and a client that posts them to a running Crossdesk."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from tests.support.connector import FakeConnector, Received
+
+DIRECTORY_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+BOT = {"id": "28:crossdesk-bot", "name": "Crossdesk"}
+
+
+def guest(name: str = "Megan Bowen", user_id: str = "29:1megan") -> dict[str, Any]:
+    return {"id": user_id, "name": name, "aadObjectId": str(uuid.uuid5(uuid.NAMESPACE_DNS, name))}
+
+
+class TeamsChat:
+    """One personal chat between a guest and the bot, as Teams would post it."""
+
+    def __init__(
+        self,
+        http: aiohttp.ClientSession,
+        bot_url: str,
+        connector: FakeConnector,
+        *,
+        who: dict[str, Any] | None = None,
+        conversation_id: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.http = http
+        self.bot_url = bot_url
+        self.connector = connector
+        self.who = who or guest()
+        self.conversation_id = conversation_id or f"a:1{uuid.uuid4().hex}"
+        self.headers = headers or {}
+
+    def activity(self, kind: str, **fields: Any) -> dict[str, Any]:
+        return {
+            "type": kind,
+            "id": fields.pop("id", None) or f"1:{uuid.uuid4().hex}",
+            "timestamp": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+            "localTimestamp": datetime.now(UTC).isoformat(),
+            "serviceUrl": self.connector.url,
+            "channelId": "msteams",
+            "from": self.who,
+            "conversation": {
+                "conversationType": "personal",
+                "tenantId": DIRECTORY_TENANT,
+                "id": self.conversation_id,
+            },
+            "recipient": BOT,
+            "locale": "en-US",
+            "entities": [
+                {
+                    "type": "clientInfo",
+                    "locale": "en-US",
+                    "country": "GB",
+                    "platform": "Web",
+                    "timezone": "Europe/London",
+                }
+            ],
+            "channelData": {"tenant": {"id": DIRECTORY_TENANT}},
+            **fields,
+        }
+
+    async def post(self, body: Any, headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
+        async with self.http.post(
+            self.bot_url, json=body, headers={**self.headers, **(headers or {})}
+        ) as response:
+            await response.read()
+            return response
+
+    async def _send(self, activity: dict[str, Any]) -> list[Received]:
+        before = len(self.connector.of(self.conversation_id))
+        response = await self.post(activity)
+        assert response.status in (200, 201), response.status
+        return self.connector.of(self.conversation_id)[before:]
+
+    async def install(self) -> list[Received]:
+        """The conversationUpdate Teams sends when the guest adds the app."""
+        return await self._send(
+            self.activity("conversationUpdate", membersAdded=[BOT, self.who])
+        )
+
+    async def say(self, text: str, **fields: Any) -> list[Received]:
+        return await self._send(self.activity("message", text=text, textFormat="plain", **fields))
+
+    async def submit(self, value: dict[str, Any], **fields: Any) -> list[Received]:
+        """An `Action.Submit` click: a message with `value` and no text."""
+        return await self._send(self.activity("message", value=value, **fields))
+
+    async def execute(self, data: dict[str, Any], verb: str = "choose") -> aiohttp.ClientResponse:
+        """An `Action.Execute` click: an `adaptiveCard/action` invoke."""
+        body = self.activity(
+            "invoke",
+            name="adaptiveCard/action",
+            value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"},
+        )
+        return await self.post(body)
+
+
+def choice_value(received: list[Received], title: str) -> dict[str, Any]:
+    """The submit data of the button titled `title` on the last options card received."""
+    for item in reversed(received):
+        for card in item.cards:
+            for action in card.get("actions", []):
+                if action.get("title") == title:
+                    return dict(action["data"])
+    raise AssertionError(f"no button {title!r} in {[r.activity for r in received]}")
