@@ -50,6 +50,10 @@ class Settings:
     host: str = "127.0.0.1"
     port: int = 3978
     allowed_directory_tenants: frozenset[str] = frozenset()
+    storage: str = "sqlite"
+    cosmos_endpoint: str = ""
+    cosmos_key: str = field(default="", repr=False)
+    cosmos_database: str = "crossdesk"
     #: Endpoint overrides for the SDK's authentication (tests point these at local servers).
     auth_endpoints: Mapping[str, str] = field(default_factory=dict)
 
@@ -70,6 +74,10 @@ class Settings:
             host=env.get("HOST", "") or "127.0.0.1",
             port=port,
             allowed_directory_tenants=frozenset(t.strip() for t in allowed.split(",") if t.strip()),
+            storage=env.get("CROSSDESK_STORAGE", "") or "sqlite",
+            cosmos_endpoint=env.get("COSMOS_ENDPOINT", ""),
+            cosmos_key=env.get("COSMOS_KEY", ""),
+            cosmos_database=env.get("COSMOS_DATABASE", "") or "crossdesk",
         )
 
     def sdk_configuration(self) -> object:
@@ -85,8 +93,11 @@ class Settings:
         return bag
 
 
-def open_store(settings: Settings) -> SessionStore:
-    return SqliteStore(settings.sqlite_path)
+async def open_store(settings: Settings) -> SessionStore:
+    """The configured backend (`CROSSDESK_STORAGE`: `sqlite`, the default, or `cosmos`)."""
+    if settings.storage == "sqlite":
+        return SqliteStore(settings.sqlite_path)
+    raise ConfigError([f"CROSSDESK_STORAGE: unknown backend {settings.storage!r} (use sqlite)"])
 
 
 STORE = web.AppKey("store", SessionStore)  # type: ignore[type-abstract]
@@ -106,7 +117,7 @@ def create_app(settings: Settings, directory: Directory | None = None) -> web.Ap
     app[ADAPTER] = adapter
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        store = open_store(settings)
+        store = await open_store(settings)
         app[STORE] = store
         app[BOT] = CrossdeskBot(
             directory, store, allowed_directory_tenants=settings.allowed_directory_tenants
@@ -179,7 +190,7 @@ async def _on_turn_error(context: TurnContext, error: Exception) -> None:
 
 
 async def _print_sessions(settings: Settings, conversation_id: str) -> None:
-    store = open_store(settings)
+    store = await open_store(settings)
     try:
         print(json.dumps(await conversation_export(store, conversation_id), indent=2))
     finally:
