@@ -18,9 +18,6 @@ from botbuilder.dialogs import DialogSet
 from botbuilder.schema import (
     Activity,
     ActivityTypes,
-    AdaptiveCardInvokeResponse,
-    AdaptiveCardInvokeValue,
-    ResourceResponse,
 )
 
 from bots.guest import directory_tenant_id, guest_metadata
@@ -121,15 +118,18 @@ class CrossdeskBot(TeamsActivityHandler):  # type: ignore[misc]
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
         await self._run(turn_context, None)
 
-    async def on_adaptive_card_invoke(
-        self, turn_context: TurnContext, invoke_value: AdaptiveCardInvokeValue
-    ) -> AdaptiveCardInvokeResponse:
-        action: Any = invoke_value.action  # the SDK leaves it a dict
-        data = action.get("data") if isinstance(action, dict) else None
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse | None:
+        if turn_context.activity.name != "adaptiveCard/action":
+            return await super().on_invoke_activity(turn_context)
+        # Handled here rather than in on_adaptive_card_invoke: the SDK types the response
+        # value as an object, but a Universal Actions message response carries a string.
+        value = turn_context.activity.value
+        action = value.get("action") if isinstance(value, dict) else None
+        if not isinstance(action, dict) or action.get("type") != "Action.Execute":
+            return InvokeResponse(status=400, body=_ACTION_ERROR)
+        data = action.get("data")
         await self._run(turn_context, GuestInput(value=data if isinstance(data, dict) else {}))
-        return AdaptiveCardInvokeResponse(
-            status_code=200, type="application/vnd.microsoft.activity.message", value="OK"
-        )
+        return InvokeResponse(status=200, body=_ACTION_OK)
 
     # the turn
 
@@ -181,31 +181,37 @@ class CrossdeskBot(TeamsActivityHandler):  # type: ignore[misc]
         return session
 
 
+_ACTION_OK = {
+    "statusCode": 200,
+    "type": "application/vnd.microsoft.activity.message",
+    "value": "OK",
+}
+_ACTION_ERROR = {
+    "statusCode": 400,
+    "type": "application/vnd.microsoft.error",
+    "value": {"code": "BadRequest", "message": "Expected an Action.Execute with data"},
+}
+
+
 def _invoke_ok() -> Activity:
     return Activity(
-        type=ActivityTypes.invoke_response,
-        value=InvokeResponse(
-            status=200,
-            body=AdaptiveCardInvokeResponse(
-                status_code=200, type="application/vnd.microsoft.activity.message", value="OK"
-            ).serialize(),
-        ),
+        type=ActivityTypes.invoke_response, value=InvokeResponse(status=200, body=_ACTION_OK)
     )
 
 
 def _recorder(
     turn: Turn,
-) -> Callable[[TurnContext, list[Activity], Callable[[], Awaitable[list[ResourceResponse]]]],
-              Awaitable[list[ResourceResponse]]]:
-    """An outbound hook appending every message the bot sends to the current session."""
+) -> Callable[[TurnContext, list[Activity], Callable[[], Awaitable[None]]], Awaitable[None]]:
+    """An outbound hook appending every message the bot sends to the current session.
+
+    The SDK runs the actual send only after every hook returned, so entries are recorded
+    before it; a send that fails fails the turn, and the session is not saved.
+    """
 
     async def record(
-        context: TurnContext,
-        activities: list[Activity],
-        send: Callable[[], Awaitable[list[ResourceResponse]]],
-    ) -> list[ResourceResponse]:
-        responses = await send()
-        for activity, response in zip(activities, responses or [], strict=False):
+        context: TurnContext, activities: list[Activity], send: Callable[[], Awaitable[None]]
+    ) -> None:
+        for activity in activities:
             if activity.type != ActivityTypes.message:
                 continue
             turn.session.record(
@@ -217,9 +223,8 @@ def _recorder(
                         {"contentType": a.content_type, "content": a.content}
                         for a in activity.attachments or []
                     ),
-                    activity_id=response.id if response else None,
                 )
             )
-        return responses
+        await send()
 
     return record

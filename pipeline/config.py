@@ -290,10 +290,12 @@ def _check(path: Path, config: CrossdeskConfig) -> tuple[list[str], dict[str, Co
                 )
         for pipeline in tenant.pipelines.values():
             keys = [stage.key for stage in pipeline.stages]
+            seen: set[str] = set()
             for stage in pipeline.stages:
                 where = lambda field, s=stage: _where(path, tenant.id, s.key, field)  # noqa: E731
-                if keys.count(stage.key) > 1:
+                if stage.key in seen:
                     problems.append(f"{where('key')}: duplicate stage key in this pipeline")
+                seen.add(stage.key)
                 for field, target in _transitions(stage):
                     if target and target not in keys:
                         problems.append(

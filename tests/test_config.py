@@ -1,0 +1,154 @@
+"""Bad configuration stops start-up with one message naming file, tenant, stage and field."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from pipeline.config import EXAMPLE_CONFIG, load_directory
+from pipeline.errors import ConfigError
+
+EXAMPLE = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+
+
+def stage(config: dict[str, Any], tenant: str, key: str) -> dict[str, Any]:
+    for t in config["tenants"]:
+        if t["id"] == tenant:
+            for pipeline in t["pipelines"].values():
+                for s in pipeline["stages"]:
+                    if s["key"] == key:
+                        return s
+    raise KeyError((tenant, key))
+
+
+def problems_of(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> list[str]:
+    config = copy.deepcopy(EXAMPLE)
+    change(config)
+    path = tmp_path / "crossdesk.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    with pytest.raises(ConfigError) as raised:
+        load_directory(path)
+    return [p.replace(str(path), "FILE") for p in raised.value.problems]
+
+
+def test_the_example_configuration_is_valid() -> None:
+    directory = load_directory(EXAMPLE_CONFIG)
+    assert directory.front_door.id == "helpdesk"
+    assert sorted(directory.tenants) == ["helpdesk", "hr", "it", "legal"]
+
+
+def test_unknown_stage_type(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        stage(c, "hr", "detail")["type"] = "questionnaire"
+
+    assert problems_of(tmp_path, change) == [
+        "FILE, tenant 'hr', stage 'detail', field 'type': unknown stage type; expected one of"
+        " end, message, options, question, tenant_transfer"
+    ]
+
+
+def test_transition_to_a_missing_key(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        stage(c, "helpdesk", "route")["choices"][1]["next"] = "to_hrr"
+
+    assert problems_of(tmp_path, change) == [
+        "FILE, tenant 'helpdesk', stage 'route', field 'choices[1].next': transition to 'to_hrr',"
+        " which is not a stage of this pipeline"
+    ]
+
+
+def test_transfer_to_a_missing_tenant(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        stage(c, "helpdesk", "to_legal")["tenant"] = "compliance"
+
+    assert problems_of(tmp_path, change) == [
+        "FILE, tenant 'helpdesk', stage 'to_legal', field 'tenant': transfer to 'compliance',"
+        " which is not a tenant (tenants: helpdesk, it, hr, legal)"
+    ]
+
+
+def test_missing_template(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        stage(c, "hr", "to_legal")["template"] = "handover.json"
+
+    [problem] = problems_of(tmp_path, change)
+    assert problem.startswith(
+        "FILE, tenant 'hr', stage 'to_legal', field 'template': template 'handover.json' not found"
+    )
+
+
+def test_duplicate_stage_key(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        stages = c["tenants"][3]["pipelines"]["intake"]["stages"]
+        stages.append({"key": "matter", "type": "end", "text": "Bye."})
+
+    assert problems_of(tmp_path, change) == [
+        "FILE, tenant 'legal', stage 'matter', field 'key': duplicate stage key in this pipeline",
+    ]
+
+
+def test_missing_required_field(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        del stage(c, "it", "device")["store_as"]
+
+    assert problems_of(tmp_path, change) == [
+        "FILE, tenant 'it', stage 'device', field 'store_as': Field required"
+    ]
+
+
+def test_unknown_field_is_named(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        stage(c, "it", "device")["stroe_as"] = "IT.Device"
+
+    assert problems_of(tmp_path, change) == [
+        "FILE, tenant 'it', stage 'device', field 'stroe_as': Extra inputs are not permitted"
+    ]
+
+
+def test_front_door_and_primary_pipeline_must_exist(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        c["front_door"] = "reception"
+        c["tenants"][1]["primary_pipeline"] = "main"
+
+    assert problems_of(tmp_path, change) == [
+        "FILE, field 'front_door': 'reception' is not a tenant (tenants: helpdesk, it, hr, legal)",
+        "FILE, tenant 'it', field 'primary_pipeline': no pipeline named 'main' (pipelines: triage)",
+    ]
+
+
+def test_template_with_invalid_json(tmp_path: Path) -> None:
+    (tmp_path / "broken.json").write_text('{"type": "AdaptiveCard", ')
+
+    def change(c: dict[str, Any]) -> None:
+        stage(c, "helpdesk", "to_it")["template"] = "broken.json"
+
+    [problem] = problems_of(tmp_path, change)
+    assert problem.startswith(
+        "FILE, tenant 'helpdesk', stage 'to_it', field 'template': template 'broken.json'"
+    )
+    assert "is not valid JSON" in problem
+
+
+def test_start_up_stops_with_the_message(tmp_path: Path) -> None:
+    config = copy.deepcopy(EXAMPLE)
+    stage(config, "helpdesk", "to_legal")["tenant"] = "compliance"
+    path = tmp_path / "crossdesk.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    result = subprocess.run(
+        [sys.executable, "app.py"],
+        env={"CROSSDESK_CONFIG": str(path), "PATH": "/usr/bin:/bin", "PORT": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert f"{path}, tenant 'helpdesk', stage 'to_legal', field 'tenant'" in result.stderr
+    assert "Traceback" not in result.stderr

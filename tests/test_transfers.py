@@ -1,0 +1,207 @@
+"""Transfers over HTTP: chains, re-deliveries, double clicks, failures and loops."""
+
+from __future__ import annotations
+
+import copy
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.config import EXAMPLE_CONFIG
+from storage.export import conversation_export
+from tests.conftest import RunningBot, StartBot
+from tests.support.teams import TeamsChat, choice_value
+
+
+async def to_options(chat: TeamsChat) -> list[Any]:
+    await chat.install()
+    return await chat.say("I need to change my bank details for payroll")
+
+
+async def test_chain_keeps_both_links_on_the_middle_session(bot: RunningBot) -> None:
+    chat = bot.chat()
+    options = await to_options(chat)
+    hr = await chat.submit(choice_value(options, "HR"))
+    assert hr[2].text.startswith("Is this about leave, pay")
+    more = await chat.say("Pay")
+    legal = await chat.submit(choice_value(more, "I also have a legal question"))
+    assert legal[0].cards[0]["body"][0]["text"] == "You're now with Legal"
+    assert "Human Resources passed your chat on" in legal[0].cards[0]["body"][1]["text"]
+    assert legal[1].text == "Hi Megan Bowen, Legal here. You came to us from Human Resources."
+
+    first, middle, last = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    assert [s["tenant"] for s in (first, middle, last)] == ["helpdesk", "hr", "legal"]
+    assert [s["state"] for s in (first, middle, last)] == ["transferred", "transferred", "active"]
+    m = middle["metadata"]
+    assert (m["Session.TransferredFrom.SessionId"], m["Session.TransferredTo.SessionId"]) == (
+        first["id"],
+        last["id"],
+    )
+    assert first["metadata"]["Session.TransferredTo.SessionId"] == middle["id"]
+    assert last["metadata"]["Session.TransferredFrom.SessionId"] == middle["id"]
+    assert last["metadata"]["Session.TransferredFrom.TenantName"] == "Human Resources"
+    assert "Session.TransferredTo.SessionId" not in last["metadata"]
+    # What was collected anywhere along the chain travels with the chat.
+    assert last["metadata"]["Guest.Question"] == "I need to change my bank details for payroll"
+    assert last["metadata"]["HR.Detail"] == "Pay"
+    assert len(await bot.store.transfers_of(chat.conversation_id)) == 2
+
+
+async def test_redelivered_activity_transfers_once_and_sends_one_card(bot: RunningBot) -> None:
+    chat = bot.chat()
+    options = await to_options(chat)
+    click = chat.activity("message", value=choice_value(options, "HR"))
+    before = len(bot.connector.of(chat.conversation_id))
+    first = await chat.post(click)
+    again = await chat.post(click)
+    assert (first.status, again.status) == (201, 201)
+    sent = bot.connector.of(chat.conversation_id)[before:]
+    assert sum(1 for r in sent if r.cards) == 1
+    assert [r.text for r in sent].count(
+        "Is this about leave, pay, or something else? Tell us a little more."
+    ) == 1
+    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    assert [s["tenant"] for s in sessions] == ["helpdesk", "hr"]
+    assert len(await bot.store.transfers_of(chat.conversation_id)) == 1
+
+
+async def test_double_click_on_the_options_card_transfers_once(bot: RunningBot) -> None:
+    chat = bot.chat()
+    options = await to_options(chat)
+    await chat.submit(choice_value(options, "HR"))
+    late = await chat.submit(choice_value(options, "Legal"))
+    assert [r.text for r in late] == ["That card is from an earlier step. Please type your answer as a message."]
+    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    assert [s["tenant"] for s in sessions] == ["helpdesk", "hr"]
+
+
+async def test_typed_choice_and_action_execute(bot: RunningBot) -> None:
+    typed = bot.chat()
+    await to_options(typed)
+    after = await typed.say("legal")
+    assert after[0].cards[0]["body"][0]["text"] == "You're now with Legal"
+
+    clicked = bot.chat()
+    options = await to_options(clicked)
+    response = await clicked.execute(choice_value(options, "IT Support"))
+    assert response.status == 200
+    assert await response.json() == {
+        "statusCode": 200,
+        "type": "application/vnd.microsoft.activity.message",
+        "value": "OK",
+    }
+    received = bot.connector.of(clicked.conversation_id)
+    assert received[-2].text.startswith("Hi Megan Bowen, IT Support here.")
+
+
+async def test_unexpected_text_gets_help_and_the_card_again(bot: RunningBot) -> None:
+    chat = bot.chat()
+    await to_options(chat)
+    help_ = await chat.say("banana")
+    assert help_[0].text == "Please pick one of the options: IT Support, HR or Legal."
+    assert [a["title"] for a in help_[1].cards[0]["actions"]] == ["IT Support", "HR", "Legal"]
+    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    assert [s["state"] for s in sessions] == ["active"]
+
+
+def write_config(tmp_path: Path, change: Any) -> Path:
+    config = copy.deepcopy(yaml.safe_load(EXAMPLE_CONFIG.read_text()))
+    change(config)
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+async def test_transfer_to_a_disabled_tenant_follows_the_failure_transition(
+    start_bot: StartBot, tmp_path: Path
+) -> None:
+    def disable_hr(config: dict[str, Any]) -> None:
+        config["tenants"][2]["enabled"] = False
+
+    bot = await start_bot(config=write_config(tmp_path, disable_hr))
+    chat = bot.chat()
+    options = await to_options(chat)
+    after = await chat.submit(choice_value(options, "HR"))
+    assert [r.text for r in after[:2]] == [
+        "Sorry, I couldn't transfer you to that team right now.",
+        "Please pick another team, or type 'end chat' to stop here.",
+    ]
+    assert [a["title"] for a in after[2].cards[0]["actions"]] == ["IT Support", "HR", "Legal"]
+    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    assert [(s["tenant"], s["state"]) for s in sessions] == [("helpdesk", "active")]
+
+
+async def test_transfer_target_from_metadata(start_bot: StartBot, tmp_path: Path) -> None:
+    def dynamic(config: dict[str, Any]) -> None:
+        stages = config["tenants"][0]["pipelines"]["welcome"]["stages"]
+        route = next(s for s in stages if s["key"] == "route")
+        for choice in route["choices"]:
+            choice["next"] = "to_department"
+        stages.append(
+            {
+                "key": "to_department",
+                "type": "tenant_transfer",
+                "tenant": "${HelpDesk.Department}",
+                "template": "transfer.json",
+                "on_failure": "unavailable",
+            }
+        )
+
+    bot = await start_bot(config=write_config(tmp_path, dynamic))
+    chat = bot.chat()
+    options = await to_options(chat)
+    after = await chat.submit(choice_value(options, "Legal"))
+    assert after[0].cards[0]["body"][0]["text"] == "You're now with Legal"
+    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    assert [s["tenant"] for s in sessions] == ["helpdesk", "legal"]
+
+
+async def test_ping_pong_transfers_are_bounded(start_bot: StartBot, tmp_path: Path) -> None:
+    config = {
+        "front_door": "a",
+        "max_transfers_per_chat": 3,
+        "tenants": [
+            {
+                "id": tenant,
+                "name": f"Tenant {tenant.upper()}",
+                "primary_pipeline": "main",
+                "pipelines": {
+                    "main": {
+                        "stages": [
+                            {
+                                "key": "bounce",
+                                "type": "tenant_transfer",
+                                "tenant": other,
+                                "template": "transfer.json",
+                                "on_failure": "stop",
+                            },
+                            {"key": "stop", "type": "end", "text": f"{tenant} stops the loop."},
+                        ]
+                    }
+                },
+            }
+            for tenant, other in (("a", "b"), ("b", "a"))
+        ],
+    }
+    path = tmp_path / "loop.yaml"
+    path.write_text(yaml.safe_dump(config))
+    bot = await start_bot(config=path)
+    chat = bot.chat()
+    sent = await chat.install()
+    assert [r.cards[0]["body"][0]["text"] for r in sent if r.cards] == [
+        "You're now with Tenant B",
+        "You're now with Tenant A",
+        "You're now with Tenant B",
+    ]
+    assert [r.text for r in sent if not r.cards] == [
+        "Sorry, I couldn't transfer you to that team right now.",
+        "b stops the loop.",
+    ]
+    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    assert [(s["tenant"], s["state"]) for s in sessions] == [
+        ("a", "transferred"),
+        ("b", "transferred"),
+        ("a", "transferred"),
+        ("b", "ended"),
+    ]
