@@ -100,7 +100,7 @@ async def open_store(settings: Settings) -> SessionStore:
     raise ConfigError([f"CROSSDESK_STORAGE: unknown backend {settings.storage!r} (use sqlite)"])
 
 
-STORE = web.AppKey("store", SessionStore)  # type: ignore[type-abstract]
+STORE = web.AppKey("store", SessionStore)
 BOT = web.AppKey("bot", CrossdeskBot)
 ADAPTER = web.AppKey("adapter", CloudAdapter)
 AUTH = web.AppKey("auth", ConfigurationBotFrameworkAuthentication)
@@ -159,7 +159,7 @@ async def messages(request: web.Request) -> web.Response:
         authenticated = await request.app[AUTH].authenticate_request(
             activity, request.headers.get("Authorization", "")
         )
-    except Exception as error:  # noqa: BLE001 - any failure to authenticate is a 401
+    except Exception as error:
         log.warning("rejected an activity: authentication failed (%s)", type(error).__name__)
         return web.json_response({"error": "unauthorized"}, status=401)
 

@@ -10,7 +10,6 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from typing import Any
 
 from botbuilder.core import BotAdapter, BotState, InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
@@ -31,11 +30,15 @@ from storage.state import StoreStateStorage
 
 log = logging.getLogger(__name__)
 
-_DEDUPED = {ActivityTypes.message, ActivityTypes.invoke, ActivityTypes.conversation_update,
-            ActivityTypes.installation_update}
+_DEDUPED = {
+    ActivityTypes.message,
+    ActivityTypes.invoke,
+    ActivityTypes.conversation_update,
+    ActivityTypes.installation_update,
+}
 
 
-class SessionDialogState(BotState):  # type: ignore[misc]
+class SessionDialogState(BotState):
     """Dialog state kept per session, so rebinding a chat (a transfer) is the only switch."""
 
     def __init__(self, store: SessionStore) -> None:
@@ -45,7 +48,7 @@ class SessionDialogState(BotState):  # type: ignore[misc]
         return f"dialog/{Turn.of(turn_context).session.id}"
 
 
-class CrossdeskBot(TeamsActivityHandler):  # type: ignore[misc]
+class CrossdeskBot(TeamsActivityHandler):
     """Feeds Teams messages, card submits and installs to the chat's current pipeline."""
 
     def __init__(

@@ -50,7 +50,7 @@ def dialog_id(tenant_id: str, pipeline: str) -> str:
     return f"pipeline:{tenant_id}:{pipeline}"
 
 
-class PipelineDialog(Dialog):  # type: ignore[misc]
+class PipelineDialog(Dialog):
     """Runs one pipeline of one tenant, stage by stage, pausing where a stage waits."""
 
     def __init__(

@@ -290,37 +290,51 @@ def _check(path: Path, config: CrossdeskConfig) -> tuple[list[str], dict[str, Co
                 )
         for pipeline in tenant.pipelines.values():
             keys = [stage.key for stage in pipeline.stages]
-            seen: set[str] = set()
-            for stage in pipeline.stages:
-                where = lambda field, s=stage: _where(path, tenant.id, s.key, field)  # noqa: E731
-                if stage.key in seen:
-                    problems.append(f"{where('key')}: duplicate stage key in this pipeline")
-                seen.add(stage.key)
-                for field, target in _transitions(stage):
-                    if target and target not in keys:
-                        problems.append(
-                            f"{where(field)}: transition to '{target}', which is not a stage"
-                            " of this pipeline"
-                        )
-                if isinstance(stage, QuestionStage | OptionsStage) and (
-                    stage.store_as or ""
-                ).startswith(_PROTECTED_METADATA):
-                    problems.append(
-                        f"{where('store_as')}: Session.* keys are kept by Crossdesk itself"
+            for index, stage in enumerate(pipeline.stages):
+                duplicate = stage.key in keys[:index]
+                problems += [
+                    f"{_where(path, tenant.id, stage.key, field)}: {problem}"
+                    for field, problem in _stage_problems(
+                        path, stage, keys, duplicate, tenant_ids, templates
                     )
-                if isinstance(stage, MessageStage) and not (stage.text or stage.card):
-                    problems.append(f"{where('text')}: a message stage needs text or a card")
-                if isinstance(stage, TenantTransferStage) and not _EXPRESSION.search(stage.tenant):
-                    if stage.tenant not in known:
-                        problems.append(
-                            f"{where('tenant')}: transfer to '{stage.tenant}', which is not a"
-                            f" tenant (tenants: {', '.join(tenant_ids)})"
-                        )
-                for field, name in _template_names(stage):
-                    problem = _load_template(path, name, templates)
-                    if problem:
-                        problems.append(f"{where(field)}: {problem}")
+                ]
     return problems, templates
+
+
+def _stage_problems(
+    path: Path,
+    stage: Any,
+    keys: list[str],
+    duplicate: bool,
+    tenant_ids: list[str],
+    templates: dict[str, CompiledTemplate],
+) -> Iterator[tuple[str, str]]:
+    """(field, problem) pairs for one stage's references to keys, tenants and templates."""
+    if duplicate:
+        yield "key", "duplicate stage key in this pipeline"
+    for field, target in _transitions(stage):
+        if target and target not in keys:
+            yield field, f"transition to '{target}', which is not a stage of this pipeline"
+    if isinstance(stage, QuestionStage | OptionsStage) and (stage.store_as or "").startswith(
+        _PROTECTED_METADATA
+    ):
+        yield "store_as", "Session.* keys are kept by Crossdesk itself"
+    if isinstance(stage, MessageStage) and not (stage.text or stage.card):
+        yield "text", "a message stage needs text or a card"
+    if (
+        isinstance(stage, TenantTransferStage)
+        and not _EXPRESSION.search(stage.tenant)
+        and stage.tenant not in tenant_ids
+    ):
+        yield (
+            "tenant",
+            f"transfer to '{stage.tenant}', which is not a tenant"
+            f" (tenants: {', '.join(tenant_ids)})",
+        )
+    for field, name in _template_names(stage):
+        problem = _load_template(path, name, templates)
+        if problem:
+            yield field, problem
 
 
 def _transitions(stage: Any) -> Iterator[tuple[str, str | None]]:

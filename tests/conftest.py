@@ -46,9 +46,7 @@ StartBot = Callable[..., Awaitable[RunningBot]]
 
 
 @pytest.fixture
-async def start_bot(
-    tmp_path: Path, connector: FakeConnector
-) -> AsyncIterator[StartBot]:
+async def start_bot(tmp_path: Path, connector: FakeConnector) -> AsyncIterator[StartBot]:
     runners: list[web.AppRunner] = []
     http = aiohttp.ClientSession()
 

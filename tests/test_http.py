@@ -125,8 +125,15 @@ async def test_the_first_command_serves_the_example_and_the_sessions_command_rea
         await server.wait()
 
     dump = await asyncio.create_subprocess_exec(
-        sys.executable, "app.py", "sessions", "--conversation", chat.conversation_id,
-        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        sys.executable,
+        "app.py",
+        "sessions",
+        "--conversation",
+        chat.conversation_id,
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, _ = await dump.communicate()
     assert dump.returncode == 0

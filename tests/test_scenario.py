@@ -40,10 +40,14 @@ async def test_help_desk_to_hr(bot: RunningBot) -> None:
     assert (helpdesk["tenant"], helpdesk["state"]) == ("helpdesk", "transferred")
     assert (hr["tenant"], hr["state"]) == ("hr", "ended")
     assert {helpdesk["metadata"][f"Session.TransferredTo.{k}"] for k in LINKS} == {
-        hr["id"], "hr", "Human Resources"
+        hr["id"],
+        "hr",
+        "Human Resources",
     }
     assert [hr["metadata"][f"Session.TransferredFrom.{k}"] for k in LINKS] == [
-        helpdesk["id"], "helpdesk", "Help Desk"
+        helpdesk["id"],
+        "helpdesk",
+        "Help Desk",
     ]
     assert hr["metadata"]["Guest.Question"] == "My parental leave request is stuck"
     assert hr["metadata"]["HR.Detail"] == "Leave, starting in March"

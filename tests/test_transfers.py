@@ -71,7 +71,9 @@ async def test_double_click_on_the_options_card_transfers_once(bot: RunningBot) 
     options = await to_options(chat)
     await chat.submit(choice_value(options, "HR"))
     late = await chat.submit(choice_value(options, "Legal"))
-    assert [r.text for r in late] == ["That card is from an earlier step. Please type your answer as a message."]
+    assert [r.text for r in late] == [
+        "That card is from an earlier step. Please type your answer as a message."
+    ]
     sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
     assert [s["tenant"] for s in sessions] == ["helpdesk", "hr"]
 

@@ -6,7 +6,6 @@ request, and can be told to fail a route to test how the bot degrades.
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 from dataclasses import dataclass, field
 from typing import Any
@@ -46,7 +45,6 @@ class FakeConnector:
     fail_members: bool = False
     connections: set[int] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
-    _arrived: asyncio.Condition | None = None
     url: str = ""
     _runner: web.AppRunner | None = None
 
@@ -59,7 +57,6 @@ class FakeConnector:
         return app
 
     async def start(self) -> str:
-        self._arrived = asyncio.Condition()
         self._runner = web.AppRunner(self.app(), access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -82,9 +79,6 @@ class FakeConnector:
         self.received.append(
             Received(conversation, reply_to, body, request.headers.get("Authorization"))
         )
-        assert self._arrived is not None
-        async with self._arrived:
-            self._arrived.notify_all()
         return web.json_response({"id": f"bot-activity-{next(self._ids)}"}, status=201)
 
     async def _put(self, request: web.Request) -> web.Response:
@@ -100,12 +94,3 @@ class FakeConnector:
 
     def of(self, conversation_id: str) -> list[Received]:
         return [r for r in self.received if r.conversation_id == conversation_id]
-
-    async def wait_for(self, conversation_id: str, count: int, timeout: float = 10) -> list[Received]:
-        """Wait until `count` activities reached `conversation_id` (proactive sends arrive late)."""
-        assert self._arrived is not None
-        async with self._arrived:
-            await asyncio.wait_for(
-                self._arrived.wait_for(lambda: len(self.of(conversation_id)) >= count), timeout
-            )
-        return self.of(conversation_id)

@@ -67,7 +67,9 @@ class TeamsChat:
             **fields,
         }
 
-    async def post(self, body: Any, headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
+    async def post(
+        self, body: Any, headers: dict[str, str] | None = None
+    ) -> aiohttp.ClientResponse:
         async with self.http.post(
             self.bot_url, json=body, headers={**self.headers, **(headers or {})}
         ) as response:
@@ -82,9 +84,7 @@ class TeamsChat:
 
     async def install(self) -> list[Received]:
         """The conversationUpdate Teams sends when the guest adds the app."""
-        return await self._send(
-            self.activity("conversationUpdate", membersAdded=[BOT, self.who])
-        )
+        return await self._send(self.activity("conversationUpdate", membersAdded=[BOT, self.who]))
 
     async def say(self, text: str, **fields: Any) -> list[Received]:
         return await self._send(self.activity("message", text=text, textFormat="plain", **fields))
@@ -98,7 +98,10 @@ class TeamsChat:
         body = self.activity(
             "invoke",
             name="adaptiveCard/action",
-            value={"action": {"type": "Action.Execute", "verb": verb, "data": data}, "trigger": "manual"},
+            value={
+                "action": {"type": "Action.Execute", "verb": verb, "data": data},
+                "trigger": "manual",
+            },
         )
         return await self.post(body)
 

@@ -1,0 +1,1 @@
+"""Tenants, pipelines, stages and the transfer: the domain, free of the SDK."""
