@@ -28,6 +28,7 @@ from botbuilder.schema import Activity, ActivityTypes
 from msrest.exceptions import DeserializationError
 
 from bots import CrossdeskBot
+from bots.credentials import CachedCredentialFactory
 from pipeline.config import EXAMPLE_CONFIG, Directory, load_directory
 from pipeline.errors import ConfigError, CrossdeskError
 from storage.base import SessionStore
@@ -110,7 +111,15 @@ def create_app(settings: Settings, directory: Directory | None = None) -> web.Ap
     """The aiohttp application; the configuration is validated here, before serving."""
     directory = directory or load_directory(settings.config_path)
     app = web.Application(client_max_size=1024 * 1024)
-    authentication = ConfigurationBotFrameworkAuthentication(settings.sdk_configuration())
+    # Managed identities keep the SDK's own factory; app secrets get the token-caching one.
+    credentials = (
+        None
+        if settings.app_type.lower() == "userassignedmsi"
+        else CachedCredentialFactory(settings.app_id, settings.app_password, settings.app_tenant_id)
+    )
+    authentication = ConfigurationBotFrameworkAuthentication(
+        settings.sdk_configuration(), credentials_factory=credentials
+    )
     adapter = CloudAdapter(authentication)
     adapter.on_turn_error = _on_turn_error
     app[AUTH] = authentication
@@ -160,7 +169,9 @@ async def messages(request: web.Request) -> web.Response:
             activity, request.headers.get("Authorization", "")
         )
     except Exception as error:
-        log.warning("rejected an activity: authentication failed (%s)", type(error).__name__)
+        log.warning(
+            "rejected an activity: authentication failed (%s: %s)", type(error).__name__, error
+        )
         return web.json_response({"error": "unauthorized"}, status=401)
 
     response = await request.app[ADAPTER].process_activity(

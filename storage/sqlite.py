@@ -193,7 +193,9 @@ class SqliteStore:
                         record.activity_id,
                     ),
                 )
-        except sqlite3.IntegrityError:
+        except sqlite3.IntegrityError as error:
+            if "UNIQUE" not in str(error):
+                raise
             raise ConflictError(f"session {plan.sending.id} was already transferred") from None
         self._committed(plan.sending, plan.receiving)
 

@@ -1,0 +1,93 @@
+"""With MicrosoftAppId set, every request needs a valid Bot Framework JWT; failures get 401."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from app import Settings
+from tests.conftest import RunningBot, StartBot
+from tests.support.identity import FakeIdentity
+from tests.support.teams import TeamsChat
+
+APP_ID = "00000000-0000-0000-0000-00000000c0de"
+
+
+@pytest.fixture
+def identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIdentity]:
+    with FakeIdentity(tmp_path) as server:
+        # The outbound token client (msal, requests) must trust the local HTTPS server.
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.cert_file))
+        yield server
+
+
+@pytest.fixture
+async def secured(start_bot: StartBot, identity: FakeIdentity) -> RunningBot:
+    return await start_bot(
+        Settings(app_id=APP_ID, app_password="s3cret", auth_endpoints=identity.sdk_endpoints())
+    )
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_a_valid_token_is_served_and_outbound_tokens_are_cached(
+    secured: RunningBot, identity: FakeIdentity
+) -> None:
+    chat = secured.chat()
+    chat.headers = bearer(identity.mint(APP_ID, secured.connector.url))
+    greeting = await chat.install()
+    await chat.say("Where is my payslip?")
+    assert greeting[0].text.startswith("Hi Megan Bowen, welcome to the Help Desk")
+    sent = secured.connector.of(chat.conversation_id)
+    assert len(sent) == 3
+    assert {r.authorization for r in sent} == {"Bearer outbound-token-1"}
+    assert identity.token_requests == 1
+
+
+def forged(identity: FakeIdentity, url: str) -> str:
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return identity.mint(APP_ID, url, key=other)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(lambda i, url: {}, id="no header"),
+        pytest.param(lambda i, url: {"Authorization": "Bearer garbage"}, id="garbage"),
+        pytest.param(lambda i, url: bearer(forged(i, url)), id="forged signature"),
+        pytest.param(lambda i, url: bearer(i.mint("another-app", url)), id="wrong audience"),
+        pytest.param(
+            lambda i, url: bearer(
+                i.mint(APP_ID, url, exp=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=10))
+            ),
+            id="expired",
+        ),
+        pytest.param(
+            lambda i, url: bearer(
+                jwt.encode({"iss": "https://api.botframework.com", "aud": APP_ID}, "k" * 32)
+            ),
+            id="HS256",
+        ),
+        pytest.param(
+            lambda i, url: bearer(i.mint(APP_ID, "https://evil.example/")),
+            id="other service url",
+        ),
+    ],
+)
+async def test_failed_authentication_gets_401_and_runs_nothing(
+    secured: RunningBot, identity: FakeIdentity, headers: object
+) -> None:
+    chat: TeamsChat = secured.chat()
+    response = await chat.post(
+        chat.activity("message", text="hello"), headers=headers(identity, secured.connector.url)
+    )  # type: ignore[operator]
+    assert response.status == 401
+    assert secured.connector.received == []
+    assert await secured.store.sessions_of(chat.conversation_id) == []
