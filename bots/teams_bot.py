@@ -65,7 +65,7 @@ class CrossdeskBot(TeamsActivityHandler):
         self.dialogs = DialogSet(self.dialog_state.create_property("stack"))
         for tenant, pipeline in directory.pipelines():
             self.dialogs.add(PipelineDialog(directory, store, tenant.id, pipeline))
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity: Activity = turn_context.activity
@@ -97,13 +97,17 @@ class CrossdeskBot(TeamsActivityHandler):
     @asynccontextmanager
     async def _chat_lock(self, conversation_id: str) -> AsyncIterator[None]:
         """Turns of one chat run one at a time in this process; the lock is dropped when idle."""
-        lock = self._locks.setdefault(conversation_id, asyncio.Lock())
+        lock, users = self._locks.get(conversation_id) or (asyncio.Lock(), 0)
+        self._locks[conversation_id] = (lock, users + 1)
         try:
             async with lock:
                 yield
         finally:
-            if not lock.locked() and self._locks.get(conversation_id) is lock:
+            lock, users = self._locks[conversation_id]
+            if users == 1:
                 del self._locks[conversation_id]
+            else:
+                self._locks[conversation_id] = (lock, users - 1)
 
     # what Teams sends
 

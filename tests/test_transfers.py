@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from app import BOT
 from pipeline.config import EXAMPLE_CONFIG
 from storage.export import conversation_export
 from tests.conftest import RunningBot, StartBot
@@ -207,3 +209,25 @@ async def test_ping_pong_transfers_are_bounded(start_bot: StartBot, tmp_path: Pa
         ("a", "transferred"),
         ("b", "ended"),
     ]
+
+
+async def test_parallel_clicks_on_one_chat_run_one_at_a_time(bot: RunningBot) -> None:
+    """Three different activities at once (a triple click): one transfer, no lost update."""
+    chat = bot.chat()
+    options = await to_options(chat)
+    clicks = [chat.activity("message", value=choice_value(options, "HR")) for _ in range(3)]
+    responses = await asyncio.gather(*(chat.post(click) for click in clicks))
+    assert [r.status for r in responses] == [201, 201, 201]
+    sent = bot.connector.of(chat.conversation_id)
+    assert (
+        sum(1 for r in sent if r.cards and r.cards[0]["body"][0]["text"].startswith("You're")) == 1
+    )
+    texts = [r.text for r in sent]
+    assert (
+        texts.count("That card is from an earlier step. Please type your answer as a message.") == 2
+    )
+    assert not any("something went wrong" in (t or "") for t in texts)
+    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    assert [s["tenant"] for s in sessions] == ["helpdesk", "hr"]
+    assert len(await bot.store.transfers_of(chat.conversation_id)) == 1
+    assert bot.app[BOT]._locks == {}
