@@ -208,6 +208,26 @@ async def _print_sessions(settings: Settings, conversation_id: str) -> None:
         await store.close()
 
 
+def _write_manifest(settings: Settings, out: Path, version: str, domains: list[str]) -> int:
+    from manifest.package import PackageError, build_manifest, write_package
+
+    if not settings.app_id:
+        print(
+            "Cannot build the package: set MicrosoftAppId to the bot's Entra app id.",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        write_package(out, build_manifest(settings.app_id, version, domains))
+    except PackageError as error:
+        print("The Teams app package was refused:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    print(f"{out}: manifest.json, color.png, outline.png (bot {settings.app_id})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python app.py", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command")
@@ -215,6 +235,12 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("check", help="validate the configuration and exit")
     sessions = commands.add_parser("sessions", help="print a chat's sessions as JSON")
     sessions.add_argument("--conversation", required=True, help="the Teams conversation id")
+    package = commands.add_parser("manifest", help="build the Teams app package to sideload")
+    package.add_argument("--out", type=Path, default=Path("crossdesk.zip"), help="the zip to write")
+    package.add_argument("--version", default="1.0.0", help="the app version (semver)")
+    package.add_argument(
+        "--domain", action="append", default=[], help="a valid domain (repeatable)"
+    )
     args = parser.parse_args(argv)
 
     logging.basicConfig(
@@ -226,6 +252,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "sessions":
             asyncio.run(_print_sessions(settings, args.conversation))
             return 0
+        if args.command == "manifest":
+            return _write_manifest(settings, args.out, args.version, args.domain)
         directory = load_directory(settings.config_path)
         if args.command == "check":
             print(f"{settings.config_path}: OK ({len(directory.tenants)} tenants)")
