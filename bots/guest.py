@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
+from botbuilder.core import TurnContext
+from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity
+from botframework.connector import Channels
+
+log = logging.getLogger(__name__)
 
 
 def directory_tenant_id(activity: Activity) -> str | None:
@@ -18,11 +24,11 @@ def directory_tenant_id(activity: Activity) -> str | None:
     return None
 
 
-def _timezone(activity: Activity) -> str | None:
+def _client_info(activity: Activity, field: str) -> str | None:
     for entity in activity.entities or []:
         props = entity.additional_properties or {}
-        if entity.type == "clientInfo" and isinstance(props.get("timezone"), str):
-            return str(props["timezone"])
+        if entity.type == "clientInfo" and isinstance(props.get(field), str):
+            return str(props[field])
     return None
 
 
@@ -36,7 +42,36 @@ def guest_metadata(activity: Activity, *, is_new: bool) -> dict[str, Any]:
         "Guest.ChannelId": activity.channel_id,
         "Guest.TenantId": directory_tenant_id(activity),
         "Guest.Locale": activity.locale,
-        "Guest.Timezone": _timezone(activity),
+        "Guest.Timezone": _client_info(activity, "timezone"),
+        "Guest.Platform": _client_info(activity, "platform"),
         "Guest.IsNew": is_new,
     }
     return {key: value for key, value in facts.items() if value is not None}
+
+
+async def member_metadata(turn_context: TurnContext) -> dict[str, Any]:
+    """What Teams' member look-up adds (given name, surname, email, UPN); empty if it fails.
+
+    A failed look-up (Teams down, a permission missing, another channel) degrades to what the
+    activity carries: it never breaks the chat.
+    """
+    activity = turn_context.activity
+    if activity.channel_id != Channels.ms_teams or activity.from_property is None:
+        return {}
+    try:
+        member = await TeamsInfo.get_member(turn_context, activity.from_property.id)
+    except Exception as error:
+        log.warning(
+            "Teams member look-up failed (%s); using the activity's data", type(error).__name__
+        )
+        return {}
+    facts = {
+        "Guest.Name": member.name,
+        "Guest.GivenName": member.given_name,
+        "Guest.Surname": member.surname,
+        "Guest.Email": member.email,
+        "Guest.UserPrincipalName": member.user_principal_name,
+        "Guest.AadObjectId": member.aad_object_id,
+        "Guest.TenantId": member.tenant_id,
+    }
+    return {key: value for key, value in facts.items() if value}

@@ -19,12 +19,12 @@ from botbuilder.schema import (
     ActivityTypes,
 )
 
-from bots.guest import directory_tenant_id, guest_metadata
+from bots.guest import directory_tenant_id, guest_metadata, member_metadata
 from dialogs import PipelineDialog, Turn, dialog_id
-from dialogs.pipeline_dialog import TURN_KEY
+from dialogs.pipeline_dialog import TURN_KEY, send_replies
 from pipeline.config import Directory
-from pipeline.engine import GuestInput
-from pipeline.session import Direction, Session, TranscriptEntry, utc_now
+from pipeline.engine import Command, GuestInput, command_of, help_step
+from pipeline.session import Direction, Session, SessionState, TranscriptEntry, utc_now
 from storage.base import SessionStore
 from storage.state import StoreStateStorage
 
@@ -142,7 +142,7 @@ class CrossdeskBot(TeamsActivityHandler):
 
     async def _run(self, turn_context: TurnContext, guest: GuestInput | None) -> None:
         activity: Activity = turn_context.activity
-        session = await self._session_for(activity)
+        session = await self._session_for(turn_context)
         turn = Turn(session=session, guest=guest, activity_id=activity.id)
         turn_context.turn_state[TURN_KEY] = turn
         if guest is not None:
@@ -159,9 +159,18 @@ class CrossdeskBot(TeamsActivityHandler):
 
         await self.dialog_state.load(turn_context)
         dialog_context = await self.dialogs.create_context(turn_context)
+        command = command_of(guest)
         if dialog_context.active_dialog is None:
             tenant = self.directory.tenants[session.tenant_id]
             await dialog_context.begin_dialog(dialog_id(tenant.id, tenant.primary_pipeline))
+        elif command is Command.END_CHAT:
+            await self._end_chat(turn_context, session)
+            await dialog_context.cancel_all_dialogs()
+        elif command is Command.HELP:
+            dialog = await self.dialogs.find(dialog_context.active_dialog.id)
+            stage = dialog_context.active_dialog.state["stage"]
+            ref = self.directory.stage(dialog.tenant_id, dialog.pipeline, stage)
+            await send_replies(turn_context, help_step(ref, session).replies)
         else:
             await dialog_context.continue_dialog()
         await self.store.save_session(turn.session)
@@ -170,8 +179,17 @@ class CrossdeskBot(TeamsActivityHandler):
             self.dialog_state.get(turn_context).pop("e_tag", None)
         await self.dialog_state.save_changes(turn_context)
 
-    async def _session_for(self, activity: Activity) -> Session:
+    async def _end_chat(self, turn_context: TurnContext, session: Session) -> None:
+        tenant = self.directory.tenants[session.tenant_id]
+        await turn_context.send_activity(
+            f"You ended the chat with {tenant.name}. Send a message any time to start a new one."
+        )
+        session.metadata["Session.Status.Resolution"] = "ended by guest"
+        session.end(SessionState.ENDED)
+
+    async def _session_for(self, turn_context: TurnContext) -> Session:
         """The chat's active session, or a new one at the front door."""
+        activity: Activity = turn_context.activity
         bound = await self.store.bound_session(activity.conversation.id)
         if bound is not None and bound.is_active:
             return bound
@@ -180,7 +198,10 @@ class CrossdeskBot(TeamsActivityHandler):
             conversation_id=activity.conversation.id,
             tenant_id=front_door.id,
             tenant_name=front_door.name,
-            metadata=guest_metadata(activity, is_new=bound is None),
+            metadata={
+                **guest_metadata(activity, is_new=bound is None),
+                **await member_metadata(turn_context),
+            },
         )
         reference = TurnContext.get_conversation_reference(activity).serialize()
         await self.store.start_session(session, reference)

@@ -93,7 +93,7 @@ class PipelineDialog(Dialog):
         self, dialog_context: DialogContext, ref: StageRef, step: Step
     ) -> DialogTurnResult:
         turn = Turn.of(dialog_context.context)
-        await _send(dialog_context.context, step.replies)
+        await send_replies(dialog_context.context, step.replies)
         match step.next:
             case engine.Wait():
                 dialog_context.active_dialog.state["stage"] = ref.stage.key
@@ -142,12 +142,12 @@ class PipelineDialog(Dialog):
         )
         turn.session = plan.receiving
         card = self.directory.template(stage.template).expand(nest(plan.card_data()))
-        await _send(dialog_context.context, [Reply(card=card)])
+        await send_replies(dialog_context.context, [Reply(card=card)])
         target = self.directory.tenants[plan.receiving.tenant_id]
         return await dialog_context.replace_dialog(dialog_id(target.id, target.primary_pipeline))
 
 
-async def _send(context: TurnContext, replies: list[Reply]) -> None:
+async def send_replies(context: TurnContext, replies: list[Reply]) -> None:
     activities = []
     for reply in replies:
         if reply.card is not None:

@@ -6,6 +6,7 @@ transfers; nothing here touches the SDK or storage.
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -178,3 +179,38 @@ def _pick(choices: list[Choice], guest: GuestInput) -> Choice | None:
         if typed in (choice.title.casefold(), choice.stored_value.casefold()):
             return choice
     return None
+
+
+class Command(enum.Enum):
+    """What a guest can type at any stage (also listed in the Teams app's command menu)."""
+
+    HELP = "help"
+    END_CHAT = "end chat"
+
+
+def command_of(guest: GuestInput | None) -> Command | None:
+    """The command the guest typed, if the whole message is one (case and punctuation aside)."""
+    if guest is None or guest.text is None:
+        return None
+    typed = " ".join(guest.text.casefold().strip(" \t\n.!?/").split())
+    return next((command for command in Command if command.value == typed), None)
+
+
+def help_step(ref: StageRef, session: Session) -> Step:
+    """Where the guest is, what the stage waits for, and how to leave; the choices again."""
+    name = f"{ref.tenant.id}/{ref.pipeline}/{ref.stage.key}"
+    stage = ref.stage
+    if isinstance(stage, QuestionStage):
+        waiting = f"I'm waiting for your answer to: {render(stage.text, session, name)}"
+    elif isinstance(stage, OptionsStage):
+        waiting = "Pick one of the options below, or type its name."
+    else:
+        waiting = "Send a message to go on."
+    text = (
+        f"You're chatting with {ref.tenant.name}. {waiting}"
+        " Type 'end chat' at any time to close this chat."
+    )
+    replies = [Reply(text=text)]
+    if isinstance(stage, OptionsStage):
+        replies.append(_options_reply(stage, session, name))
+    return Step(replies, Wait())

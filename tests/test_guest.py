@@ -1,0 +1,83 @@
+"""Guest identity from the activity and Teams' member look-up; help and end chat anywhere."""
+
+from __future__ import annotations
+
+from tests.conftest import RunningBot
+from tests.support.teams import DIRECTORY_TENANT, choice_value, guest
+
+MEGAN = {
+    "id": "29:1megan",
+    "name": "Megan Bowen",
+    "aadObjectId": "6fc92ce2-2821-5341-b414-d173a8168462",
+    "givenName": "Megan",
+    "surname": "Bowen",
+    "email": "MeganB@contoso.com",
+    "userPrincipalName": "meganb@contoso.com",
+    "tenantId": DIRECTORY_TENANT,
+    "userRole": "user",
+}
+
+
+async def test_identity_is_filled_from_the_member_look_up(bot: RunningBot) -> None:
+    bot.connector.members["29:1megan"] = MEGAN
+    chat = bot.chat(who=guest())
+    await chat.install()
+    [session] = await bot.store.sessions_of(chat.conversation_id)
+    m = session.metadata
+    assert (m["Guest.GivenName"], m["Guest.Surname"]) == ("Megan", "Bowen")
+    assert (m["Guest.Email"], m["Guest.UserPrincipalName"]) == (
+        "MeganB@contoso.com",
+        "meganb@contoso.com",
+    )
+    assert (m["Guest.TenantId"], m["Guest.Locale"], m["Guest.Timezone"]) == (
+        DIRECTORY_TENANT,
+        "en-US",
+        "Europe/London",
+    )
+    assert (m["Guest.Platform"], m["Guest.IsNew"], m["Guest.ChannelId"]) == ("Web", True, "msteams")
+    assert m["Guest.AadObjectId"] == MEGAN["aadObjectId"]
+
+
+async def test_the_chat_survives_a_failing_member_look_up(bot: RunningBot) -> None:
+    bot.connector.fail_members = True
+    chat = bot.chat()
+    greeting = await chat.install()
+    assert greeting[0].text.startswith("Hi Megan Bowen, welcome to the Help Desk")
+    [session] = await bot.store.sessions_of(chat.conversation_id)
+    assert session.metadata["Guest.Name"] == "Megan Bowen"
+    assert "Guest.Email" not in session.metadata
+
+
+async def test_help_at_a_question_and_at_options(bot: RunningBot) -> None:
+    chat = bot.chat()
+    await chat.install()
+    help_ = await chat.say("Help")
+    assert [r.text for r in help_] == [
+        "You're chatting with Help Desk. I'm waiting for your answer to: What do you need help"
+        " with today? Type 'end chat' at any time to close this chat."
+    ]
+    await chat.say("Printer jam")
+    help_ = await chat.say("help")
+    assert help_[0].text.startswith("You're chatting with Help Desk. Pick one of the options")
+    assert [a["title"] for a in help_[1].cards[0]["actions"]] == ["IT Support", "HR", "Legal"]
+    [session] = await bot.store.sessions_of(chat.conversation_id)
+    assert session.metadata["Guest.Question"] == "Printer jam"
+
+
+async def test_end_chat_in_the_receiving_tenant(bot: RunningBot) -> None:
+    chat = bot.chat()
+    await chat.install()
+    options = await chat.say("Contract review")
+    await chat.submit(choice_value(options, "Legal"))
+    ended = await chat.say("End chat!")
+    assert [r.text for r in ended] == [
+        "You ended the chat with Legal. Send a message any time to start a new one."
+    ]
+    sessions = await bot.store.sessions_of(chat.conversation_id)
+    assert [(s.tenant_id, s.state.value) for s in sessions] == [
+        ("helpdesk", "transferred"),
+        ("legal", "ended"),
+    ]
+    assert sessions[1].metadata["Session.Status.Resolution"] == "ended by guest"
+    again = await chat.say("one more thing")
+    assert again[0].text.startswith("Hi Megan Bowen, welcome to the Help Desk")
