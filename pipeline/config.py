@@ -212,38 +212,36 @@ def _where(
     return ", ".join(parts)
 
 
+_STAGE_TYPES = ("end", "message", "options", "question", "tenant_transfer")
+
+
 def _describe(path: Path, raw: Any, loc: tuple[Any, ...], msg: str, kind: str) -> str:
-    """Name file, tenant, stage and field for a pydantic error location."""
+    """Name file, tenant, stage and field for a pydantic error location such as
+    `("tenants", 0, "pipelines", "main", "stages", 2, "question", "store_as")`."""
     tenant = stage = None
-    field_parts: list[str] = []
+    fields: list[str] = []
     node: Any = raw
-    steps = list(loc)
-    stage_types = {"message", "question", "options", "tenant_transfer", "end"}
-    index = 0
-    while index < len(steps):
-        step = steps[index]
-        container = node
-        node = container[step] if _has(container, step) else None
-        if index >= 1 and steps[index - 1] == "tenants" and isinstance(step, int):
+    previous: Any = None
+    for step in loc:
+        node = node[step] if _has(node, step) else None
+        if previous == "tenants":
             tenant = _label(node, "id", f"#{step + 1}")
-        elif index >= 1 and steps[index - 1] == "stages" and isinstance(step, int):
+        elif previous == "stages":
             stage = _label(node, "key", f"#{step + 1}")
-            if index + 1 < len(steps) and steps[index + 1] in stage_types:
-                index += 1  # pydantic's discriminator tag in the location
-        elif isinstance(step, str) and step not in ("tenants", "pipelines", "stages"):
-            if not (steps[index - 1] == "pipelines" if index else False):
-                field_parts.append(step)
-        elif isinstance(step, int) and field_parts:
-            field_parts[-1] += f"[{step}]"
-        index += 1
+        elif stage and not fields and step in _STAGE_TYPES:
+            pass  # the discriminator tag pydantic adds to the location
+        elif previous == "pipelines" or step in ("tenants", "pipelines", "stages"):
+            pass
+        elif isinstance(step, int) and fields:
+            fields[-1] += f"[{step}]"
+        else:
+            fields.append(str(step))
+        previous = step
     if kind == "union_tag_invalid":
-        field_parts = ["type"]
-        msg = f"unknown stage type; expected one of {', '.join(sorted(stage_types))}"
+        fields, msg = ["type"], f"unknown stage type; expected one of {', '.join(_STAGE_TYPES)}"
     elif kind == "union_tag_not_found":
-        field_parts = ["type"]
-        msg = "missing stage type"
-    field = ".".join(field_parts) if field_parts else None
-    return f"{_where(path, tenant, stage, field)}: {msg}"
+        fields, msg = ["type"], "missing stage type"
+    return f"{_where(path, tenant, stage, '.'.join(fields) or None)}: {msg}"
 
 
 def _has(container: Any, step: Any) -> bool:

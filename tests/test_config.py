@@ -152,3 +152,16 @@ def test_start_up_stops_with_the_message(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert f"{path}, tenant 'helpdesk', stage 'to_legal', field 'tenant'" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_tenant_and_top_level_fields_are_named(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        c["max_transfers_per_chat"] = 0
+        del c["tenants"][1]["name"]
+        del stage(c, "hr", "bye")["type"]
+
+    assert problems_of(tmp_path, change) == [
+        "FILE, field 'max_transfers_per_chat': Input should be greater than or equal to 1",
+        "FILE, tenant 'it', field 'name': Field required",
+        "FILE, tenant 'hr', stage 'bye', field 'type': missing stage type",
+    ]
