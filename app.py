@@ -98,7 +98,24 @@ async def open_store(settings: Settings) -> SessionStore:
     """The configured backend (`CROSSDESK_STORAGE`: `sqlite`, the default, or `cosmos`)."""
     if settings.storage == "sqlite":
         return SqliteStore(settings.sqlite_path)
-    raise ConfigError([f"CROSSDESK_STORAGE: unknown backend {settings.storage!r} (use sqlite)"])
+    if settings.storage == "cosmos":
+        required = {"COSMOS_ENDPOINT": settings.cosmos_endpoint, "COSMOS_KEY": settings.cosmos_key}
+        missing = [
+            f"{name}: required with CROSSDESK_STORAGE=cosmos"
+            for name, value in required.items()
+            if not value
+        ]
+        if missing:
+            raise ConfigError(missing)
+        # Imported here: the Azure SDK is only loaded by deployments that use it.
+        from storage.cosmos import CosmosStore
+
+        return await CosmosStore.open(
+            settings.cosmos_endpoint, settings.cosmos_key, settings.cosmos_database
+        )
+    raise ConfigError(
+        [f"CROSSDESK_STORAGE: unknown backend {settings.storage!r} (use sqlite or cosmos)"]
+    )
 
 
 STORE = web.AppKey("store", SessionStore)
@@ -268,15 +285,25 @@ def main(argv: list[str] | None = None) -> int:
         print(f"Crossdesk cannot start: {error}", file=sys.stderr)
         return 2
     auth = "on" if settings.app_id else "off (no MicrosoftAppId)"
+    storage = (
+        f"Cosmos DB {settings.cosmos_endpoint} database {settings.cosmos_database}"
+        if settings.storage == "cosmos"
+        else f"SQLite {settings.sqlite_path}"
+    )
     log.info(
-        "Crossdesk on http://%s:%d/api/messages, config %s, SQLite %s, auth %s",
+        "Crossdesk on http://%s:%d/api/messages, config %s, %s, auth %s",
         settings.host,
         settings.port,
         settings.config_path,
-        settings.sqlite_path,
+        storage,
         auth,
     )
-    web.run_app(app, host=settings.host, port=settings.port, print=None)
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=None)
+    except CrossdeskError as error:
+        # The store opens as the app starts (cleanup_ctx): a bad endpoint or key ends up here.
+        print(f"Crossdesk cannot start: {error}", file=sys.stderr)
+        return 2
     return 0
 
 

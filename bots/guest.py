@@ -32,7 +32,7 @@ def _client_info(activity: Activity, field: str) -> str | None:
     return None
 
 
-def guest_metadata(activity: Activity, *, is_new: bool) -> dict[str, Any]:
+def guest_metadata(activity: Activity, *, is_new: bool | None = None) -> dict[str, Any]:
     """What the activity tells about the guest; absent facts are left out, not blanked."""
     sender = activity.from_property
     facts: dict[str, Any] = {

@@ -1,19 +1,18 @@
 """The Teams activity handler.
 
-A turn reads: de-duplicate → lock the chat → load the bound session (or open one at the front
-door) → run the pipeline dialog → save the session and the dialog state.
+A turn reads: claim the activity and lease the chat (the store de-duplicates and serializes
+turns across every instance) → load the bound session (or open one at the front door) → run the
+pipeline dialog → save the session and the dialog state.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable
 
 from botbuilder.core import BotAdapter, BotState, InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
-from botbuilder.dialogs import DialogSet
+from botbuilder.dialogs import DialogContext, DialogSet
 from botbuilder.schema import (
     Activity,
     ActivityTypes,
@@ -22,10 +21,10 @@ from botbuilder.schema import (
 from bots.guest import directory_tenant_id, guest_metadata, member_metadata
 from dialogs import PipelineDialog, Turn, dialog_id
 from dialogs.pipeline_dialog import TURN_KEY, send_replies
-from pipeline.config import Directory
-from pipeline.engine import Command, GuestInput, command_of, help_step
+from pipeline.config import Directory, StageRef
+from pipeline.engine import Command, GuestInput, command_of, help_step, prompt
 from pipeline.session import Direction, Session, SessionState, TranscriptEntry, utc_now
-from storage.base import SessionStore
+from storage.base import SessionStore, session_state_key
 from storage.state import StoreStateStorage
 
 log = logging.getLogger(__name__)
@@ -45,7 +44,7 @@ class SessionDialogState(BotState):
         super().__init__(StoreStateStorage(store), "Crossdesk.SessionDialogState")
 
     def get_storage_key(self, turn_context: TurnContext) -> str:
-        return f"dialog/{Turn.of(turn_context).session.id}"
+        return session_state_key(Turn.of(turn_context).session, "dialog")
 
 
 class CrossdeskBot(TeamsActivityHandler):
@@ -65,7 +64,6 @@ class CrossdeskBot(TeamsActivityHandler):
         self.dialogs = DialogSet(self.dialog_state.create_property("stack"))
         for tenant, pipeline in directory.pipelines():
             self.dialogs.add(PipelineDialog(directory, store, tenant.id, pipeline))
-        self._locks: dict[str, tuple[asyncio.Lock, int]] = {}
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         activity: Activity = turn_context.activity
@@ -78,36 +76,14 @@ class CrossdeskBot(TeamsActivityHandler):
         ):
             log.warning("activity from a directory tenant that is not allowed ignored")
             return
-        if activity.type in _DEDUPED and activity.id:
-            if not await self.store.claim_activity(conversation_id, activity.id):
+        activity_id = activity.id if activity.type in _DEDUPED and activity.id else None
+        async with self.store.chat_turn(conversation_id, activity_id) as claimed:
+            if not claimed:
                 log.info("re-delivery of activity %s ignored", activity.id)
                 if activity.type == ActivityTypes.invoke:
                     turn_context.turn_state[BotAdapter._INVOKE_RESPONSE_KEY] = _invoke_ok()
                 return
-            try:
-                async with self._chat_lock(conversation_id):
-                    await super().on_turn(turn_context)
-            except BaseException:
-                await self.store.release_activity(conversation_id, activity.id)
-                raise
-        else:
-            async with self._chat_lock(conversation_id):
-                await super().on_turn(turn_context)
-
-    @asynccontextmanager
-    async def _chat_lock(self, conversation_id: str) -> AsyncIterator[None]:
-        """Turns of one chat run one at a time in this process; the lock is dropped when idle."""
-        lock, users = self._locks.get(conversation_id) or (asyncio.Lock(), 0)
-        self._locks[conversation_id] = (lock, users + 1)
-        try:
-            async with lock:
-                yield
-        finally:
-            lock, users = self._locks[conversation_id]
-            if users == 1:
-                del self._locks[conversation_id]
-            else:
-                self._locks[conversation_id] = (lock, users - 1)
+            await super().on_turn(turn_context)
 
     # what Teams sends
 
@@ -123,7 +99,7 @@ class CrossdeskBot(TeamsActivityHandler):
             await self._run(turn_context, None)
 
     async def on_installation_update_add(self, turn_context: TurnContext) -> None:
-        await self._run(turn_context, None)
+        await self._run(turn_context, None, reinstalled=True)
 
     async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse | None:
         if turn_context.activity.name != "adaptiveCard/action":
@@ -140,12 +116,17 @@ class CrossdeskBot(TeamsActivityHandler):
 
     # the turn
 
-    async def _run(self, turn_context: TurnContext, guest: GuestInput | None) -> None:
+    async def _run(
+        self, turn_context: TurnContext, guest: GuestInput | None, *, reinstalled: bool = False
+    ) -> None:
         activity: Activity = turn_context.activity
         session = await self._session_for(turn_context)
         turn = Turn(session=session, guest=guest, activity_id=activity.id)
         turn_context.turn_state[TURN_KEY] = turn
         if guest is not None:
+            # Install events carry less than messages (no name, no client info): complete.
+            for key, value in guest_metadata(activity).items():
+                session.metadata.setdefault(key, value)
             session.record(
                 TranscriptEntry(
                     Direction.IN,
@@ -167,10 +148,13 @@ class CrossdeskBot(TeamsActivityHandler):
             await self._end_chat(turn_context, session)
             await dialog_context.cancel_all_dialogs()
         elif command is Command.HELP:
-            dialog = await self.dialogs.find(dialog_context.active_dialog.id)
-            stage = dialog_context.active_dialog.state["stage"]
-            ref = self.directory.stage(dialog.tenant_id, dialog.pipeline, stage)
+            ref = await self._waiting_stage(dialog_context)
             await send_replies(turn_context, help_step(ref, session).replies)
+        elif reinstalled and await self._guest_has_spoken(session):
+            # A re-install (or a client that reloads) shows an empty chat: show where it stands.
+            await send_replies(
+                turn_context, prompt(await self._waiting_stage(dialog_context), session)
+            )
         else:
             await dialog_context.continue_dialog()
         await self.store.save_session(turn.session)
@@ -178,6 +162,19 @@ class CrossdeskBot(TeamsActivityHandler):
             # Transferred: the stack now belongs to the receiving session, a new document.
             self.dialog_state.get(turn_context).pop("e_tag", None)
         await self.dialog_state.save_changes(turn_context)
+
+    async def _waiting_stage(self, dialog_context: DialogContext) -> StageRef:
+        dialog = await self.dialogs.find(dialog_context.active_dialog.id)
+        key = dialog_context.active_dialog.state["stage"]
+        return self.directory.stage(dialog.tenant_id, dialog.pipeline, key)
+
+    async def _guest_has_spoken(self, session: Session) -> bool:
+        if any(e.direction is Direction.IN for e in session.pending_transcript):
+            return True
+        return any(
+            e.direction is Direction.IN
+            for e in await self.store.transcript(session.conversation_id, session.id)
+        )
 
     async def _end_chat(self, turn_context: TurnContext, session: Session) -> None:
         tenant = self.directory.tenants[session.tenant_id]

@@ -109,10 +109,8 @@ def enter(ref: StageRef, session: Session, directory: Directory) -> Step:
             )
             replies.append(Reply(text=text, card=card))
             return Step(replies, Goto(stage.next))
-        case QuestionStage():
-            return Step([Reply(text=render(stage.text, session, name))], Wait())
-        case OptionsStage():
-            return Step([_options_reply(stage, session, name)], Wait())
+        case QuestionStage() | OptionsStage():
+            return Step(prompt(ref, session), Wait())
         case TenantTransferStage():
             target = render(stage.tenant, session, name).strip()
             return Step([], Transfer(stage, target))
@@ -129,7 +127,7 @@ def resume(ref: StageRef, session: Session, guest: GuestInput) -> Step:
     if isinstance(stage, QuestionStage):
         answer = (guest.text or "").strip()
         if guest.submit is not None:
-            return Step([Reply(text="That card is from an earlier step. " + _type_it)], Wait())
+            return Step([Reply(text=STALE_CARD), *prompt(ref, session)], Wait())
         if not answer:
             return Step([Reply(text=_type_it)], Wait())
         session.metadata[stage.store_as] = answer
@@ -139,7 +137,7 @@ def resume(ref: StageRef, session: Session, guest: GuestInput) -> Step:
         if submit is not None and (
             submit.get("stage") != stage.key or submit.get("session") != session.id
         ):
-            return Step([Reply(text="That choice was already made; this is where we are now.")])
+            return Step([Reply(text=STALE_CARD), *prompt(ref, session)], Wait())
         choice = _pick(stage.choices, guest)
         if choice is None:
             titles = [c.title for c in stage.choices]
@@ -157,6 +155,18 @@ def resume(ref: StageRef, session: Session, guest: GuestInput) -> Step:
 
 
 _type_it = "Please type your answer as a message."
+STALE_CARD = "That card is from an earlier step; here is where we are now."
+
+
+def prompt(ref: StageRef, session: Session) -> list[Reply]:
+    """What a waiting stage shows the guest: its question, or its options card."""
+    stage = ref.stage
+    name = f"{ref.tenant.id}/{ref.pipeline}/{stage.key}"
+    if isinstance(stage, QuestionStage):
+        return [Reply(text=render(stage.text, session, name))]
+    if isinstance(stage, OptionsStage):
+        return [_options_reply(stage, session, name)]
+    return []
 
 
 def _options_reply(stage: OptionsStage, session: Session, name: str) -> Reply:
@@ -210,7 +220,5 @@ def help_step(ref: StageRef, session: Session) -> Step:
         f"You're chatting with {ref.tenant.name}. {waiting}"
         " Type 'end chat' at any time to close this chat."
     )
-    replies = [Reply(text=text)]
-    if isinstance(stage, OptionsStage):
-        replies.append(_options_reply(stage, session, name))
-    return Step(replies, Wait())
+    options = prompt(ref, session) if isinstance(stage, OptionsStage) else []
+    return Step([Reply(text=text), *options], Wait())

@@ -12,8 +12,8 @@ async def conversation_export(store: SessionStore, conversation_id: str) -> dict
     """Every session of a Teams conversation in order, with metadata, flow and transcript."""
     sessions = []
     for session in await store.sessions_of(conversation_id):
-        flow = await store.flow(session.id)
-        transcript = await store.transcript(session.id)
+        flow = await store.flow(conversation_id, session.id)
+        transcript = await store.transcript(conversation_id, session.id)
         sessions.append(
             {
                 "id": session.id,

@@ -9,16 +9,28 @@ see each other's half-written state.
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
-from collections.abc import Iterator
-from contextlib import contextmanager
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from pipeline.session import Direction, FlowStep, Session, SessionState, TranscriptEntry
 from pipeline.transfer import TransferPlan, TransferRecord
-from storage.base import ConflictError, StorageError
+from storage.base import LEASE_SECONDS, ConflictError, StorageError, parse_session_state_key
+from storage.concurrency import (
+    LeaseWaits,
+    SessionBaselines,
+    SessionSnapshot,
+    TurnStart,
+    carry_over,
+    reapply,
+    start_turn,
+)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -80,7 +92,14 @@ CREATE TABLE IF NOT EXISTS state (
     etag INTEGER NOT NULL,
     document TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS leases (
+    conversation_id TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL
+) WITHOUT ROWID;
 """
+
+log = logging.getLogger(__name__)
 
 #: Teams re-delivers within minutes; remembering inbound ids for a day is ample.
 INBOUND_RETENTION = timedelta(days=1)
@@ -93,6 +112,10 @@ def _dump(value: Any) -> str:
 
 def _time(value: str | None) -> datetime | None:
     return datetime.fromisoformat(value) if value else None
+
+
+class _LeaseBusy(Exception):
+    """Rolls back a turn's claim when another turn holds the chat's lease."""
 
 
 class SqliteStore:
@@ -110,6 +133,8 @@ class SqliteStore:
         except sqlite3.Error as error:
             raise StorageError(f"cannot open the SQLite store at {self.path}: {error}") from None
         self._claims = 0
+        self._baselines = SessionBaselines()
+        self._waits = LeaseWaits()
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -121,20 +146,80 @@ class SqliteStore:
             raise
         self._db.execute("COMMIT")
 
+    # chat turns: one at a time per chat, also across processes sharing the file
+
+    @asynccontextmanager
+    async def chat_turn(self, conversation_id: str, activity_id: str | None) -> AsyncIterator[bool]:
+        owner = uuid.uuid4().hex
+        leased = await start_turn(
+            self._waits,
+            conversation_id,
+            lambda: self._start_turn(conversation_id, activity_id, owner),
+        )
+        if not leased:
+            yield False
+            return
+        failed = True
+        try:
+            yield True
+            failed = False
+        finally:
+            with self._transaction() as db:
+                db.execute(
+                    "DELETE FROM leases WHERE conversation_id = ? AND owner = ?",
+                    (conversation_id, owner),
+                )
+                if failed and activity_id:
+                    db.execute(
+                        "DELETE FROM inbound WHERE conversation_id = ? AND activity_id = ?",
+                        (conversation_id, activity_id),
+                    )
+            self._waits.released(conversation_id)
+
+    async def _start_turn(
+        self, conversation_id: str, activity_id: str | None, owner: str
+    ) -> TurnStart:
+        """Claim the activity and take the lease in one transaction (neither if the lease is
+        held: the claim belongs to whichever turn gets to run)."""
+        now = time.time()
+        try:
+            with self._transaction() as db:
+                if activity_id and not self._claim(db, conversation_id, activity_id):
+                    return TurnStart.DUPLICATE
+                row = db.execute(
+                    "SELECT until FROM leases WHERE conversation_id = ?", (conversation_id,)
+                ).fetchone()
+                if row is not None and row[0] > now:
+                    raise _LeaseBusy
+                if row is not None:
+                    log.warning(
+                        "chat %s: took over a lease whose turn ran for more than %.0f s",
+                        conversation_id,
+                        LEASE_SECONDS,
+                    )
+                db.execute(
+                    "INSERT OR REPLACE INTO leases VALUES (?, ?, ?)",
+                    (conversation_id, owner, now + LEASE_SECONDS),
+                )
+        except _LeaseBusy:
+            return TurnStart.BUSY
+        return TurnStart.LEASED
+
     # inbound de-duplication
 
     async def claim_activity(self, conversation_id: str, activity_id: str) -> bool:
-        now = datetime.now(UTC)
         with self._transaction() as db:
-            inserted = db.execute(
-                "INSERT OR IGNORE INTO inbound VALUES (?, ?, ?)",
-                (conversation_id, activity_id, now.isoformat()),
-            ).rowcount
-            self._claims += 1
-            if self._claims % _PRUNE_EVERY == 0:
-                db.execute(
-                    "DELETE FROM inbound WHERE at < ?", ((now - INBOUND_RETENTION).isoformat(),)
-                )
+            return self._claim(db, conversation_id, activity_id)
+
+    def _claim(self, db: sqlite3.Connection, conversation_id: str, activity_id: str) -> bool:
+        now = datetime.now(UTC)
+        inserted = db.execute(
+            "INSERT OR IGNORE INTO inbound VALUES (?, ?, ?)",
+            (conversation_id, activity_id, now.isoformat()),
+        ).rowcount
+        self._claims += 1
+        if self._claims % _PRUNE_EVERY == 0:
+            db.execute("DELETE FROM inbound WHERE at < ?", ((now - INBOUND_RETENTION).isoformat(),))
         return inserted == 1
 
     async def release_activity(self, conversation_id: str, activity_id: str) -> None:
@@ -174,7 +259,9 @@ class SqliteStore:
         record = plan.record
         try:
             with self._transaction() as db:
-                self._update(db, plan.sending)
+                merged = self._update(db, plan.sending)
+                if merged is not None:
+                    carry_over(plan.receiving, *merged)
                 self._insert(db, plan.receiving)
                 db.execute(
                     "UPDATE bindings SET session_id = ? WHERE conversation_id = ?",
@@ -216,21 +303,42 @@ class SqliteStore:
         )
         self._append(db, session)
 
-    def _update(self, db: sqlite3.Connection, session: Session) -> None:
-        changed = db.execute(
-            "UPDATE sessions SET state = ?, ended_at = ?, metadata = ?, version = version + 1"
-            " WHERE id = ? AND version = ?",
-            (
-                session.state.value,
-                session.ended_at.isoformat() if session.ended_at else None,
-                _dump(session.metadata),
-                session.id,
-                session.version,
-            ),
-        ).rowcount
-        if changed != 1:
-            raise ConflictError(f"session {session.id} changed since it was read")
+    def _update(
+        self, db: sqlite3.Connection, session: Session
+    ) -> tuple[SessionSnapshot, Session] | None:
+        """Write `session`; if it is stale, re-apply its changes on the stored row first.
+        Returns the baseline and stored session it was merged with, if it was."""
+        merged = None
+        if not self._write(db, session):
+            row = db.execute("SELECT * FROM sessions WHERE id = ?", (session.id,)).fetchone()
+            if row is None:
+                raise ConflictError(f"session {session.id} does not exist")
+            stored = self._session(row)
+            base = self._baselines.get(session.id, session.version)
+            reapply(session, base, stored)
+            assert base is not None
+            merged = (base, stored)
+            if not self._write(db, session):
+                raise ConflictError(f"session {session.id} changed while it was merged")
         self._append(db, session)
+        return merged
+
+    @staticmethod
+    def _write(db: sqlite3.Connection, session: Session) -> bool:
+        return (
+            db.execute(
+                "UPDATE sessions SET state = ?, ended_at = ?, metadata = ?, version = version + 1"
+                " WHERE id = ? AND version = ?",
+                (
+                    session.state.value,
+                    session.ended_at.isoformat() if session.ended_at else None,
+                    _dump(session.metadata),
+                    session.id,
+                    session.version,
+                ),
+            ).rowcount
+            == 1
+        )
 
     def _append(self, db: sqlite3.Connection, session: Session) -> None:
         if session.pending_flow:
@@ -260,15 +368,18 @@ class SqliteStore:
                 ],
             )
 
-    @staticmethod
-    def _committed(*sessions: Session) -> None:
+    def _committed(self, *sessions: Session) -> None:
         for session in sessions:
             session.version += 1
             session.pending_flow.clear()
             session.pending_transcript.clear()
+            self._baselines.remember(session)
 
-    async def get_session(self, session_id: str) -> Session | None:
-        row = self._db.execute("SELECT * FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    async def get_session(self, conversation_id: str, session_id: str) -> Session | None:
+        row = self._db.execute(
+            "SELECT * FROM sessions WHERE id = ? AND conversation_id = ?",
+            (session_id, conversation_id),
+        ).fetchone()
         return self._session(row) if row else None
 
     async def sessions_of(self, conversation_id: str) -> list[Session]:
@@ -278,12 +389,12 @@ class SqliteStore:
         ).fetchall()
         return [self._session(row) for row in rows]
 
-    @staticmethod
-    def _session(row: tuple[Any, ...]) -> Session:
+    def _session(self, row: tuple[Any, ...]) -> Session:
+        """A session from its row, remembered as the baseline of later saves."""
         id_, conversation_id, tenant_id, state, started, ended, hops, version, metadata = row
         started_at = _time(started)
         assert started_at is not None
-        return Session(
+        session = Session(
             id=id_,
             conversation_id=conversation_id,
             tenant_id=tenant_id,
@@ -294,22 +405,27 @@ class SqliteStore:
             version=version,
             metadata=json.loads(metadata),
         )
+        self._baselines.remember(session)
+        return session
 
-    async def flow(self, session_id: str) -> list[FlowStep]:
+    async def flow(self, conversation_id: str, session_id: str) -> list[FlowStep]:
         rows = self._db.execute(
-            "SELECT stage_key, stage_type, pipeline, at FROM flow WHERE session_id = ? ORDER BY id",
-            (session_id,),
+            "SELECT f.stage_key, f.stage_type, f.pipeline, f.at FROM flow f"
+            " JOIN sessions s ON s.id = f.session_id"
+            " WHERE f.session_id = ? AND s.conversation_id = ? ORDER BY f.id",
+            (session_id, conversation_id),
         ).fetchall()
         return [
             FlowStep(key, kind, pipeline, datetime.fromisoformat(at))
             for key, kind, pipeline, at in rows
         ]
 
-    async def transcript(self, session_id: str) -> list[TranscriptEntry]:
+    async def transcript(self, conversation_id: str, session_id: str) -> list[TranscriptEntry]:
         rows = self._db.execute(
-            "SELECT direction, at, text, attachments, value, activity_id FROM transcript"
-            " WHERE session_id = ? ORDER BY id",
-            (session_id,),
+            "SELECT t.direction, t.at, t.text, t.attachments, t.value, t.activity_id"
+            " FROM transcript t JOIN sessions s ON s.id = t.session_id"
+            " WHERE t.session_id = ? AND s.conversation_id = ? ORDER BY t.id",
+            (session_id, conversation_id),
         ).fetchall()
         return [
             TranscriptEntry(
@@ -347,6 +463,14 @@ class SqliteStore:
 
     async def write_state(self, key: str, document: dict[str, Any], etag: str | None) -> str:
         with self._transaction() as db:
+            owner = parse_session_state_key(key)
+            if (
+                owner is not None
+                and not db.execute(
+                    "SELECT 1 FROM sessions WHERE conversation_id = ? AND id = ?", owner[:2]
+                ).fetchone()
+            ):
+                raise StorageError(f"state '{key}' belongs to a session that does not exist")
             row = db.execute("SELECT etag FROM state WHERE key = ?", (key,)).fetchone()
             if etag not in (None, "*") and (row is None or str(row[0]) != etag):
                 raise ConflictError(f"state '{key}' changed since it was read")

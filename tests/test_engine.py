@@ -74,7 +74,9 @@ def test_a_click_on_an_old_card_is_not_an_answer(directory: Directory, session: 
     stale = {"crossdesk": {"session": "an-earlier-session", "stage": "route", "choice": "hr"}}
     step = engine.resume(route, session, GuestInput(value=stale))
     assert step.next == Wait()
-    assert step.replies[0].text == "That choice was already made; this is where we are now."
+    assert step.replies[0].text == "That card is from an earlier step; here is where we are now."
+    assert step.replies[1].card is not None
+    assert step.replies[1].card["actions"][1]["data"]["crossdesk"]["session"] == session.id
     assert "HelpDesk.Department" not in session.metadata
 
 

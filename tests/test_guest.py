@@ -81,3 +81,33 @@ async def test_end_chat_in_the_receiving_tenant(bot: RunningBot) -> None:
     assert sessions[1].metadata["Session.Status.Resolution"] == "ended by guest"
     again = await chat.say("one more thing")
     assert again[0].text.startswith("Hi Megan Bowen, welcome to the Help Desk")
+
+
+async def test_a_reinstall_mid_chat_shows_where_it_stands_once(bot: RunningBot) -> None:
+    """Install events carry no name (as the Agents Playground sends them); messages complete
+    the guest's facts; a re-install mid-chat re-sends the waiting stage's prompt, once."""
+    chat = bot.chat()
+    nameless = {"from": {"id": "29:1megan", "aadObjectId": "6fc92ce2"}, "entities": []}
+    install = chat.activity("installationUpdate", action="add", **nameless)
+    members = chat.activity("conversationUpdate", membersAdded=[{"id": "29:1megan"}], **nameless)
+    for activity in (install, members):
+        assert (await chat.post(activity)).status == 201
+    first = [r.text for r in bot.connector.of(chat.conversation_id)]
+    assert first[-1] == "What do you need help with today?" and len(first) == 2
+
+    [session] = await bot.store.sessions_of(chat.conversation_id)
+    assert "Guest.Name" not in session.metadata
+    options = await chat.say("Printer jam")
+    [session] = await bot.store.sessions_of(chat.conversation_id)
+    assert (session.metadata["Guest.Name"], session.metadata["Guest.Timezone"]) == (
+        "Megan Bowen",
+        "Europe/London",
+    )
+
+    before = len(bot.connector.of(chat.conversation_id))
+    for activity in (install, members):
+        activity = {**activity, "id": activity["id"] + "-again"}
+        assert (await chat.post(activity)).status == 201
+    again = bot.connector.of(chat.conversation_id)[before:]
+    assert len(again) == 1
+    assert again[0].cards[0]["actions"] == options[0].cards[0]["actions"]

@@ -101,6 +101,6 @@ async def test_a_pipeline_that_never_waits_is_stopped(tmp_path: Path) -> None:
         await adapter.process_activity(message("hi"), bot.on_turn)
     # The failed turn saved nothing and released its claim: the session was opened, no flow.
     [session] = await store.sessions_of("Convo1")
-    assert await store.flow(session.id) == []
+    assert await store.flow("Convo1", session.id) == []
     assert await store.claim_activity("Convo1", "0") is True
     await store.close()

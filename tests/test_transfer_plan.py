@@ -96,7 +96,7 @@ async def test_commit_is_atomic_when_the_last_write_fails(
     bound = await store.bound_session("a:1chat")
     assert bound is not None and bound.id == sending.id and bound.is_active
     assert "Session.TransferredTo.SessionId" not in bound.metadata
-    assert await store.get_session(plan.receiving.id) is None
+    assert await store.get_session("a:1chat", plan.receiving.id) is None
     assert await store.transfers_of("a:1chat") == []
 
     fault.execute("DROP TRIGGER crash")

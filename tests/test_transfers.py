@@ -9,7 +9,6 @@ from typing import Any
 
 import yaml
 
-from app import BOT
 from pipeline.config import EXAMPLE_CONFIG
 from storage.export import conversation_export
 from tests.conftest import RunningBot, StartBot
@@ -74,7 +73,8 @@ async def test_double_click_on_the_options_card_transfers_once(bot: RunningBot) 
     await chat.submit(choice_value(options, "HR"))
     late = await chat.submit(choice_value(options, "Legal"))
     assert [r.text for r in late] == [
-        "That card is from an earlier step. Please type your answer as a message."
+        "That card is from an earlier step; here is where we are now.",
+        "Is this about leave, pay, or something else? Tell us a little more.",
     ]
     sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
     assert [s["tenant"] for s in sessions] == ["helpdesk", "hr"]
@@ -223,11 +223,10 @@ async def test_parallel_clicks_on_one_chat_run_one_at_a_time(bot: RunningBot) ->
         sum(1 for r in sent if r.cards and r.cards[0]["body"][0]["text"].startswith("You're")) == 1
     )
     texts = [r.text for r in sent]
-    assert (
-        texts.count("That card is from an earlier step. Please type your answer as a message.") == 2
-    )
+    assert texts.count("That card is from an earlier step; here is where we are now.") == 2
     assert not any("something went wrong" in (t or "") for t in texts)
     sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
     assert [s["tenant"] for s in sessions] == ["helpdesk", "hr"]
     assert len(await bot.store.transfers_of(chat.conversation_id)) == 1
-    assert bot.app[BOT]._locks == {}
+    async with asyncio.timeout(5), bot.store.chat_turn(chat.conversation_id, None) as leased:
+        assert leased  # the three turns released the chat's lease

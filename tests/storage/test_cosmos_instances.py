@@ -1,0 +1,181 @@
+"""Two Crossdesk processes (`python app.py`, configured by environment) over one Cosmos DB:
+nothing a turn needs is in one process's memory."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from storage.cosmos import CosmosStore
+from storage.export import conversation_export
+from tests.storage.scenario import check_export, help_desk_to_hr
+from tests.storage.test_cosmos_errors import unused_port
+from tests.support.connector import FakeConnector
+from tests.support.cosmos import EMULATOR_KEY, REPO, CosmosServer, database_name
+from tests.support.teams import TeamsChat
+
+ASKED = "Thanks. Which team should take this?"
+PICK = "Please pick one of the options: IT Support, HR or Legal."
+
+
+def _serve(cosmos: CosmosServer, database: str, log: Path) -> tuple[str, subprocess.Popen[bytes]]:
+    port = unused_port()
+    env = {
+        **os.environ,
+        "CROSSDESK_STORAGE": "cosmos",
+        "COSMOS_ENDPOINT": cosmos.url,
+        "COSMOS_KEY": EMULATOR_KEY,
+        "COSMOS_DATABASE": database,
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "MicrosoftAppId": "",
+        "LOG_LEVEL": "WARNING",
+    }
+    with log.open("ab") as output:
+        process = subprocess.Popen(
+            [sys.executable, "app.py"], cwd=REPO, env=env, stdout=output, stderr=output
+        )
+    return f"http://127.0.0.1:{port}", process
+
+
+def _wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
+    """A readiness probe: the app imports the SDK and opens Cosmos DB before it listens."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the app exited ({process.returncode}): {log.read_text()}")
+        try:
+            with urllib.request.urlopen(f"{url}/healthz", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError):
+            time.sleep(0.05)
+    raise RuntimeError(f"the app at {url} did not start: {log.read_text()}")
+
+
+@pytest.fixture(scope="module")
+def instances(
+    cosmos_server: CosmosServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[list[str], str]]:
+    """Two app processes on free ports sharing one database: their /api/messages URLs."""
+    database = database_name()
+    logs = tmp_path_factory.mktemp("instances")
+    started = [_serve(cosmos_server, database, logs / f"app-{n}.log") for n in range(2)]
+    try:
+        for n, (url, process) in enumerate(started):
+            _wait_until_serving(url, process, logs / f"app-{n}.log")
+        yield [f"{url}/api/messages" for url, _ in started], database
+    finally:
+        for _, process in started:
+            process.terminate()
+        for _, process in started:
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def reader(
+    cosmos_server: CosmosServer, instances: tuple[list[str], str]
+) -> AsyncIterator[CosmosStore]:
+    """A store of the test's own on the instances' database, to check what they wrote."""
+    store = await CosmosStore.open(cosmos_server.url, EMULATOR_KEY, instances[1])
+    yield store
+    await store.close()
+
+
+async def test_the_scenario_with_turns_alternating_between_instances(
+    instances: tuple[list[str], str],
+    http: aiohttp.ClientSession,
+    connector: FakeConnector,
+    reader: CosmosStore,
+) -> None:
+    urls, _ = instances
+    chat = TeamsChat(http, urls[0], connector)
+    await help_desk_to_hr(chat, urls)
+    check_export(await conversation_export(reader, chat.conversation_id))
+
+
+async def test_ten_parallel_turns_on_one_chat_lose_no_update(
+    instances: tuple[list[str], str],
+    http: aiohttp.ClientSession,
+    connector: FakeConnector,
+    reader: CosmosStore,
+) -> None:
+    urls, _ = instances
+    chat = TeamsChat(http, urls[0], connector)
+    await chat.install()
+    texts = [f"message {n}" for n in range(10)]
+    responses = await asyncio.gather(
+        *(
+            TeamsChat(http, urls[n % 2], connector, conversation_id=chat.conversation_id).post(
+                chat.activity("message", text=text, textFormat="plain")
+            )
+            for n, text in enumerate(texts)
+        )
+    )
+    assert [r.status for r in responses] == [201] * 10
+    received = connector.of(chat.conversation_id)
+    sent = [r.text for r in received]
+    assert not any("something went wrong" in (t or "") for t in sent)
+    # One message answered the question; the nine after it each found the options stage.
+    asked = [r for r in received if ASKED in str(r.cards)]
+    assert (len(asked), sent.count(PICK)) == (10, 9), "the card comes again with each reminder"
+    assert ASKED in str(received[2].cards), "the first answer got the card, no reminder"
+
+    [session] = (await conversation_export(reader, chat.conversation_id))["sessions"]
+    inbound = [e["text"] for e in session["transcript"] if e["direction"] == "in"]
+    assert sorted(inbound) == texts, "every turn's transcript entry was kept"
+    assert session["metadata"]["Guest.Question"] == inbound[0]
+    assert [step["stage"] for step in session["flow"]] == ["greet", "ask", "route"]
+    stored = await reader.get_session(chat.conversation_id, session["id"])
+    assert stored is not None and stored.version == 12, "start, install, then ten saves"
+
+
+async def test_a_redelivery_to_the_other_instance_does_nothing_twice(
+    instances: tuple[list[str], str],
+    http: aiohttp.ClientSession,
+    connector: FakeConnector,
+    reader: CosmosStore,
+) -> None:
+    urls, _ = instances
+    first, second = (TeamsChat(http, url, connector) for url in urls)
+    second.conversation_id = first.conversation_id
+    await first.install()
+    question = first.activity("message", text="My payslip is wrong", textFormat="plain")
+    assert (await first.post(question)).status == 201
+    before = len(connector.of(first.conversation_id))
+    assert (await second.post(question)).status == 201, "Teams re-delivers to the other one"
+    assert len(connector.of(first.conversation_id)) == before
+
+    # Both at once: one of them runs it.
+    choice = first.activity("message", text="HR", textFormat="plain")
+    await asyncio.gather(first.post(choice), second.post(choice))
+    sent = connector.of(first.conversation_id)[before:]
+    cards = [r for r in sent if r.cards]
+    assert len(cards) == 1 and "You're now with Human Resources" in str(cards[0].cards)
+    helpdesk, hr = (await conversation_export(reader, first.conversation_id))["sessions"]
+    assert [e["text"] for e in helpdesk["transcript"] if e["direction"] == "in"] == [
+        "My payslip is wrong",
+        "HR",
+    ]
+    assert len(await reader.transfers_of(first.conversation_id)) == 1
+    assert hr["metadata"]["Session.TransferredFrom.SessionId"] == helpdesk["id"]
