@@ -18,6 +18,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cards import CompiledTemplate, TemplateError, compile_template
+from cards.validate import check_template
 from pipeline.errors import ConfigError
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "cards" / "templates"
@@ -265,6 +266,7 @@ def _check(path: Path, config: CrossdeskConfig) -> tuple[list[str], dict[str, Co
     """Cross-references pydantic cannot see: keys, transitions, tenants, templates."""
     problems: list[str] = []
     templates: dict[str, CompiledTemplate] = {}
+    broken: set[str] = set()
     tenant_ids = [tenant.id for tenant in config.tenants]
     known = set(tenant_ids)
     for tenant_id in {t for t in tenant_ids if tenant_ids.count(t) > 1}:
@@ -293,7 +295,7 @@ def _check(path: Path, config: CrossdeskConfig) -> tuple[list[str], dict[str, Co
                 problems += [
                     f"{_where(path, tenant.id, stage.key, field)}: {problem}"
                     for field, problem in _stage_problems(
-                        path, stage, keys, duplicate, tenant_ids, templates
+                        path, stage, keys, duplicate, tenant_ids, templates, broken
                     )
                 ]
     return problems, templates
@@ -306,6 +308,7 @@ def _stage_problems(
     duplicate: bool,
     tenant_ids: list[str],
     templates: dict[str, CompiledTemplate],
+    broken: set[str],
 ) -> Iterator[tuple[str, str]]:
     """(field, problem) pairs for one stage's references to keys, tenants and templates."""
     if duplicate:
@@ -330,9 +333,23 @@ def _stage_problems(
             f" (tenants: {', '.join(tenant_ids)})",
         )
     for field, name in _template_names(stage):
-        problem = _load_template(path, name, templates)
+        problem = _load_template(path, name, templates, broken)
         if problem:
             yield field, problem
+    for field, text in _texts(stage):
+        try:
+            compile_template(text, field)
+        except TemplateError as error:
+            shown = f" in ${{{error.expression}}}" if error.expression else ""
+            yield field, f"cannot be parsed: {error.reason}{shown}"
+
+
+def _texts(stage: Any) -> Iterator[tuple[str, str]]:
+    """The stage's text settings that bind metadata with `${…}`."""
+    for field in ("text", "failure_text", "tenant"):
+        value = getattr(stage, field, None)
+        if isinstance(value, str):
+            yield field, value
 
 
 def _transitions(stage: Any) -> Iterator[tuple[str, str | None]]:
@@ -359,10 +376,12 @@ def resolve_template(config_path: Path, name: str) -> Path:
 
 
 def _load_template(
-    config_path: Path, name: str, templates: dict[str, CompiledTemplate]
+    config_path: Path, name: str, templates: dict[str, CompiledTemplate], broken: set[str]
 ) -> str | None:
-    if name in templates:
+    """Load, check and compile a template once; a broken one is reported at its first use."""
+    if name in templates or name in broken:
         return None
+    broken.add(name)
     file = resolve_template(config_path, name)
     try:
         template = json.loads(file.read_text(encoding="utf-8"))
@@ -372,8 +391,11 @@ def _load_template(
         )
     except (OSError, ValueError) as error:
         return f"template '{name}' ({file}) is not valid JSON: {error}"
-    try:
-        templates[name] = compile_template(template, str(file))
-    except TemplateError as error:
-        return f"template '{name}': {error}"
+    problems = check_template(template, str(file))
+    if problems:
+        return f"template '{name}' is not a valid Adaptive Card 1.5 template: " + "; ".join(
+            problems
+        )
+    templates[name] = compile_template(template, str(file))
+    broken.discard(name)
     return None

@@ -90,8 +90,8 @@ class Step:
 
 def render(text: str, session: Session, name: str) -> str:
     """Bind `${…}` in a stage's text to the session's metadata."""
-    value = expand_text(text, nest(session.metadata), name=name)
-    return "" if value is None else value if isinstance(value, str) else str(value)
+    text_value: str = expand_text(text, nest(session.metadata), name=name, as_text=True)
+    return text_value
 
 
 def enter(ref: StageRef, session: Session, directory: Directory) -> Step:

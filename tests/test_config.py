@@ -165,3 +165,25 @@ def test_tenant_and_top_level_fields_are_named(tmp_path: Path) -> None:
         "FILE, tenant 'it', field 'name': Field required",
         "FILE, tenant 'hr', stage 'bye', field 'type': missing stage type",
     ]
+
+
+def test_template_expression_and_schema_errors_stop_start_up(tmp_path: Path) -> None:
+    (tmp_path / "bad-expression.json").write_text(
+        '{"type": "AdaptiveCard", "version": "1.5",'
+        ' "body": [{"type": "TextBlock", "text": "${concat(Guest.Name,}"}]}'
+    )
+    (tmp_path / "bad-card.json").write_text(
+        '{"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "Image"}]}'
+    )
+
+    def change(c: dict[str, Any]) -> None:
+        stage(c, "helpdesk", "to_it")["template"] = "bad-expression.json"
+        stage(c, "helpdesk", "to_hr")["template"] = "bad-card.json"
+        stage(c, "hr", "detail")["text"] = "Tell us more, ${toUpper(Guest.Name}"
+
+    to_it, to_hr, detail = problems_of(tmp_path, change)
+    assert to_it.startswith("FILE, tenant 'helpdesk', stage 'to_it', field 'template': template")
+    assert "concat(Guest.Name," in to_it and "/body/0/text" in to_it
+    assert to_hr.startswith("FILE, tenant 'helpdesk', stage 'to_hr', field 'template'")
+    assert "'url' is a required property" in to_hr
+    assert detail.startswith("FILE, tenant 'hr', stage 'detail', field 'text': cannot be parsed")

@@ -21,7 +21,10 @@ MEGAN = {
 async def test_identity_is_filled_from_the_member_look_up(bot: RunningBot) -> None:
     bot.connector.members["29:1megan"] = MEGAN
     chat = bot.chat(who=guest())
-    await chat.install()
+    greeting = await chat.install()
+    assert greeting[0].text == (
+        "Hi Megan, welcome to the Help Desk. I'll get you to the right team."
+    )
     [session] = await bot.store.sessions_of(chat.conversation_id)
     m = session.metadata
     assert (m["Guest.GivenName"], m["Guest.Surname"]) == ("Megan", "Bowen")
@@ -93,7 +96,10 @@ async def test_a_reinstall_mid_chat_shows_where_it_stands_once(bot: RunningBot) 
     for activity in (install, members):
         assert (await chat.post(activity)).status == 201
     first = [r.text for r in bot.connector.of(chat.conversation_id)]
-    assert first[-1] == "What do you need help with today?" and len(first) == 2
+    assert first == [
+        "Hi there, welcome to the Help Desk. I'll get you to the right team.",
+        "What do you need help with today?",
+    ]
 
     [session] = await bot.store.sessions_of(chat.conversation_id)
     assert "Guest.Name" not in session.metadata
