@@ -20,7 +20,7 @@ const { chromium } = scratchRequire("playwright-core");
 
 const URL_ = process.env.PLAYGROUND_URL ?? "http://127.0.0.1:56150";
 const SHOTS = resolve(process.env.SHOTS_DIR ?? join(repo, "scratch", "playground-shots"));
-const GUEST = process.env.GUEST_NAME ?? "Megan Bowen"; // currentUser in .m365agentsplayground.yml
+const GUEST = process.env.GUEST_NAME ?? "Megan"; // givenName of currentUser in .m365agentsplayground.yml
 const QUESTION = "My parental leave request is stuck";
 const DETAIL = "It's about leave: I submitted it three weeks ago and it still says pending approval.";
 mkdirSync(SHOTS, { recursive: true });
