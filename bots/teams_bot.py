@@ -162,6 +162,9 @@ class CrossdeskBot(TeamsActivityHandler):
             # Transferred: the stack now belongs to the receiving session, a new document.
             self.dialog_state.get(turn_context).pop("e_tag", None)
         await self.dialog_state.save_changes(turn_context)
+        # The dialog context and its state manager refer to each other: unlinked, the finished
+        # turn is freed by reference counting, not left to the cyclic garbage collector.
+        dialog_context.state = None
 
     async def _waiting_stage(self, dialog_context: DialogContext) -> StageRef:
         dialog = await self.dialogs.find(dialog_context.active_dialog.id)

@@ -1,0 +1,344 @@
+"""The load generator: N concurrent Teams personal chats against one bot, in its own process.
+
+`python -m bench.loadgen --bot URL --pid PID --chats N ...` serves a lean fake Bot Connector on
+127.0.0.1 (the activities' `serviceUrl`), runs every chat as a closed loop (install, then
+`--turns` messages, then a new chat) and prints one JSON object with what it measured:
+
+- per timed turn, the time from the POST to the last expected reply reaching the connector;
+- throughput (timed turns completed inside the measuring window, per second);
+- the bot's CPU time over the window (from /proc/PID/stat, all its threads) per timed turn;
+- the bot's RSS, sampled against the number of finished chats;
+- HTTP status codes, errors, and the TCP connections the bot opened to the connector.
+
+The window opens once every chat has finished a timed turn (the warm-up), so that a slow bot is
+measured in its steady state, not while the first installs queue. It is kept lean: it reads
+reply bodies without parsing them and builds each activity from a per-chat template.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import sys
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+#: A turn whose replies take longer than this counts as an error (Teams re-delivers at ~15 s).
+REPLY_TIMEOUT = 30.0
+DIRECTORY_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
+BOT = {"id": "28:crossdesk-bot", "name": "Crossdesk"}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of every thread of `pid` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text(encoding="ascii").rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICKS
+
+
+def rss_bytes(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/statm").read_text(encoding="ascii").split()[1]) * _PAGE
+
+
+@dataclass(slots=True)
+class Pending:
+    """The replies one turn waits for."""
+
+    expected: int
+    arrived: int = 0
+    done_at: float = 0.0
+    done: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class Connector:
+    """The fake Bot Connector: counts replies per conversation and the connections they use."""
+
+    def __init__(self) -> None:
+        self.waiting: dict[str, Pending] = {}
+        self.connections: set[int] = set()
+        self.replies = 0
+        self.unexpected = 0
+        self.url = ""
+        self._runner: web.ServerRunner | None = None
+
+    async def start(self) -> None:
+        self._runner = web.ServerRunner(web.Server(self._handle), access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+        self.url = f"http://127.0.0.1:{port}/"
+
+    async def stop(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    async def _handle(self, request: web.BaseRequest) -> web.Response:
+        if request.transport is not None:
+            self.connections.add(id(request.transport))
+        parts = request.path.split("/")
+        # /v3/conversations/{conversation}/activities[/{replyTo}] or .../members/{member}
+        if len(parts) < 5 or parts[2] != "conversations":
+            return web.Response(status=404)
+        conversation = parts[3]
+        if request.method == "GET" and parts[4] == "members":
+            member = {
+                "id": parts[5] if len(parts) > 5 else "",
+                "name": "Megan Bowen",
+                "givenName": "Megan",
+                "surname": "Bowen",
+                "email": "megan@example.com",
+                "userPrincipalName": "megan@example.com",
+                "tenantId": DIRECTORY_TENANT,
+            }
+            return web.json_response(member)
+        await request.read()
+        self.replies += 1
+        pending = self.waiting.get(conversation)
+        if pending is None:
+            self.unexpected += 1
+        else:
+            pending.arrived += 1
+            if pending.arrived == pending.expected:
+                pending.done_at = time.perf_counter()
+                if not pending.done.done():
+                    pending.done.set_result(None)
+        return web.json_response({"id": uuid.uuid4().hex}, status=201)
+
+
+@dataclass
+class Plan:
+    """What to run: against which bot, how many chats, how long, what each turn expects."""
+
+    bot: str
+    pid: int
+    chats: int
+    duration: float
+    warmup_min: float
+    warmup_max: float
+    turns: int
+    install_replies: int
+    turn_replies: int
+
+
+@dataclass
+class Results:
+    """Everything measured, turned into the JSON line the benchmark reads."""
+
+    latencies: list[float] = field(default_factory=list)
+    http_latencies: list[float] = field(default_factory=list)
+    completed_in_window: int = 0
+    statuses: Counter[int] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    chats_finished: int = 0
+    rss: list[tuple[int, int]] = field(default_factory=list)
+
+
+class LoadGenerator:
+    """Runs the chats of one plan and measures them."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.connector = Connector()
+        self.results = Results()
+        self.window: tuple[float, float] = (float("inf"), float("inf"))
+        self.stopping = False
+        self.warmed: set[int] = set()
+        self.all_warm = asyncio.Event()
+
+    def activity(self, chat: dict[str, Any], kind: str, **fields: Any) -> bytes:
+        now = time.time()
+        stamp = (
+            time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+        )
+        body = {**chat, "type": kind, "id": f"1:{uuid.uuid4().hex}", "timestamp": stamp, **fields}
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    def new_chat(self, index: int) -> dict[str, Any]:
+        who = {"id": f"29:1guest{index}", "name": "Megan Bowen", "aadObjectId": str(uuid.uuid4())}
+        return {
+            "serviceUrl": self.connector.url,
+            "channelId": "msteams",
+            "from": who,
+            "conversation": {
+                "conversationType": "personal",
+                "tenantId": DIRECTORY_TENANT,
+                "id": f"a:1{uuid.uuid4().hex}",
+            },
+            "recipient": BOT,
+            "locale": "en-US",
+            "entities": [
+                {"type": "clientInfo", "locale": "en-US", "platform": "Web", "timezone": "UTC"}
+            ],
+            "channelData": {"tenant": {"id": DIRECTORY_TENANT}},
+        }
+
+    async def turn(
+        self, http: aiohttp.ClientSession, conversation: str, body: bytes, expected: int
+    ) -> tuple[float, float, float] | None:
+        """Post one activity; (start, HTTP answered, last reply) or None if it failed."""
+        pending = Pending(expected)
+        self.connector.waiting[conversation] = pending
+        start = time.perf_counter()
+        try:
+            async with http.post(
+                self.plan.bot, data=body, headers={"Content-Type": "application/json"}
+            ) as response:
+                await response.read()
+                status = response.status
+            answered = time.perf_counter()
+            self.results.statuses[status] += 1
+            if status not in (200, 201, 202):
+                self.results.errors[f"HTTP {status}"] += 1
+                return None
+            if expected:
+                await asyncio.wait_for(pending.done, REPLY_TIMEOUT)
+            return start, answered, pending.done_at if expected else answered
+        except TimeoutError:
+            self.results.errors["reply timeout"] += 1
+            return None
+        except aiohttp.ClientError as error:
+            self.results.errors[type(error).__name__] += 1
+            return None
+        finally:
+            del self.connector.waiting[conversation]
+
+    async def chat_loop(self, http: aiohttp.ClientSession, index: int) -> None:
+        while not self.stopping:
+            chat = self.new_chat(index)
+            conversation = chat["conversation"]["id"]
+            install = self.activity(chat, "conversationUpdate", membersAdded=[BOT, chat["from"]])
+            if await self.turn(http, conversation, install, self.plan.install_replies) is None:
+                continue
+            for number in range(self.plan.turns):
+                if self.stopping:
+                    return
+                body = self.activity(chat, "message", text=f"question {number}", textFormat="plain")
+                timing = await self.turn(http, conversation, body, self.plan.turn_replies)
+                if timing is None:
+                    continue
+                self.record(index, *timing)
+            self.results.chats_finished += 1
+
+    def record(self, index: int, start: float, answered: float, done: float) -> None:
+        opened, closed = self.window
+        end = max(answered, done)
+        if opened <= start < closed:
+            self.results.latencies.append(done - start)
+            self.results.http_latencies.append(answered - start)
+        if opened <= end <= closed:
+            self.results.completed_in_window += 1
+        if index not in self.warmed:
+            self.warmed.add(index)
+            if len(self.warmed) == self.plan.chats:
+                self.all_warm.set()
+
+    async def sample_rss(self) -> None:
+        while True:
+            self.results.rss.append((self.results.chats_finished, rss_bytes(self.plan.pid)))
+            await asyncio.sleep(0.25)
+
+    async def run(self) -> dict[str, Any]:
+        plan = self.plan
+        await self.connector.start()
+        own_cpu = resource.getrusage(resource.RUSAGE_SELF)
+        http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        chats = [asyncio.ensure_future(self.chat_loop(http, i)) for i in range(plan.chats)]
+        sampler: asyncio.Future[None] | None = None
+        try:
+            began = time.perf_counter()
+            await asyncio.sleep(plan.warmup_min)
+            remaining = plan.warmup_max - (time.perf_counter() - began)
+            try:
+                await asyncio.wait_for(self.all_warm.wait(), max(remaining, 0.0))
+            except TimeoutError:
+                self.results.errors["warm-up incomplete"] += 1
+            cpu_before, chats_before = cpu_seconds(plan.pid), self.results.chats_finished
+            opened = time.perf_counter()
+            self.window = (opened, opened + plan.duration)
+            sampler = asyncio.ensure_future(self.sample_rss())
+            await asyncio.sleep(plan.duration)
+            cpu = cpu_seconds(plan.pid) - cpu_before
+            rss = rss_bytes(plan.pid)
+            chats_in_window = self.results.chats_finished - chats_before
+            self.stopping = True
+            # Turns that started inside the window finish before the chats stop (bounded).
+            _, late = await asyncio.wait(chats, timeout=REPLY_TIMEOUT + 5)
+            for task in late:
+                task.cancel()
+            if late:
+                self.results.errors["chats cancelled at the end"] += len(late)
+        finally:
+            self.stopping = True
+            if sampler is not None:
+                sampler.cancel()
+            for task in chats:
+                task.cancel()
+            await asyncio.gather(*chats, return_exceptions=True)
+            await http.close()
+            await self.connector.stop()
+        used = resource.getrusage(resource.RUSAGE_SELF)
+        completed = self.results.completed_in_window
+        return {
+            "latencies": self.results.latencies,
+            "http_latencies": self.results.http_latencies,
+            "throughput": completed / plan.duration,
+            "completed": completed,
+            "bot_cpu_per_turn": cpu / completed if completed else None,
+            "bot_cpu_share": cpu / plan.duration,
+            "rss": rss,
+            "rss_samples": self.results.rss,
+            "chats_finished_in_window": chats_in_window,
+            "statuses": {str(k): v for k, v in self.results.statuses.items()},
+            "errors": dict(self.results.errors),
+            "connector_connections": len(self.connector.connections),
+            "connector_replies": self.connector.replies,
+            "unexpected_replies": self.connector.unexpected,
+            "loadgen_cpu": used.ru_utime + used.ru_stime - own_cpu.ru_utime - own_cpu.ru_stime,
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.loadgen", description=__doc__)
+    parser.add_argument("--bot", required=True, help="the bot's /api/messages URL")
+    parser.add_argument("--pid", type=int, required=True, help="the bot's process id")
+    parser.add_argument("--chats", type=int, required=True)
+    parser.add_argument("--duration", type=float, default=5.0, help="measuring window, seconds")
+    parser.add_argument("--warmup-min", type=float, default=0.5)
+    parser.add_argument("--warmup-max", type=float, default=30.0)
+    parser.add_argument("--turns", type=int, default=20, help="timed messages per chat")
+    parser.add_argument("--install-replies", type=int, default=0)
+    parser.add_argument("--turn-replies", type=int, default=1)
+    args = parser.parse_args(argv)
+    plan = Plan(
+        bot=args.bot,
+        pid=args.pid,
+        chats=args.chats,
+        duration=args.duration,
+        warmup_min=args.warmup_min,
+        warmup_max=args.warmup_max,
+        turns=args.turns,
+        install_replies=args.install_replies,
+        turn_replies=args.turn_replies,
+    )
+    result = asyncio.run(LoadGenerator(plan).run())
+    json.dump(result, sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,408 @@
+"""Crossdesk turn cost against the bare botbuilder SDK and the HTTP floor, side by side.
+
+`python -m bench` (or `python bench/run.py`) runs, for every level of concurrent chats and for
+several rounds, four configurations each in fresh processes (the bot, and the load generator
+with its fake Bot Connector), alternating their order every round so the machine's drift
+cancels, then prints the medians as a Markdown table and checks the targets. `--quick` finishes
+in about a minute (one round, short windows); `--json PATH` also writes every raw figure.
+
+Everything runs on 127.0.0.1 on ports chosen at run time; every process it starts it stops, and
+each bot gets a fresh SQLite file in a temporary directory that is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import datetime as dt
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIGS_DIR = Path(__file__).resolve().parent / "config"
+
+
+@dataclass(frozen=True)
+class Target:
+    """One configuration to measure: which bot, on what, and how many replies it sends."""
+
+    key: str
+    title: str
+    kind: str
+    install_replies: int
+    turn_replies: int
+    #: Timed messages per chat after its (untimed) install: long chats, so that the figures
+    #: are those of the turn measured, not of chat starts; a transfer chat may hop 100 times.
+    turns: int
+    config: Path | None = None
+
+
+FLOOR = Target("floor", "raw aiohttp echo (floor)", "floor", 0, 1, 200)
+SDK = Target("sdk", "bare botbuilder 4.17.1 echo", "sdk", 0, 1, 200)
+PLAIN = Target(
+    "plain", "Crossdesk plain pipeline turn", "crossdesk", 1, 1, 200, CONFIGS_DIR / "plain.yaml"
+)
+TRANSFER = Target(
+    "transfer", "Crossdesk transfer turn", "crossdesk", 1, 2, 50, CONFIGS_DIR / "transfer.yaml"
+)
+TARGETS = (FLOOR, SDK, PLAIN, TRANSFER)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How long and how often to measure."""
+
+    levels: tuple[int, ...]
+    rounds: int
+    duration: float
+    warmup_min: float
+    warmup_max: float
+    soak_seconds: float
+
+
+#: The soak run uses 2-turn chats, so that thousands of chats finish.
+FULL = Settings((1, 10, 50, 200), 3, 10.0, 1.0, 40.0, 60.0)
+QUICK = Settings((1, 10, 50, 200), 1, 1.5, 0.3, 15.0, 5.0)
+#: Chats the soak lets finish before it judges RSS: bounded caches fill first (the SQLite
+#: store's 4096 session baselines, SQLite's page cache, the young GC generation).
+SOAK_WARM_CHATS = 4000
+
+
+def percentile(samples: list[float], q: float) -> float:
+    """Nearest-rank percentile (q in 0..1) of a non-empty list."""
+    ordered = sorted(samples)
+    return ordered[max(0, min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1))]
+
+
+async def _stop(process: asyncio.subprocess.Process) -> None:
+    if process.returncode is not None:
+        return
+    if process.stdin is not None:
+        process.stdin.close()
+    process.terminate()
+    try:
+        await asyncio.wait_for(process.wait(), 10)
+    except TimeoutError:
+        process.kill()
+        await process.wait()
+
+
+async def measure(
+    target: Target,
+    chats: int,
+    settings: Settings,
+    *,
+    duration: float | None = None,
+    turns: int | None = None,
+) -> dict[str, Any]:
+    """One run: start the bot, drive it with `chats` chats, stop it; the load generator's
+    figures."""
+    scratch = Path(tempfile.mkdtemp(prefix="crossdesk-bench-"))
+    log = (scratch / "bot.log").open("wb")
+    args = [sys.executable, "-m", "bench.targets", target.kind]
+    if target.config is not None:
+        args += ["--config", str(target.config), "--sqlite", str(scratch / "bench.sqlite3")]
+    bot = await asyncio.create_subprocess_exec(
+        *args, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log
+    )
+    try:
+        assert bot.stdout is not None
+        line = (await asyncio.wait_for(bot.stdout.readline(), 60)).decode()
+        if not line.startswith("listening "):
+            log.flush()
+            raise RuntimeError(
+                f"{target.key} did not start: {(scratch / 'bot.log').read_text()[-2000:]}"
+            )
+        url = f"http://127.0.0.1:{int(line.split()[1])}/api/messages"
+        window = duration or settings.duration
+        loadgen = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.loadgen",
+            f"--bot={url}",
+            f"--pid={bot.pid}",
+            f"--chats={chats}",
+            f"--duration={window}",
+            f"--warmup-min={settings.warmup_min}",
+            f"--warmup-max={settings.warmup_max}",
+            f"--turns={turns or target.turns}",
+            f"--install-replies={target.install_replies}",
+            f"--turn-replies={target.turn_replies}",
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            out, err = await asyncio.wait_for(
+                loadgen.communicate(), settings.warmup_max + window + 120
+            )
+        finally:
+            await _stop(loadgen)
+        if loadgen.returncode != 0:
+            raise RuntimeError(f"load generator failed: {err.decode()[-2000:]}")
+        result: dict[str, Any] = json.loads(out)
+    finally:
+        await _stop(bot)
+        log.close()
+        bot_log = (scratch / "bot.log").read_text(errors="replace")
+        shutil.rmtree(scratch, ignore_errors=True)
+    result["bot_log_tail"] = bot_log[-1500:]
+    latencies = result.pop("latencies")
+    http = result.pop("http_latencies")
+    result["turns_measured"] = len(latencies)
+    for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)):
+        result[name] = percentile(latencies, q) if latencies else None
+    result["http_p99"] = percentile(http, 0.99) if http else None
+    return result
+
+
+def rss_slope(samples: list[list[int]]) -> float | None:
+    """Least-squares RSS growth in KiB per 1000 finished chats, over the samples taken after
+    `SOAK_WARM_CHATS` chats finished; None if too few chats finished after that."""
+    points = [(float(chats), float(rss)) for chats, rss in samples if chats >= SOAK_WARM_CHATS]
+    if len(points) < 3 or points[-1][0] - points[0][0] < 1000:
+        return None
+    mean_x = statistics.fmean(x for x, _ in points)
+    mean_y = statistics.fmean(y for _, y in points)
+    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum(
+        (x - mean_x) ** 2 for x, _ in points
+    )
+    return slope * 1000 / 1024
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The medians over the rounds of one (target, level), with summed statuses and errors."""
+    summary: dict[str, Any] = {
+        name: _median([run[name] for run in runs])
+        for name in ("p50", "p90", "p99", "max", "http_p99", "throughput", "bot_cpu_per_turn")
+    }
+    summary["rss_mb"] = _median([run["rss"] / 2**20 for run in runs])
+    summary["connections"] = max(run["connector_connections"] for run in runs)
+    summary["turns"] = sum(run["turns_measured"] for run in runs)
+    statuses: dict[str, int] = {}
+    errors: dict[str, int] = {}
+    for run in runs:
+        for code, count in run["statuses"].items():
+            statuses[code] = statuses.get(code, 0) + count
+        for reason, count in run["errors"].items():
+            errors[reason] = errors.get(reason, 0) + count
+    summary["statuses"] = statuses
+    summary["errors"] = errors
+    return summary
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"{os.cpu_count()} x {model}, Python {platform.python_version()}"
+
+
+def _ms(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value * 1000:.1f}" if value < 10 else f"{value * 1000:.0f}"
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    return None if a is None or b is None or b == 0 else a / b
+
+
+def table(results: dict[tuple[str, int], dict[str, Any]], settings: Settings) -> str:
+    rows = [
+        "| chats | bot | turns/s | p50 ms | p90 ms | p99 ms | max ms | bot CPU ms/turn"
+        " | RSS MB | conns | timed turns | HTTP statuses | errors |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+    ]
+    for level in settings.levels:
+        for target in TARGETS:
+            s = results.get((target.key, level))
+            if s is None:
+                continue
+            statuses = " ".join(f"{k}: {v}" for k, v in sorted(s["statuses"].items()))
+            errors = ", ".join(f"{k}: {v}" for k, v in sorted(s["errors"].items())) or "0"
+            cpu = s["bot_cpu_per_turn"]
+            rows.append(
+                f"| {level} | {target.title} | {s['throughput']:.0f} | {_ms(s['p50'])}"
+                f" | {_ms(s['p90'])} | {_ms(s['p99'])} | {_ms(s['max'])}"
+                f" | {'-' if cpu is None else f'{cpu * 1000:.2f}'} | {s['rss_mb']:.0f}"
+                f" | {s['connections']} | {s['turns']} | {statuses} | {errors} |"
+            )
+    return "\n".join(rows)
+
+
+def _times(ratio: float | None) -> str:
+    return "-" if ratio is None else f"{ratio:.1f}x"
+
+
+def verdicts(
+    results: dict[tuple[str, int], dict[str, Any]],
+    settings: Settings,
+    soak: dict[str, Any] | None,
+) -> list[str]:
+    """The targets, each with the measured figure and whether it was met."""
+
+    def get(key: str, level: int, name: str) -> float | None:
+        summary = results.get((key, level))
+        return None if summary is None else summary[name]
+
+    def verdict(met: bool | None) -> str:
+        return "inconclusive" if met is None else "met" if met else "MISSED"
+
+    lines = []
+    for level in (10, 200):
+        if level in settings.levels:
+            ratio = _ratio(get("plain", level, "throughput"), get("sdk", level, "throughput"))
+            lines.append(
+                f"- plain turn throughput / bare SDK echo's at {level} chats: {_times(ratio)}"
+                f" (target >= 5x): {verdict(None if ratio is None else ratio >= 5)}"
+            )
+    for level in settings.levels:
+        plain = get("plain", level, "bot_cpu_per_turn")
+        ratio = _ratio(plain, get("floor", level, "bot_cpu_per_turn"))
+        lines.append(
+            f"- bot CPU per plain turn / floor's at {level} chats: {_times(ratio)}"
+            f" (target <= 5x): {verdict(None if ratio is None else ratio <= 5)}"
+        )
+    top = max(settings.levels)
+    ratio = _ratio(get("plain", top, "p99"), get("sdk", top, "p99"))
+    lines.append(
+        f"- p99 of a plain turn at {top} chats: {_ms(get('plain', top, 'p99'))} ms, bare SDK"
+        f" echo {_ms(get('sdk', top, 'p99'))} ms, ratio"
+        f" {'-' if ratio is None else f'{ratio:.2f}'} (target < 0.25):"
+        f" {verdict(None if ratio is None else ratio < 0.25)}"
+    )
+    one = results.get(("plain", 1))
+    if one is not None:
+        lines.append(
+            f"- TCP connections Crossdesk opened to the connector host over a 1-chat run:"
+            f" {one['connections']} (target 1): {verdict(one['connections'] == 1)}"
+        )
+    if soak is not None:
+        slope = soak["slope_kib_per_1000_chats"]
+        lines.append(
+            f"- RSS against finished chats (plain, {soak['chats']} chats of {soak['turns']}"
+            f" turns, {soak['finished']} chats finished): {soak['rss_start_mb']:.1f} MB at the"
+            f" start, "
+            + "".join(f"{mb:.1f} MB at {mark} chats, " for mark, mb in soak["rss_at_mb"].items())
+            + f"{soak['rss_end_mb']:.1f} MB at the end, "
+            f"{'-' if slope is None else f'{slope:+.0f} KiB'} per 1000 finished chats after the"
+            f" first {SOAK_WARM_CHATS} (target: flat, under 256 KiB):"
+            f" {verdict(None if slope is None else abs(slope) < 256)}"
+        )
+    return lines
+
+
+async def run(settings: Settings, only: set[str] | None) -> dict[str, Any]:
+    targets = [t for t in TARGETS if only is None or t.key in only]
+    raw: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for round_number in range(settings.rounds):
+        order = targets if round_number % 2 == 0 else targets[::-1]
+        for level in settings.levels:
+            for target in order:
+                result = await measure(target, level, settings)
+                raw.setdefault((target.key, level), []).append(result)
+                print(
+                    f"round {round_number + 1}/{settings.rounds} {level:>3} chats"
+                    f" {target.key:<8} {result['throughput']:7.0f} turns/s"
+                    f"  p99 {_ms(result['p99']):>6} ms"
+                    f"  cpu {_ms(result['bot_cpu_per_turn']):>5} ms/turn"
+                    f"  conns {result['connector_connections']}",
+                    file=sys.stderr,
+                    flush=True,
+                )
+    soak = None
+    if settings.soak_seconds and (only is None or "plain" in only):
+        # Short chats, so many finish: RSS must not grow with them (state lives in the store).
+        result = await measure(PLAIN, 50, settings, duration=settings.soak_seconds, turns=2)
+        samples = result["rss_samples"]
+        milestones = {}
+        for mark in (1000, SOAK_WARM_CHATS):
+            later = [rss for chats, rss in samples if chats >= mark]
+            if later:
+                milestones[mark] = later[0] / 2**20
+        soak = {
+            "chats": 50,
+            "turns": 2,
+            "finished": samples[-1][0] if samples else 0,
+            "rss_start_mb": samples[0][1] / 2**20 if samples else 0.0,
+            "rss_at_mb": milestones,
+            "rss_end_mb": result["rss"] / 2**20,
+            "slope_kib_per_1000_chats": rss_slope(samples),
+            "samples": samples,
+        }
+    summaries = {key: summarize(runs) for key, runs in raw.items()}
+    return {"raw": raw, "summaries": summaries, "soak": soak}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="one short round (about a minute)")
+    parser.add_argument("--rounds", type=int, help="rounds per configuration (median taken)")
+    parser.add_argument("--duration", type=float, help="measuring window per run, seconds")
+    parser.add_argument("--levels", help="comma-separated concurrent chat counts")
+    parser.add_argument("--only", help="comma-separated targets: floor,sdk,plain,transfer")
+    parser.add_argument("--json", type=Path, help="also write every raw figure here")
+    args = parser.parse_args(argv)
+    settings = QUICK if args.quick else FULL
+    if args.rounds:
+        settings = Settings(**{**vars(settings), "rounds": args.rounds})
+    if args.duration:
+        settings = Settings(**{**vars(settings), "duration": args.duration})
+    if args.levels:
+        levels = tuple(int(level) for level in args.levels.split(","))
+        settings = Settings(**{**vars(settings), "levels": levels})
+    only = set(args.only.split(",")) if args.only else None
+
+    started = dt.datetime.now(dt.UTC)
+    load = os.getloadavg()
+    outcome = asyncio.run(run(settings, only))
+    command = "python -m bench" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
+    print(f"## {started:%Y-%m-%d %H:%M} UTC — {machine()}")
+    print()
+    print(
+        f"`{command}`: {settings.rounds} round(s) per cell (medians), {settings.duration:g} s"
+        f" window, chats of {PLAIN.turns} timed turns ({TRANSFER.turns} for transfers) after"
+        f" an untimed install, load average at start"
+        f" {load[0]:.2f}/{load[1]:.2f}."
+    )
+    print()
+    print(table(outcome["summaries"], settings))
+    print()
+    for line in verdicts(outcome["summaries"], settings, outcome["soak"]):
+        print(line)
+    if args.json:
+        serializable = {
+            "started": started.isoformat(),
+            "machine": machine(),
+            "settings": vars(settings),
+            "raw": {f"{k}@{level}": runs for (k, level), runs in outcome["raw"].items()},
+            "soak": outcome["soak"],
+        }
+        args.json.write_text(json.dumps(serializable, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    if __package__ in (None, ""):
+        sys.path.insert(0, str(ROOT))
+    sys.exit(main())

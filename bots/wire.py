@@ -1,0 +1,330 @@
+"""Bot Framework models to and from JSON, as msrest does it, in a fraction of the time.
+
+msrest (de)serializes an activity generically: for every attribute of every model it looks the
+type up by name, runs a key transformer and a regular expression on the JSON key, copies the
+attribute description, and so on — about 150 µs for a small Teams message each way, twice per
+turn. Here each model class gets a plan once (its attributes, JSON keys and type kinds) and the
+common cases run straight from it:
+
+- strings, numbers and booleans of the declared type, nested models, lists of models, and
+  `object` values made of JSON types (dict, list, str, int, float, bool, None);
+- everything else — dates, enums, dictionaries of models, values of an unexpected type, models
+  with flattened keys, polymorphism or read-only attributes — is handed to msrest's own method
+  for that value or that model, so the result is msrest's, to the object, in every case
+  (tests/test_wire.py checks this against msrest on generated activities).
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+from botbuilder.schema import Activity
+from msrest.serialization import (
+    _FLATTEN,
+    Deserializer,
+    Model,
+    Serializer,
+    _decode_attribute_map_key,
+    full_restapi_key_transformer,
+)
+
+_BASIC = {"str": str, "bool": bool, "int": int, "float": float}
+_JSON_SCALARS = (str, int, float, bool)
+
+
+class _Unplanned(Exception):
+    """A value or model the plan does not cover: msrest handles it."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Field:
+    """One attribute of a model: its name, JSON key, declared type and how to treat it."""
+
+    attr: str
+    key: str
+    data_type: str
+    kind: str  # "basic", "object", "model", "models", "additional" or "msrest"
+    basic: type | None = None
+    model: type | None = None
+
+
+def _kind(data_type: str, dependencies: dict[str, Any]) -> tuple[str, type | None, type | None]:
+    if data_type in _BASIC:
+        return "basic", _BASIC[data_type], None
+    if data_type == "object":
+        return "object", None, None
+    if data_type.startswith("[") and data_type.endswith("]"):
+        item = dependencies.get(data_type[1:-1])
+        if isinstance(item, type) and issubclass(item, Model):
+            return "models", None, item
+        return "msrest", None, None
+    model = dependencies.get(data_type)
+    if isinstance(model, type) and issubclass(model, Model):
+        return "model", None, model
+    return "msrest", None, None
+
+
+@functools.cache
+def _plan(cls: Any, dependencies_key: tuple[str, ...]) -> tuple[_Field, ...] | None:
+    """The fields of `cls`, or None when msrest must handle the whole model."""
+    dependencies = _DEPENDENCIES[dependencies_key]
+    if (
+        cls.is_xml_model()
+        or getattr(cls, "_subtype_map", None)
+        or any(
+            config.get("readonly") or config.get("constant")
+            for config in getattr(cls, "_validation", {}).values()
+        )
+    ):
+        return None
+    fields = []
+    for attr, description in cls._attribute_map.items():
+        key = description["key"]
+        if attr == "additional_properties":
+            if key != "":
+                return None  # a real "additionalProperties" key: msrest's special case
+            fields.append(_Field(attr, "", description["type"], "additional"))
+            continue
+        if len(_FLATTEN.split(key)) != 1:
+            return None
+        kind, basic, model = _kind(description["type"], dependencies)
+        fields.append(
+            _Field(attr, _decode_attribute_map_key(key), description["type"], kind, basic, model)
+        )
+    return tuple(fields)
+
+
+#: Dependency maps by their sorted names, so plans can be cached per (class, dependencies).
+_DEPENDENCIES: dict[tuple[str, ...], dict[str, Any]] = {}
+
+
+def _dependencies_key(dependencies: dict[str, Any]) -> tuple[str, ...]:
+    key = tuple(sorted(dependencies))
+    _DEPENDENCIES.setdefault(key, dependencies)
+    return key
+
+
+class FastSerializer(Serializer):
+    """msrest's `Serializer` with a planned path for `body(model, type)`.
+
+    `body()` first re-reads a model through a `Deserializer` (turning dicts given for model
+    attributes into models) and validates it; the planned path applies only where that re-read
+    changes nothing (every model attribute holds a model) and validation is off, and falls back
+    to msrest otherwise.
+    """
+
+    def __init__(self, classes: dict[str, Any] | None = None) -> None:
+        super().__init__(classes)
+        self._key = _dependencies_key(self.dependencies)
+
+    def body(self, data: Any, data_type: str, **kwargs: Any) -> Any:
+        if (
+            kwargs
+            or self.client_side_validation
+            or self.key_transformer is not full_restapi_key_transformer
+            or not isinstance(data, Model)
+            or data_type not in self.dependencies
+        ):
+            return super().body(data, data_type, **kwargs)
+        try:
+            return self._model(data)
+        except _Unplanned:
+            return super().body(data, data_type, **kwargs)
+
+    def _model(self, model: Any) -> dict[str, Any]:
+        fields = _plan(model.__class__, self._key)
+        if fields is None:
+            raise _Unplanned
+        serialized: dict[str, Any] = {}
+        for field in fields:
+            try:
+                value = getattr(model, field.attr)
+            except AttributeError:
+                raise _Unplanned from None
+            if field.kind == "additional":
+                if value is not None:
+                    serialized.update(value)
+                continue
+            if value is None or field.key in serialized:
+                continue
+            try:
+                serialized[field.key] = self._value(field, value)
+            except ValueError:
+                continue  # msrest leaves out an attribute it cannot serialize
+        return serialized
+
+    def _value(self, field: _Field, value: Any) -> Any:
+        kind = field.kind
+        if kind == "basic":
+            if type(value) is field.basic:
+                return value
+        elif kind == "object":
+            return self._object(value)
+        elif kind == "model":
+            if isinstance(value, Model):
+                return self._model(value)
+            raise _Unplanned
+        elif kind == "models":
+            if type(value) is list:
+                items: list[Any] = []
+                for item in value:
+                    if item is None:
+                        items.append(None)
+                    elif isinstance(item, Model):
+                        items.append(self._model(item))
+                    else:
+                        raise _Unplanned
+                return items
+            raise _Unplanned
+        return self.serialize_data(value, field.data_type)
+
+    def _object(self, value: Any) -> Any:
+        """msrest's `serialize_object` for JSON types, msrest's own for anything else."""
+        kind = type(value)
+        if kind in _JSON_SCALARS or value is None:
+            return value
+        if kind is dict and all(type(key) is str for key in value):
+            serialized: dict[str, Any] = {}
+            for key, item in value.items():
+                try:
+                    serialized[key] = self._object(item)
+                except ValueError:
+                    serialized[key] = None
+            return serialized
+        if kind is list:
+            items = []
+            for item in value:
+                try:
+                    items.append(self._object(item))
+                except ValueError:
+                    continue
+            return items
+        return self.serialize_object(value)
+
+
+class FastDeserializer(Deserializer):
+    """msrest's `Deserializer` with a planned path for JSON dicts read into models."""
+
+    def __init__(self, classes: dict[str, Any] | None = None) -> None:
+        super().__init__(classes)
+        self._key = _dependencies_key(self.dependencies)
+
+    def _deserialize(self, target_obj: Any, data: Any) -> Any:
+        """msrest's step for every model it reads (answers, nested models): planned for a JSON
+        dict read into a model."""
+        if type(data) is dict and self.key_extractors == _DEFAULT_EXTRACTORS:
+            cls = self.dependencies.get(target_obj) if isinstance(target_obj, str) else target_obj
+            if isinstance(cls, type) and issubclass(cls, Model):
+                try:
+                    return self._model(cls, data)
+                except _Unplanned:
+                    pass
+        return super()._deserialize(target_obj, data)
+
+    def read(self, model: type, data: Any) -> Any:
+        """`model.deserialize(data)`, as msrest would return it."""
+        if type(data) is not dict or self.key_extractors != _DEFAULT_EXTRACTORS:
+            return self(model.__name__, data)
+        try:
+            return self._model(model, data)
+        except _Unplanned:
+            return self(model.__name__, data)
+
+    def _model(self, cls: Any, data: dict[str, Any]) -> Any:
+        fields = _plan(cls, self._key)
+        if fields is None:
+            raise _Unplanned
+        attrs: dict[str, Any] = {}
+        known: set[str] = set()
+        for field in fields:
+            if field.kind == "additional":
+                continue
+            known.add(field.key)
+            raw = data.get(field.key)
+            attrs[field.attr] = None if raw is None else self._value(field, raw)
+        additional = None
+        if self.additional_properties_detection:
+            additional = {key: data[key] for key in set(data) - known}
+        return self._instantiate_model(cls, attrs, additional)
+
+    def _value(self, field: _Field, raw: Any) -> Any:
+        kind = field.kind
+        if kind == "basic":
+            if type(raw) is field.basic:
+                return raw
+        elif kind == "object":
+            try:
+                return _copy_json(raw)
+            except _Unplanned:
+                pass
+        elif kind == "model":
+            if type(raw) is dict:
+                return self._model(field.model, raw)
+        elif kind == "models" and type(raw) is list:
+            return [
+                None
+                if item is None
+                else self._model(field.model, item)
+                if type(item) is dict
+                else self.deserialize_data(item, field.data_type[1:-1])
+                for item in raw
+            ]
+        return self.deserialize_data(raw, field.data_type)
+
+
+def _copy_json(value: Any) -> Any:
+    """What msrest's `deserialize_object` returns for JSON data: a deep copy."""
+    kind = type(value)
+    if kind in _JSON_SCALARS or value is None:
+        return value
+    if kind is dict:
+        return {key: _copy_json(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy_json(item) for item in value]
+    raise _Unplanned
+
+
+_DEFAULT_EXTRACTORS = Deserializer().key_extractors
+_ACTIVITY_READER = FastDeserializer(Activity._infer_class_models())
+
+
+def activity_from_json(body: dict[str, Any]) -> Activity:
+    """`Activity().deserialize(body)`: the same activity, built from its plan."""
+    return _ACTIVITY_READER.read(Activity, body)
+
+
+_SAMPLE = {
+    "type": "message",
+    "id": "1:warm-up",
+    "timestamp": "2024-01-01T00:00:00.000Z",
+    "localTimestamp": "2024-01-01T01:00:00.000+01:00",
+    "serviceUrl": "https://smba.trafficmanager.net/emea/",
+    "channelId": "msteams",
+    "from": {"id": "29:guest", "name": "Guest", "aadObjectId": "00000000-0000-0000-0000-0"},
+    "conversation": {"conversationType": "personal", "id": "a:1warm-up"},
+    "recipient": {"id": "28:bot", "name": "Bot"},
+    "entities": [{"type": "clientInfo", "locale": "en-US"}],
+    "channelData": {"tenant": {"id": "00000000-0000-0000-0000-000000000000"}},
+    "text": "warm-up",
+}
+
+
+def warm_up() -> None:
+    """What the SDK otherwise does during the first turn, on the event loop: call this once, in
+    a worker thread, at start-up.
+
+    msrest's first client runs `uname` in a subprocess (`platform.platform()`, for its user
+    agent), isodate compiles its regular expressions at the first timestamp, and the wire plans
+    of an activity are built at the first (de)serialization: about 15 ms together.
+    """
+    from botframework.connector import models
+    from msrest.pipeline.universal import UserAgentPolicy
+
+    UserAgentPolicy()
+    activity = activity_from_json(_SAMPLE)
+    classes = {name: cls for name, cls in vars(models).items() if isinstance(cls, type)}
+    serializer = FastSerializer(classes)
+    serializer.client_side_validation = False
+    serializer.body(activity, "Activity")

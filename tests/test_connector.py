@@ -1,0 +1,170 @@
+"""The kept-alive transport answers, retries and fails exactly as the SDK's own (requests in a
+thread pool), side by side against the same local Bot Connector."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiohttp import web
+from botbuilder.schema import Activity
+from botframework.connector.aio import ConnectorClient
+from botframework.connector.auth import MicrosoftAppCredentials
+from msrest.exceptions import ClientRequestError, HttpOperationError
+
+from bots.connector import ChannelHttp, make_retry_policy_linear
+
+
+@dataclass
+class ScriptedConnector:
+    """Answers each route with the next scripted status (then 200) and counts the attempts."""
+
+    script: list[tuple[int, dict[str, str]]] = field(default_factory=list)
+    attempts: int = 0
+    url: str = ""
+    connections: set[int] = field(default_factory=set)
+
+    async def answer(self, request: web.Request) -> web.Response:
+        self.attempts += 1
+        if request.transport is not None:
+            self.connections.add(id(request.transport))
+        await request.read()
+        if self.script:
+            status, headers = self.script.pop(0)
+            body = {"error": {"code": "ServiceError", "message": f"scripted {status}"}}
+            return web.json_response(body, status=status, headers=headers)
+        if request.method == "GET":
+            return web.json_response({"id": "29:1a", "name": "Megan Bowen"})
+        return web.json_response({"id": "bot-activity-1"}, status=200)
+
+
+@pytest.fixture
+async def channel() -> AsyncIterator[ScriptedConnector]:
+    connector = ScriptedConnector()
+    app = web.Application()
+    app.router.add_route("*", "/v3/conversations/{conversation}/{rest:.*}", connector.answer)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    connector.url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    yield connector
+    await runner.cleanup()
+
+
+Call = Callable[[ConnectorClient], Awaitable[Any]]
+
+
+def member(client: ConnectorClient) -> Awaitable[Any]:
+    return client.conversations.get_conversation_member("a:1chat", "29:1a")
+
+
+def reply(client: ConnectorClient) -> Awaitable[Any]:
+    return client.conversations.reply_to_activity(
+        "a:1chat", "1:in", Activity(type="message", text="Hello")
+    )
+
+
+def send(client: ConnectorClient) -> Awaitable[Any]:
+    return client.conversations.send_to_conversation(
+        "a:1chat", Activity(type="message", text="Hello again")
+    )
+
+
+def reply_raw(client: ConnectorClient) -> Awaitable[Any]:
+    return client.conversations.reply_to_activity(
+        "a:1chat", "1:in", Activity(type="message", text="Hello"), raw=True
+    )
+
+
+def update(client: ConnectorClient) -> Awaitable[Any]:
+    return client.conversations.update_activity(
+        "a:1chat", "1:out", Activity(type="message", text="Edited")
+    )
+
+
+async def outcome(call: Call, client: ConnectorClient, channel: ScriptedConnector) -> Any:
+    """What the caller sees, and how many requests reached the connector."""
+    try:
+        result = await call(client)
+    except HttpOperationError as error:
+        seen: Any = (type(error).__name__, error.message)
+    except ClientRequestError as error:
+        seen = type(error).__name__
+    else:
+        seen = (result.output if hasattr(result, "output") else result).serialize()
+    return seen, channel.attempts
+
+
+AFTER = {"Retry-After": "0"}
+
+
+@pytest.mark.parametrize(
+    ("call", "script"),
+    [
+        pytest.param(member, [(503, AFTER)], id="GET 503 is retried"),
+        pytest.param(member, [(429, AFTER)], id="GET 429 with Retry-After is retried"),
+        pytest.param(member, [(429, {})], id="GET 429 without Retry-After is not"),
+        pytest.param(member, [(404, {})], id="GET 404 is not retried"),
+        pytest.param(update, [(502, AFTER)], id="PUT 502 is retried"),
+        pytest.param(reply, [(500, {})], id="POST 500 is never re-sent"),
+        pytest.param(reply, [(503, AFTER)], id="POST 503 is never re-sent"),
+        pytest.param(reply, [], id="POST 200"),
+        pytest.param(send, [], id="POST a new message 200"),
+        pytest.param(send, [(502, {})], id="POST a new message 502"),
+        pytest.param(reply_raw, [], id="POST raw=True"),
+    ],
+)
+async def test_the_kept_alive_transport_behaves_as_the_sdks_own(
+    channel: ScriptedConnector, call: Call, script: list[tuple[int, dict[str, str]]]
+) -> None:
+    make_retry_policy_linear()
+    stock = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=channel.url)
+    channel.script = list(script)
+    expected = await outcome(call, stock, channel)
+
+    kept = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=channel.url)
+    http = ChannelHttp()
+    await http.start()
+    http.adopt(kept)
+    channel.script, channel.attempts = list(script), 0
+    try:
+        assert await outcome(call, kept, channel) == expected
+    finally:
+        await http.close()
+
+
+async def test_a_dead_connector_fails_as_a_client_request_error(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from urllib3.util.retry import Retry
+
+    monkeypatch.setattr(Retry, "get_backoff_time", lambda self: 0.0)  # no back-off waits
+    with socket.socket() as unused:  # a free port, closed again: nothing listens there
+        unused.bind(("127.0.0.1", 0))
+        port = unused.getsockname()[1]
+    kept = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=f"http://127.0.0.1:{port}")
+    http = ChannelHttp()
+    await http.start()
+    http.adopt(kept)
+    try:
+        with pytest.raises(ClientRequestError):
+            await reply(kept)
+    finally:
+        await http.close()
+
+
+def test_proxies_come_from_the_environment_as_with_requests(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,.internal.example")
+    http = ChannelHttp()
+    assert http.proxy_for("https://smba.trafficmanager.net/emea/v3/x") == (
+        "http://proxy.example:3128"
+    )
+    assert http.proxy_for("https://bot.internal.example/v3/x") is None
+    assert http.proxy_for("http://127.0.0.1:3978/v3/x") is None
