@@ -70,7 +70,7 @@ class Settings:
 
 
 #: The soak run uses 2-turn chats, so that thousands of chats finish.
-FULL = Settings((1, 10, 50, 200), 3, 10.0, 1.0, 40.0, 60.0)
+FULL = Settings((1, 10, 50, 200), 3, 10.0, 1.0, 40.0, 180.0)
 QUICK = Settings((1, 10, 50, 200), 1, 1.5, 0.3, 15.0, 5.0)
 #: Chats the soak lets finish before it judges RSS: bounded caches fill first (the SQLite
 #: store's 4096 session baselines, SQLite's page cache, the young GC generation).
@@ -360,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, help="rounds per configuration (median taken)")
     parser.add_argument("--duration", type=float, help="measuring window per run, seconds")
     parser.add_argument("--levels", help="comma-separated concurrent chat counts")
+    parser.add_argument("--soak", type=float, help="seconds of the RSS soak run (0: none)")
     parser.add_argument("--only", help="comma-separated targets: floor,sdk,plain,transfer")
     parser.add_argument("--json", type=Path, help="also write every raw figure here")
     args = parser.parse_args(argv)
@@ -371,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.levels:
         levels = tuple(int(level) for level in args.levels.split(","))
         settings = Settings(**{**vars(settings), "levels": levels})
+    if args.soak is not None:
+        settings = Settings(**{**vars(settings), "soak_seconds": args.soak})
     only = set(args.only.split(",")) if args.only else None
 
     started = dt.datetime.now(dt.UTC)

@@ -16,7 +16,6 @@ common cases run straight from it:
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,10 +65,17 @@ def _kind(data_type: str, dependencies: dict[str, Any]) -> tuple[str, type | Non
     return "msrest", None, None
 
 
-@functools.cache
-def _plan(cls: Any, dependencies_key: tuple[str, ...]) -> tuple[_Field, ...] | None:
-    """The fields of `cls`, or None when msrest must handle the whole model."""
-    dependencies = _DEPENDENCIES[dependencies_key]
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """How to read and write one model class: its fields, and the JSON keys they read (any
+    other key of a JSON object is an additional property)."""
+
+    fields: tuple[_Field, ...]
+    known: frozenset[str]
+
+
+def _plan(cls: Any, dependencies: dict[str, Any]) -> _Plan | None:
+    """The plan of `cls`, or None when msrest must handle the whole model."""
     if (
         cls.is_xml_model()
         or getattr(cls, "_subtype_map", None)
@@ -93,17 +99,23 @@ def _plan(cls: Any, dependencies_key: tuple[str, ...]) -> tuple[_Field, ...] | N
         fields.append(
             _Field(attr, _decode_attribute_map_key(key), description["type"], kind, basic, model)
         )
-    return tuple(fields)
+    known = frozenset(field.key for field in fields if field.kind != "additional")
+    return _Plan(tuple(fields), known)
 
 
-#: Dependency maps by their sorted names, so plans can be cached per (class, dependencies).
-_DEPENDENCIES: dict[tuple[str, ...], dict[str, Any]] = {}
+class _Plans:
+    """The plans of one (de)serializer's models, each built at its first use."""
 
+    def __init__(self, dependencies: dict[str, Any]) -> None:
+        self._dependencies = dependencies
+        self._plans: dict[type, _Plan | None] = {}
 
-def _dependencies_key(dependencies: dict[str, Any]) -> tuple[str, ...]:
-    key = tuple(sorted(dependencies))
-    _DEPENDENCIES.setdefault(key, dependencies)
-    return key
+    def of(self, cls: type) -> _Plan | None:
+        try:
+            return self._plans[cls]
+        except KeyError:
+            plan = self._plans[cls] = _plan(cls, self._dependencies)
+            return plan
 
 
 class FastSerializer(Serializer):
@@ -117,7 +129,7 @@ class FastSerializer(Serializer):
 
     def __init__(self, classes: dict[str, Any] | None = None) -> None:
         super().__init__(classes)
-        self._key = _dependencies_key(self.dependencies)
+        self._plans = _Plans(self.dependencies)
 
     def body(self, data: Any, data_type: str, **kwargs: Any) -> Any:
         if (
@@ -134,11 +146,11 @@ class FastSerializer(Serializer):
             return super().body(data, data_type, **kwargs)
 
     def _model(self, model: Any) -> dict[str, Any]:
-        fields = _plan(model.__class__, self._key)
-        if fields is None:
+        plan = self._plans.of(model.__class__)
+        if plan is None:
             raise _Unplanned
         serialized: dict[str, Any] = {}
-        for field in fields:
+        for field in plan.fields:
             try:
                 value = getattr(model, field.attr)
             except AttributeError:
@@ -209,7 +221,7 @@ class FastDeserializer(Deserializer):
 
     def __init__(self, classes: dict[str, Any] | None = None) -> None:
         super().__init__(classes)
-        self._key = _dependencies_key(self.dependencies)
+        self._plans = _Plans(self.dependencies)
 
     def _deserialize(self, target_obj: Any, data: Any) -> Any:
         """msrest's step for every model it reads (answers, nested models): planned for a JSON
@@ -233,21 +245,25 @@ class FastDeserializer(Deserializer):
             return self(model.__name__, data)
 
     def _model(self, cls: Any, data: dict[str, Any]) -> Any:
-        fields = _plan(cls, self._key)
-        if fields is None:
+        plan = self._plans.of(cls)
+        if plan is None:
             raise _Unplanned
         attrs: dict[str, Any] = {}
-        known: set[str] = set()
-        for field in fields:
-            if field.kind == "additional":
-                continue
-            known.add(field.key)
-            raw = data.get(field.key)
-            attrs[field.attr] = None if raw is None else self._value(field, raw)
-        additional = None
+        for field in plan.fields:
+            if field.kind != "additional":
+                raw = data.get(field.key)
+                attrs[field.attr] = None if raw is None else self._value(field, raw)
+        # msrest's `_instantiate_model`, for a model the plan covers (no read-only, constant or
+        # polymorphic attributes to set aside); a constructor that refuses is msrest's to report.
+        try:
+            model = cls(**attrs)
+        except TypeError:
+            raise _Unplanned from None
         if self.additional_properties_detection:
-            additional = {key: data[key] for key in set(data) - known}
-        return self._instantiate_model(cls, attrs, additional)
+            additional = {key: data[key] for key in set(data) - plan.known}
+            if additional:
+                model.additional_properties = additional
+        return model
 
     def _value(self, field: _Field, raw: Any) -> Any:
         kind = field.kind
@@ -316,15 +332,10 @@ def warm_up() -> None:
     a worker thread, at start-up.
 
     msrest's first client runs `uname` in a subprocess (`platform.platform()`, for its user
-    agent), isodate compiles its regular expressions at the first timestamp, and the wire plans
-    of an activity are built at the first (de)serialization: about 15 ms together.
+    agent), isodate compiles its regular expressions at the first timestamp, and the plans of
+    an inbound activity are built at the first read: about 15 ms together.
     """
-    from botframework.connector import models
     from msrest.pipeline.universal import UserAgentPolicy
 
     UserAgentPolicy()
-    activity = activity_from_json(_SAMPLE)
-    classes = {name: cls for name, cls in vars(models).items() if isinstance(cls, type)}
-    serializer = FastSerializer(classes)
-    serializer.client_side_validation = False
-    serializer.body(activity, "Activity")
+    activity_from_json(_SAMPLE)

@@ -58,29 +58,29 @@ async def channel() -> AsyncIterator[ScriptedConnector]:
 Call = Callable[[ConnectorClient], Awaitable[Any]]
 
 
-def member(client: ConnectorClient) -> Awaitable[Any]:
+def member(client: ConnectorClient) -> Any:
     return client.conversations.get_conversation_member("a:1chat", "29:1a")
 
 
-def reply(client: ConnectorClient) -> Awaitable[Any]:
+def reply(client: ConnectorClient) -> Any:
     return client.conversations.reply_to_activity(
         "a:1chat", "1:in", Activity(type="message", text="Hello")
     )
 
 
-def send(client: ConnectorClient) -> Awaitable[Any]:
+def send(client: ConnectorClient) -> Any:
     return client.conversations.send_to_conversation(
         "a:1chat", Activity(type="message", text="Hello again")
     )
 
 
-def reply_raw(client: ConnectorClient) -> Awaitable[Any]:
+def reply_raw(client: ConnectorClient) -> Any:
     return client.conversations.reply_to_activity(
         "a:1chat", "1:in", Activity(type="message", text="Hello"), raw=True
     )
 
 
-def update(client: ConnectorClient) -> Awaitable[Any]:
+def update(client: ConnectorClient) -> Any:
     return client.conversations.update_activity(
         "a:1chat", "1:out", Activity(type="message", text="Edited")
     )
