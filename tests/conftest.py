@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -14,6 +14,7 @@ from app import STORE, Settings, create_app
 from pipeline.config import EXAMPLE_CONFIG
 from storage.base import SessionStore
 from tests.support.connector import FakeConnector
+from tests.support.identity import APP_ID, FakeIdentity
 from tests.support.teams import TeamsChat
 
 
@@ -73,3 +74,20 @@ async def start_bot(tmp_path: Path, connector: FakeConnector) -> AsyncIterator[S
 @pytest.fixture
 async def bot(start_bot: StartBot) -> RunningBot:
     return await start_bot()
+
+
+@pytest.fixture
+def identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIdentity]:
+    """A local Bot Framework identity service (OpenID metadata, signing keys, token endpoint)."""
+    with FakeIdentity(tmp_path) as server:
+        # The outbound token client (msal, requests) must trust the local HTTPS server.
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.cert_file))
+        yield server
+
+
+@pytest.fixture
+async def secured(start_bot: StartBot, identity: FakeIdentity) -> RunningBot:
+    """Crossdesk with MicrosoftAppId set: every request needs a valid token from `identity`."""
+    return await start_bot(
+        Settings(app_id=APP_ID, app_password="s3cret", auth_endpoints=identity.sdk_endpoints())
+    )

@@ -3,34 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from app import Settings
-from tests.conftest import RunningBot, StartBot
-from tests.support.identity import FakeIdentity
+from tests.conftest import RunningBot
+from tests.support.identity import APP_ID, FakeIdentity
 from tests.support.teams import TeamsChat
-
-APP_ID = "00000000-0000-0000-0000-00000000c0de"
-
-
-@pytest.fixture
-def identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIdentity]:
-    with FakeIdentity(tmp_path) as server:
-        # The outbound token client (msal, requests) must trust the local HTTPS server.
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.cert_file))
-        yield server
-
-
-@pytest.fixture
-async def secured(start_bot: StartBot, identity: FakeIdentity) -> RunningBot:
-    return await start_bot(
-        Settings(app_id=APP_ID, app_password="s3cret", auth_endpoints=identity.sdk_endpoints())
-    )
 
 
 def bearer(token: str) -> dict[str, str]:

@@ -29,27 +29,12 @@ from msrest.universal_http.requests import ClientRetryPolicy
 
 from app import ADAPTER, AUTH, STORE, Settings, settle_garbage_collector
 from bots.signing_keys import channel_metadata_url
-from tests.conftest import RunningBot, StartBot
-from tests.support.identity import FakeIdentity
+from tests.conftest import RunningBot
+from tests.support.identity import APP_ID, FakeIdentity
 from tests.support.teams import TeamsChat, choice_value
 
-APP_ID = "00000000-0000-0000-0000-0000000c0575"
 #: A callback running longer than this blocks every other chat: none of a turn's may.
 SLOW_CALLBACK = 0.010
-
-
-@pytest.fixture
-def identity(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeIdentity]:
-    with FakeIdentity(tmp_path) as server:
-        monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(server.cert_file))
-        yield server
-
-
-@pytest.fixture
-async def secured(start_bot: StartBot, identity: FakeIdentity) -> RunningBot:
-    return await start_bot(
-        Settings(app_id=APP_ID, app_password="s3cret", auth_endpoints=identity.sdk_endpoints())
-    )
 
 
 def signed_chat(bot: RunningBot, identity: FakeIdentity) -> TeamsChat:

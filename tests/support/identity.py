@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 CHANNEL_ISSUER = "https://api.botframework.com"
+#: The bot's app id in tests that run with authentication on.
+APP_ID = "00000000-0000-0000-0000-00000000c0de"
 
 
 def _b64(number: int) -> str:
