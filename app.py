@@ -17,29 +17,13 @@ import sys
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from aiohttp import web
-from botbuilder.core import TurnContext
-from botbuilder.integration.aiohttp import (
-    CloudAdapter,
-    ConfigurationBotFrameworkAuthentication,
-)
-from botbuilder.schema import ActivityTypes
-from msrest.exceptions import DeserializationError
 
-from bots import CrossdeskBot
-from bots.adapter import CrossdeskAdapter
-from bots.connector import (
-    CachingBotFrameworkAuthentication,
-    ChannelHttp,
-    make_retry_policy_linear,
-)
-from bots.credentials import CachedCredentialFactory
-from bots.signing_keys import SigningKeys, channel_metadata_url
-from bots.wire import activity_from_json, warm_up
+from bots.endpoint import BOT, ChannelSettings, TeamsEndpoint
+from bots.teams import CrossdeskBot
+from errors import ConfigError, CrossdeskError
 from pipeline.config import EXAMPLE_CONFIG, Directory, load_directory
-from pipeline.errors import ConfigError, CrossdeskError
 from storage.base import SessionStore
 from storage.export import conversation_export
 from storage.sqlite import SqliteStore
@@ -90,17 +74,15 @@ class Settings:
             cosmos_database=env.get("COSMOS_DATABASE", "") or "crossdesk",
         )
 
-    def sdk_configuration(self) -> object:
-        """The attribute bag `ConfigurationBotFrameworkAuthentication` reads."""
-        bag = argparse.Namespace(
-            APP_ID=self.app_id,
-            APP_PASSWORD=self.app_password,
-            APP_TYPE=self.app_type,
-            APP_TENANTID=self.app_tenant_id,
+    def channel(self) -> ChannelSettings:
+        """What the Teams endpoint needs: the bot's identity and authentication endpoints."""
+        return ChannelSettings(
+            app_id=self.app_id,
+            app_password=self.app_password,
+            app_type=self.app_type,
+            app_tenant_id=self.app_tenant_id,
+            auth_endpoints=self.auth_endpoints,
         )
-        for name, value in self.auth_endpoints.items():
-            setattr(bag, name, value)
-        return bag
 
 
 async def open_store(settings: Settings) -> SessionStore:
@@ -128,35 +110,14 @@ async def open_store(settings: Settings) -> SessionStore:
 
 
 STORE = web.AppKey("store", SessionStore)
-BOT = web.AppKey("bot", CrossdeskBot)
-ADAPTER = web.AppKey("adapter", CloudAdapter)
-AUTH = web.AppKey("auth", CachingBotFrameworkAuthentication)
+ENDPOINT = web.AppKey("endpoint", TeamsEndpoint)
 
 
 def create_app(settings: Settings, directory: Directory | None = None) -> web.Application:
     """The aiohttp application; the configuration is validated here, before serving."""
     directory = directory or load_directory(settings.config_path)
     app = web.Application(client_max_size=1024 * 1024)
-    # Managed identities keep the SDK's own factory; app secrets get the token-caching one.
-    credentials = (
-        None
-        if settings.app_type.lower() == "userassignedmsi"
-        else CachedCredentialFactory(settings.app_id, settings.app_password, settings.app_tenant_id)
-    )
-    # Connector and token clients are built once and reused, replies go out on kept-alive
-    # connections (bots/connector.py); the SDK builds new ones for every activity.
-    make_retry_policy_linear()
-    channel_http = ChannelHttp()
-    authentication = CachingBotFrameworkAuthentication(
-        ConfigurationBotFrameworkAuthentication(
-            settings.sdk_configuration(), credentials_factory=credentials
-        ),
-        channel_http,
-    )
-    adapter = CrossdeskAdapter(authentication)
-    adapter.on_turn_error = _on_turn_error
-    app[AUTH] = authentication
-    app[ADAPTER] = adapter
+    endpoint = app[ENDPOINT] = TeamsEndpoint(settings.channel())
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         store = await open_store(settings)
@@ -167,26 +128,8 @@ def create_app(settings: Settings, directory: Directory | None = None) -> web.Ap
         yield
         await store.close()
 
-    # With auth on, the channel's signing keys are fetched before serving, off the event loop.
-    signing_keys = (
-        SigningKeys([channel_metadata_url(dict(settings.auth_endpoints))])
-        if settings.app_id
-        else None
-    )
-
-    async def channel(app: web.Application) -> AsyncIterator[None]:
-        await channel_http.start()
-        await asyncio.to_thread(warm_up)
-        if signing_keys is not None:
-            await signing_keys.start()
-        yield
-        if signing_keys is not None:
-            await signing_keys.stop()
-        await channel_http.close()
-
-    app.cleanup_ctx.append(channel)
     app.cleanup_ctx.append(resources)
-    app.router.add_post("/api/messages", messages)
+    app.add_subapp("/api", endpoint.app())
     app.router.add_get("/healthz", healthz)
     return app
 
@@ -212,62 +155,6 @@ async def settle_garbage_collector(app: web.Application) -> None:
 
 async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
-
-
-def _bad_request(reason: str) -> web.Response:
-    return web.json_response({"error": reason}, status=400)
-
-
-async def messages(request: web.Request) -> web.Response:
-    """The Bot Framework endpoint: 400 for a malformed activity, 401 for failed auth."""
-    try:
-        body = await request.json()
-    except ValueError:
-        return _bad_request("the body is not JSON")
-    if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-        return _bad_request("the body is not an activity (an object with a `type`)")
-    try:
-        activity = activity_from_json(body)
-    except (DeserializationError, TypeError, ValueError, AttributeError):
-        return _bad_request("the activity cannot be read")
-    conversation = activity.conversation
-    if not activity.service_url or conversation is None or not conversation.id:
-        return _bad_request("the activity has no serviceUrl or conversation id")
-
-    try:
-        authenticated = await request.app[AUTH].authenticate_request(
-            activity, request.headers.get("Authorization", "")
-        )
-    except Exception as error:
-        log.warning(
-            "rejected an activity: authentication failed (%s: %s)", type(error).__name__, error
-        )
-        return web.json_response({"error": "unauthorized"}, status=401)
-
-    response = await request.app[ADAPTER].process_activity(
-        authenticated, activity, request.app[BOT].on_turn
-    )
-    if response is None:
-        return web.Response(status=201)
-    payload: Any = response.body
-    if hasattr(payload, "serialize"):
-        payload = payload.serialize()
-    if payload is None:
-        return web.Response(status=response.status)
-    return web.json_response(payload, status=response.status)
-
-
-async def _on_turn_error(context: TurnContext, error: Exception) -> None:
-    log.error(
-        "turn failed for activity %s (%s)",
-        context.activity.id,
-        type(error).__name__,
-        exc_info=error,
-    )
-    if context.activity.type == ActivityTypes.message:
-        await context.send_activity(
-            "Sorry, something went wrong on our side. Please send your message again."
-        )
 
 
 async def _print_sessions(settings: Settings, conversation_id: str) -> None:

@@ -1,5 +1,2 @@
-"""The Teams activity handler: one bot in front of every tenant's pipeline."""
-
-from bots.teams_bot import CrossdeskBot
-
-__all__ = ["CrossdeskBot"]
+"""Teams activity handling: the endpoint, the handler feeding the runtime, guest facts; the SDK
+shims in `bots/edge/`."""

@@ -13,10 +13,10 @@ from botbuilder.core import CardFactory, MessageFactory, TurnContext
 from botbuilder.dialogs import Dialog, DialogContext, DialogTurnResult
 
 from cards import nest
+from errors import PipelineError
 from pipeline import engine
 from pipeline.config import Directory, StageRef, TenantTransferStage
 from pipeline.engine import GuestInput, Reply, Step
-from pipeline.errors import PipelineError
 from pipeline.session import Session, SessionState
 from pipeline.transfer import TransferRefused, plan_transfer
 from storage.base import SessionStore

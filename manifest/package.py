@@ -21,7 +21,7 @@ from typing import Any
 from jsonschema import Draft4Validator
 from PIL import Image, UnidentifiedImageError
 
-from pipeline.errors import CrossdeskError
+from errors import CrossdeskError
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "manifest.template.json"

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from cards import CompiledTemplate, TemplateError, compile_template
 from cards.validate import check_template
-from pipeline.errors import ConfigError
+from errors import ConfigError
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "cards" / "templates"
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "example.yaml"

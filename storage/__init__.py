@@ -1,5 +1,6 @@
 """Where Crossdesk keeps sessions, bindings and the SDK's state: one contract, several backends."""
 
-from storage.base import ConflictError, SessionStore, StorageError
+from errors import ConflictError, StorageError
+from storage.base import SessionStore
 
 __all__ = ["ConflictError", "SessionStore", "StorageError"]

@@ -6,18 +6,8 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 from urllib.parse import quote, unquote
 
-from pipeline.errors import CrossdeskError
 from pipeline.session import FlowStep, Session, TranscriptEntry
 from pipeline.transfer import TransferPlan, TransferRecord
-
-
-class StorageError(CrossdeskError):
-    """The store cannot do what was asked (unreachable, misconfigured, corrupt)."""
-
-
-class ConflictError(StorageError):
-    """Someone else changed the item since it was read (ETag/version mismatch)."""
-
 
 #: How long a chat turn may hold the chat's lease before another instance may take it over.
 #: Teams gives up on a turn after ~15 s, so a live turn never needs longer.

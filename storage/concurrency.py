@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from errors import ConflictError, StorageError
 from pipeline.session import Session, SessionState
-from storage.base import LEASE_SECONDS, ConflictError, StorageError
+from storage.base import LEASE_SECONDS
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,14 +47,10 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
+from errors import ConflictError, StorageError
 from pipeline.session import FlowStep, Session, SessionState, TranscriptEntry
 from pipeline.transfer import TransferPlan, TransferRecord
-from storage.base import (
-    LEASE_SECONDS,
-    ConflictError,
-    StorageError,
-    parse_session_state_key,
-)
+from storage.base import LEASE_SECONDS, parse_session_state_key
 from storage.concurrency import (
     LeaseWaits,
     SessionBaselines,

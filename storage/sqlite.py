@@ -19,9 +19,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from errors import ConflictError, StorageError
 from pipeline.session import Direction, FlowStep, Session, SessionState, TranscriptEntry
 from pipeline.transfer import TransferPlan, TransferRecord
-from storage.base import LEASE_SECONDS, ConflictError, StorageError, parse_session_state_key
+from storage.base import LEASE_SECONDS, parse_session_state_key
 from storage.concurrency import (
     LeaseWaits,
     SessionBaselines,

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 import yaml
 
+from errors import ConfigError
 from pipeline.config import EXAMPLE_CONFIG, load_directory
-from pipeline.errors import ConfigError
 
 EXAMPLE = yaml.safe_load(EXAMPLE_CONFIG.read_text())
 

@@ -15,7 +15,7 @@ from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import MicrosoftAppCredentials
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
-from bots.connector import ChannelHttp, make_retry_policy_linear
+from bots.edge.connector import ChannelHttp, make_retry_policy_linear
 
 
 @dataclass

@@ -10,9 +10,9 @@ import yaml
 from botbuilder.core.adapters import TestAdapter
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
-from bots import CrossdeskBot
+from bots.teams import CrossdeskBot
+from errors import PipelineError
 from pipeline.config import EXAMPLE_CONFIG, load_directory
-from pipeline.errors import PipelineError
 from storage.sqlite import SqliteStore
 
 

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from errors import ConflictError
 from pipeline.config import EXAMPLE_CONFIG, Directory, load_directory
 from pipeline.session import Session, SessionState
 from pipeline.transfer import TransferPlan, TransferRefused, plan_transfer
-from storage.base import ConflictError
 from storage.sqlite import SqliteStore
 
 

@@ -1,19 +1,15 @@
 """What keeps a turn cheap is in force: clients built once, one kept-alive connection, tokens
-and signing keys fetched once and off the event loop, no slow callback, no garbage cycles.
+and signing keys fetched once and off the event loop, no garbage cycles.
 
-Speed itself is measured in bench/, never asserted here.
+Speed itself, and how long a turn blocks the event loop, are measured in bench/, never
+asserted here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gc
-import logging
-import os
-import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,14 +23,11 @@ from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
 from botframework.connector.token_api.aio import TokenApiClient
 from msrest.universal_http.requests import ClientRetryPolicy
 
-from app import ADAPTER, AUTH, STORE, Settings, settle_garbage_collector
-from bots.signing_keys import channel_metadata_url
+from app import ENDPOINT, Settings, settle_garbage_collector
+from bots.edge.signing_keys import channel_metadata_url
 from tests.conftest import RunningBot
 from tests.support.identity import APP_ID, FakeIdentity
 from tests.support.teams import TeamsChat, choice_value
-
-#: A callback running longer than this blocks every other chat: none of a turn's may.
-SLOW_CALLBACK = 0.010
 
 
 def signed_chat(bot: RunningBot, identity: FakeIdentity) -> TeamsChat:
@@ -83,7 +76,7 @@ async def test_connector_and_token_clients_are_built_once_not_per_activity(
     async def notify(context: TurnContext) -> None:
         await context.send_activity("An engineer picked up your request.")
 
-    await bot.app[ADAPTER].continue_conversation(reference, notify, bot_app_id="")
+    await bot.app[ENDPOINT].adapter.continue_conversation(reference, notify, bot_app_id="")
     assert bot.connector.of(chat.conversation_id)[-1].text == "An engineer picked up your request."
     assert constructions == {"ConnectorClient": 1, "TokenApiClient": 1, "ClientRetryPolicy": 2}
 
@@ -114,93 +107,6 @@ async def test_with_auth_on_the_token_and_the_signing_keys_are_fetched_once(
     assert {r.authorization for r in secured.connector.received} == {"Bearer outbound-token-1"}
     assert constructions == {"ConnectorClient": 1, "TokenApiClient": 1, "ClientRetryPolicy": 2}
     assert len(secured.connector.connections) <= 5
-
-
-class OnCpuClock:
-    """`time.monotonic()` less the time the OS kept this thread waiting for a CPU.
-
-    asyncio's debug mode times each callback with the loop's clock. On a shared 2-core machine
-    other processes preempt the bot mid-callback, and wall time would report that as blocking;
-    this clock stands still while the thread waits in the run queue (Linux schedstat), and
-    keeps counting time spent running or blocked in a system call, which is what blocks the
-    other chats.
-    """
-
-    def __init__(self) -> None:
-        self._schedstat = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
-
-    def __call__(self) -> float:
-        waited_ns = int(os.pread(self._schedstat, 64, 0).split()[1])
-        return time.monotonic() - waited_ns / 1e9
-
-    def close(self) -> None:
-        os.close(self._schedstat)
-
-
-@contextmanager
-def watching_the_loop() -> Iterator[None]:
-    """asyncio's debug mode on the running loop, reporting callbacks over `SLOW_CALLBACK`."""
-    loop = asyncio.get_running_loop()
-    clock = OnCpuClock()
-    loop.time = clock  # type: ignore[method-assign]
-    loop.slow_callback_duration = SLOW_CALLBACK
-    loop.set_debug(True)
-    try:
-        yield
-    finally:
-        loop.set_debug(False)
-        del loop.time
-        clock.close()
-
-
-def slow_reports(caplog: pytest.LogCaptureFixture) -> list[str]:
-    return [
-        record.getMessage()
-        for record in caplog.records
-        if record.name == "asyncio" and record.getMessage().startswith("Executing")
-    ]
-
-
-async def test_no_turn_blocks_the_event_loop(
-    secured: RunningBot, identity: FakeIdentity, caplog: pytest.LogCaptureFixture
-) -> None:
-    """asyncio's debug mode logs every callback that runs longer than `SLOW_CALLBACK`: with
-    auth on, from the very first turn (credentials, token, connector client) through plain
-    turns, a transfer and ten concurrent chats, not one of the bot's may."""
-    caplog.set_level(logging.WARNING, logger="asyncio")
-    chat = signed_chat(secured, identity)
-    others = [signed_chat(secured, identity) for _ in range(10)]  # signed before watching
-    threshold = gc.get_threshold()
-    await settle_garbage_collector(secured.app)  # as `python app.py` runs
-    try:
-        with watching_the_loop():
-            await chat.install()
-            options = await chat.say("My laptop will not start")
-            await chat.submit(choice_value(options, "IT Support"))
-            await chat.say("The laptop")
-            await asyncio.gather(*(a_conversation(other, 3) for other in others))
-    finally:
-        gc.unfreeze()
-        gc.set_threshold(*threshold)
-    assert len(secured.connector.received) > 50
-    assert slow_reports(caplog) == []
-
-
-async def test_the_slow_callback_check_catches_a_blocking_turn(
-    bot: RunningBot, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    caplog.set_level(logging.WARNING, logger="asyncio")
-    store = bot.app[STORE]
-    original = store.bound_session
-
-    async def blocking(conversation_id: str) -> Any:
-        time.sleep(SLOW_CALLBACK * 3)  # noqa: ASYNC251 (the blocking call under test)
-        return await original(conversation_id)
-
-    monkeypatch.setattr(store, "bound_session", blocking)
-    with watching_the_loop():
-        await bot.chat().install()
-    assert len(slow_reports(caplog)) == 1
 
 
 async def test_a_finished_turn_leaves_no_garbage_cycle(bot: RunningBot) -> None:
@@ -249,9 +155,9 @@ def test_msrest_retry_policies_are_built_in_linear_time_with_the_same_codes(
 
 def test_the_app_is_wired_to_the_caching_edge(tmp_path: Path) -> None:
     from app import create_app
-    from bots.adapter import CrossdeskAdapter
-    from bots.connector import CachingBotFrameworkAuthentication
+    from bots.edge.adapter import CrossdeskAdapter
+    from bots.edge.connector import CachingBotFrameworkAuthentication
 
     app: web.Application = create_app(Settings(sqlite_path=tmp_path / "x.sqlite3"))
-    assert isinstance(app[AUTH], CachingBotFrameworkAuthentication)
-    assert isinstance(app[ADAPTER], CrossdeskAdapter)
+    assert isinstance(app[ENDPOINT].authentication, CachingBotFrameworkAuthentication)
+    assert isinstance(app[ENDPOINT].adapter, CrossdeskAdapter)

@@ -15,7 +15,7 @@ from msrest import Deserializer, Serializer
 from msrest.exceptions import DeserializationError, SerializationError
 from msrest.serialization import Model
 
-from bots.wire import FastDeserializer, FastSerializer, activity_from_json
+from bots.edge.wire import FastDeserializer, FastSerializer, activity_from_json
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
+from errors import ConflictError, StorageError
 from pipeline.config import EXAMPLE_CONFIG, Directory, load_directory
 from pipeline.session import Direction, Session, SessionState, TranscriptEntry
 from pipeline.transfer import TransferPlan, plan_transfer
 from storage import cosmos_documents, sqlite
-from storage.base import ConflictError, SessionStore, StorageError, session_state_key
+from storage.base import SessionStore, session_state_key
 from tests.storage.conftest import OpenStore
 
 CHAT = "a:1WqgcXnL8dQ5rBf-chat"

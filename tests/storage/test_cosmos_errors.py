@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from storage.base import StorageError
+from errors import StorageError
 from storage.cosmos import CosmosStore
 from tests.storage.test_contract import CHAT
 from tests.support.cosmos import EMULATOR_KEY, REPO, CosmosServer

@@ -8,10 +8,11 @@ import asyncio
 
 import pytest
 
+from errors import ConflictError
 from pipeline.config import EXAMPLE_CONFIG, load_directory
 from pipeline.session import Session, SessionState
 from pipeline.transfer import TransferPlan, plan_transfer
-from storage.base import ConflictError, session_state_key
+from storage.base import session_state_key
 from storage.cosmos import CosmosStore
 from tests.storage.test_contract import CHAT, said, started
 from tests.support.cosmos import EMULATOR_KEY, CosmosServer

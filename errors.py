@@ -17,3 +17,11 @@ class ConfigError(CrossdeskError):
 
 class PipelineError(CrossdeskError):
     """A pipeline did something the runtime refuses (e.g. loops without waiting for the guest)."""
+
+
+class StorageError(CrossdeskError):
+    """The store cannot do what was asked (unreachable, misconfigured, corrupt)."""
+
+
+class ConflictError(StorageError):
+    """Someone else changed the chat since this turn read it (a version or ETag mismatch)."""

@@ -59,8 +59,8 @@ from msrest.universal_http.requests import ClientRetryPolicy
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, ProtocolError
 from urllib3.util.retry import Retry
 
-from bots.credentials import CachedAppCredentials
-from bots.wire import FastDeserializer, FastSerializer
+from bots.edge.credentials import CachedAppCredentials
+from bots.edge.wire import FastDeserializer, FastSerializer
 
 
 def make_retry_policy_linear() -> None:
