@@ -9,7 +9,8 @@ from storage.base import SessionStore
 
 
 async def conversation_export(store: SessionStore, conversation_id: str) -> dict[str, Any]:
-    """Every session of a Teams conversation in order, with metadata, flow and transcript."""
+    """Every session of a Teams conversation in order, with metadata, flow and transcript, and
+    the chat's transfer records."""
     sessions = []
     for session in await store.sessions_of(conversation_id):
         flow = await store.flow(conversation_id, session.id)
@@ -43,4 +44,14 @@ async def conversation_export(store: SessionStore, conversation_id: str) -> dict
                 ],
             }
         )
-    return {"conversation": conversation_id, "sessions": sessions}
+    transfers = [
+        {
+            "from": record.from_session_id,
+            "to": record.to_session_id,
+            "fromTenant": record.from_tenant_id,
+            "toTenant": record.to_tenant_id,
+            "at": iso(record.at),
+        }
+        for record in await store.transfers_of(conversation_id)
+    ]
+    return {"conversation": conversation_id, "sessions": sessions, "transfers": transfers}
