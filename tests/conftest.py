@@ -1,4 +1,7 @@
-"""Fixtures: a fake Bot Connector and the real Crossdesk app, both on 127.0.0.1 free ports."""
+"""Fixtures: a fake Bot Connector and the real Crossdesk app, both on 127.0.0.1 free ports.
+
+A bot runs the tests' own configuration (tests/config/desk.yaml) unless a test passes another.
+"""
 
 from __future__ import annotations
 
@@ -11,8 +14,8 @@ import pytest
 from aiohttp import web
 
 from app import STORE, Settings, create_app
-from pipeline.config import EXAMPLE_CONFIG
 from storage.base import SessionStore
+from tests.support.config import TEST_CONFIG
 from tests.support.connector import FakeConnector
 from tests.support.identity import APP_ID, FakeIdentity
 from tests.support.teams import TeamsChat
@@ -51,7 +54,7 @@ async def start_bot(tmp_path: Path, connector: FakeConnector) -> AsyncIterator[S
     runners: list[web.AppRunner] = []
     http = aiohttp.ClientSession()
 
-    async def start(settings: Settings | None = None, config: Path = EXAMPLE_CONFIG) -> RunningBot:
+    async def start(settings: Settings | None = None, config: Path = TEST_CONFIG) -> RunningBot:
         base = settings or Settings()
         settings = replace(
             base, config_path=config, sqlite_path=tmp_path / f"crossdesk-{len(runners)}.sqlite3"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import subprocess
 import sys
 from collections.abc import Callable
@@ -10,36 +9,23 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from errors import ConfigError
-from pipeline.config import EXAMPLE_CONFIG, load_directory
-
-EXAMPLE = yaml.safe_load(EXAMPLE_CONFIG.read_text())
-
-
-def stage(config: dict[str, Any], tenant: str, key: str) -> dict[str, Any]:
-    for t in config["tenants"]:
-        if t["id"] == tenant:
-            for pipeline in t["pipelines"].values():
-                for s in pipeline["stages"]:
-                    if s["key"] == key:
-                        return s
-    raise KeyError((tenant, key))
+from pipeline.config import load_directory
+from tests.support.config import TEST_CONFIG, desk_config, stage, tenant, write_config
 
 
 def problems_of(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> list[str]:
-    config = copy.deepcopy(EXAMPLE)
+    config = desk_config()
     change(config)
-    path = tmp_path / "crossdesk.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path = write_config(tmp_path, config)
     with pytest.raises(ConfigError) as raised:
         load_directory(path)
     return [p.replace(str(path), "FILE") for p in raised.value.problems]
 
 
-def test_the_example_configuration_is_valid() -> None:
-    directory = load_directory(EXAMPLE_CONFIG)
+def test_the_test_configuration_is_valid() -> None:
+    directory = load_directory(TEST_CONFIG)
     assert directory.front_door.id == "helpdesk"
     assert sorted(directory.tenants) == ["helpdesk", "hr", "it", "legal"]
 
@@ -86,7 +72,7 @@ def test_missing_template(tmp_path: Path) -> None:
 
 def test_duplicate_stage_key(tmp_path: Path) -> None:
     def change(c: dict[str, Any]) -> None:
-        stages = c["tenants"][3]["pipelines"]["intake"]["stages"]
+        stages = tenant(c, "legal")["pipelines"]["intake"]["stages"]
         stages.append({"key": "matter", "type": "end", "text": "Bye."})
 
     assert problems_of(tmp_path, change) == [
@@ -115,7 +101,7 @@ def test_unknown_field_is_named(tmp_path: Path) -> None:
 def test_front_door_and_primary_pipeline_must_exist(tmp_path: Path) -> None:
     def change(c: dict[str, Any]) -> None:
         c["front_door"] = "reception"
-        c["tenants"][1]["primary_pipeline"] = "main"
+        tenant(c, "it")["primary_pipeline"] = "main"
 
     assert problems_of(tmp_path, change) == [
         "FILE, field 'front_door': 'reception' is not a tenant (tenants: helpdesk, it, hr, legal)",
@@ -137,10 +123,9 @@ def test_template_with_invalid_json(tmp_path: Path) -> None:
 
 
 def test_start_up_stops_with_the_message(tmp_path: Path) -> None:
-    config = copy.deepcopy(EXAMPLE)
+    config = desk_config()
     stage(config, "helpdesk", "to_legal")["tenant"] = "compliance"
-    path = tmp_path / "crossdesk.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    path = write_config(tmp_path, config)
     result = subprocess.run(
         [sys.executable, "app.py"],
         env={"CROSSDESK_CONFIG": str(path), "PATH": "/usr/bin:/bin", "PORT": "1"},
@@ -157,7 +142,7 @@ def test_start_up_stops_with_the_message(tmp_path: Path) -> None:
 def test_tenant_and_top_level_fields_are_named(tmp_path: Path) -> None:
     def change(c: dict[str, Any]) -> None:
         c["max_transfers_per_chat"] = 0
-        del c["tenants"][1]["name"]
+        del tenant(c, "it")["name"]
         del stage(c, "hr", "bye")["type"]
 
     assert problems_of(tmp_path, change) == [

@@ -13,6 +13,7 @@ import aiohttp
 import pytest
 
 from tests.conftest import RunningBot
+from tests.support.config import TEST_CONFIG
 from tests.support.connector import FakeConnector
 from tests.support.teams import TeamsChat, choice_value
 
@@ -90,14 +91,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def test_the_first_command_serves_the_example_and_the_sessions_command_reads_it(
+async def test_the_serve_command_and_the_sessions_command_share_one_store(
     tmp_path: Path, connector: FakeConnector
 ) -> None:
-    """`python app.py` as a newcomer runs it, then `python app.py sessions` on the same store."""
+    """`python app.py` as `make run` starts it, configured by the environment alone, then
+    `python app.py sessions` on the same store."""
     port = free_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "CROSSDESK"))},
         "PORT": str(port),
+        "CROSSDESK_CONFIG": str(TEST_CONFIG),
         "CROSSDESK_SQLITE_PATH": str(tmp_path / "crossdesk.sqlite3"),
     }
     server = await asyncio.create_subprocess_exec(

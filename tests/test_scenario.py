@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import yaml
+
+from app import Settings
 from storage.export import conversation_export
-from tests.conftest import RunningBot
+from tests.conftest import RunningBot, StartBot
+from tests.support.config import stage, tenant
 from tests.support.teams import choice_value
 
 LINKS = ("SessionId", "TenantId", "TenantName")
@@ -53,3 +59,38 @@ async def test_help_desk_to_hr(bot: RunningBot) -> None:
     assert hr["metadata"]["HR.Detail"] == "Leave, starting in March"
     assert [step["stage"] for step in helpdesk["flow"]] == ["greet", "ask", "route", "to_hr"]
     assert [step["stage"] for step in hr["flow"]] == ["hello", "detail", "next_step", "bye"]
+
+
+async def test_the_example_configuration_plays_the_seed_scenario(start_bot: StartBot) -> None:
+    """config/example.yaml, which `make run` serves, loads and takes a chat from the front door
+    to HR and through HR's pipeline to its end. The example is free to change, so this reads its
+    button titles from the file and asserts none of its wording."""
+    example_file = Settings.from_env({}).config_path
+    assert example_file.parts[-2:] == ("config", "example.yaml")
+    example: dict[str, Any] = yaml.safe_load(example_file.read_text())
+
+    def title_of(tenant_id: str, key: str, value: str) -> str:
+        choices: list[dict[str, str]] = stage(example, tenant_id, key)["choices"]
+        return next(choice["title"] for choice in choices if choice["value"] == value)
+
+    bot = await start_bot(config=example_file)
+    chat = bot.chat()
+    greeting = await chat.install()
+    assert [r.text for r in greeting if r.text], "the front door greets"
+    options = await chat.say("My parental leave request is stuck")
+    after = await chat.submit(choice_value(options, title_of("helpdesk", "route", "hr")))
+    assert any(r.cards for r in after), "the transfer card"
+    more = await chat.say("Leave, starting in March")
+    await chat.submit(choice_value(more, title_of("hr", "next_step", "done")))
+
+    export = await conversation_export(bot.store, chat.conversation_id)
+    helpdesk, hr = export["sessions"]
+    assert [(s["tenant"], s["state"]) for s in (helpdesk, hr)] == [
+        ("helpdesk", "transferred"),
+        ("hr", "ended"),
+    ]
+    assert (
+        hr["metadata"]["Session.TransferredFrom.TenantName"] == tenant(example, "helpdesk")["name"]
+    )
+    assert helpdesk["metadata"]["Session.TransferredTo.SessionId"] == hr["id"]
+    assert hr["metadata"]["Guest.Question"] == "My parental leave request is stuck"

@@ -3,15 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import copy
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pipeline.config import EXAMPLE_CONFIG
 from storage.export import conversation_export
 from tests.conftest import RunningBot, StartBot
+from tests.support.config import desk_config, stage, tenant, write_config
 from tests.support.teams import TeamsChat, choice_value
 
 
@@ -109,21 +106,12 @@ async def test_unexpected_text_gets_help_and_the_card_again(bot: RunningBot) -> 
     assert [s["state"] for s in sessions] == ["active"]
 
 
-def write_config(tmp_path: Path, change: Any) -> Path:
-    config = copy.deepcopy(yaml.safe_load(EXAMPLE_CONFIG.read_text()))
-    change(config)
-    path = tmp_path / "config.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
-
-
 async def test_transfer_to_a_disabled_tenant_follows_the_failure_transition(
     start_bot: StartBot, tmp_path: Path
 ) -> None:
-    def disable_hr(config: dict[str, Any]) -> None:
-        config["tenants"][2]["enabled"] = False
-
-    bot = await start_bot(config=write_config(tmp_path, disable_hr))
+    config = desk_config()
+    tenant(config, "hr")["enabled"] = False
+    bot = await start_bot(config=write_config(tmp_path, config))
     chat = bot.chat()
     options = await to_options(chat)
     after = await chat.submit(choice_value(options, "HR"))
@@ -137,22 +125,19 @@ async def test_transfer_to_a_disabled_tenant_follows_the_failure_transition(
 
 
 async def test_transfer_target_from_metadata(start_bot: StartBot, tmp_path: Path) -> None:
-    def dynamic(config: dict[str, Any]) -> None:
-        stages = config["tenants"][0]["pipelines"]["welcome"]["stages"]
-        route = next(s for s in stages if s["key"] == "route")
-        for choice in route["choices"]:
-            choice["next"] = "to_department"
-        stages.append(
-            {
-                "key": "to_department",
-                "type": "tenant_transfer",
-                "tenant": "${HelpDesk.Department}",
-                "template": "transfer.json",
-                "on_failure": "unavailable",
-            }
-        )
-
-    bot = await start_bot(config=write_config(tmp_path, dynamic))
+    config = desk_config()
+    for choice in stage(config, "helpdesk", "route")["choices"]:
+        choice["next"] = "to_department"
+    tenant(config, "helpdesk")["pipelines"]["welcome"]["stages"].append(
+        {
+            "key": "to_department",
+            "type": "tenant_transfer",
+            "tenant": "${HelpDesk.Department}",
+            "template": "transfer.json",
+            "on_failure": "unavailable",
+        }
+    )
+    bot = await start_bot(config=write_config(tmp_path, config))
     chat = bot.chat()
     options = await to_options(chat)
     after = await chat.submit(choice_value(options, "Legal"))
@@ -188,9 +173,7 @@ async def test_ping_pong_transfers_are_bounded(start_bot: StartBot, tmp_path: Pa
             for tenant, other in (("a", "b"), ("b", "a"))
         ],
     }
-    path = tmp_path / "loop.yaml"
-    path.write_text(yaml.safe_dump(config))
-    bot = await start_bot(config=path)
+    bot = await start_bot(config=write_config(tmp_path, config, "loop.yaml"))
     chat = bot.chat()
     sent = await chat.install()
     assert [r.cards[0]["body"][0]["text"] for r in sent if r.cards] == [

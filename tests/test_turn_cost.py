@@ -26,6 +26,7 @@ from msrest.universal_http.requests import ClientRetryPolicy
 from app import ENDPOINT, Settings, settle_garbage_collector
 from bots.edge.signing_keys import channel_metadata_url
 from tests.conftest import RunningBot
+from tests.support.config import TEST_CONFIG
 from tests.support.identity import APP_ID, FakeIdentity
 from tests.support.teams import TeamsChat, choice_value
 
@@ -145,7 +146,7 @@ def test_msrest_retry_policies_are_built_in_linear_time_with_the_same_codes(
 ) -> None:
     from app import create_app
 
-    create_app(Settings(sqlite_path=tmp_path / "x.sqlite3"))
+    create_app(Settings(config_path=TEST_CONFIG, sqlite_path=tmp_path / "x.sqlite3"))
     stock_safe_codes = [i for i in range(500) if i != 408] + [501, 505]
     assert isinstance(ClientRetryPolicy.safe_codes, frozenset)
     assert ClientRetryPolicy().policy.status_forcelist == [
@@ -158,6 +159,8 @@ def test_the_app_is_wired_to_the_caching_edge(tmp_path: Path) -> None:
     from bots.edge.adapter import CrossdeskAdapter
     from bots.edge.connector import CachingBotFrameworkAuthentication
 
-    app: web.Application = create_app(Settings(sqlite_path=tmp_path / "x.sqlite3"))
+    app: web.Application = create_app(
+        Settings(config_path=TEST_CONFIG, sqlite_path=tmp_path / "x.sqlite3")
+    )
     assert isinstance(app[ENDPOINT].authentication, CachingBotFrameworkAuthentication)
     assert isinstance(app[ENDPOINT].adapter, CrossdeskAdapter)

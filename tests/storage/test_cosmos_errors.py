@@ -17,6 +17,7 @@ import pytest
 from errors import StorageError
 from storage.cosmos import CosmosStore
 from tests.storage.test_contract import CHAT
+from tests.support.config import TEST_CONFIG
 from tests.support.cosmos import EMULATOR_KEY, REPO, CosmosServer
 
 WRONG_KEY = base64.b64encode(b"not the account key, but well-formed base64").decode()
@@ -90,6 +91,7 @@ async def test_the_app_exits_2_with_one_clear_line_on_a_wrong_key(
 ) -> None:
     env = {
         **os.environ,
+        "CROSSDESK_CONFIG": str(TEST_CONFIG),
         "CROSSDESK_STORAGE": "cosmos",
         "COSMOS_ENDPOINT": cosmos_server.url,
         "COSMOS_KEY": WRONG_KEY,

@@ -20,6 +20,7 @@ from storage.cosmos import CosmosStore
 from storage.export import conversation_export
 from tests.storage.scenario import check_export, help_desk_to_hr
 from tests.storage.test_cosmos_errors import unused_port
+from tests.support.config import TEST_CONFIG
 from tests.support.connector import FakeConnector
 from tests.support.cosmos import EMULATOR_KEY, REPO, CosmosServer, database_name
 from tests.support.teams import TeamsChat
@@ -32,6 +33,7 @@ def _serve(cosmos: CosmosServer, database: str, log: Path) -> tuple[str, subproc
     port = unused_port()
     env = {
         **os.environ,
+        "CROSSDESK_CONFIG": str(TEST_CONFIG),
         "CROSSDESK_STORAGE": "cosmos",
         "COSMOS_ENDPOINT": cosmos.url,
         "COSMOS_KEY": EMULATOR_KEY,
