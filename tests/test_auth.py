@@ -24,8 +24,11 @@ async def test_a_valid_token_is_served_and_outbound_tokens_are_cached(
     chat.headers = bearer(identity.mint(APP_ID, secured.connector.url))
     greeting = await chat.install()
     await chat.say("Where is my payslip?")
-    assert greeting[0].text.startswith("Hi Megan Bowen, welcome to the Help Desk")
-    sent = secured.connector.of(chat.conversation_id)
+    assert (
+        "Hi Megan Bowen, welcome to the Help Desk. I'll get you to the right team."
+        in greeting.texts()
+    )
+    sent = chat.received()
     assert len(sent) == 3
     assert {r.authorization for r in sent} == {"Bearer outbound-token-1"}
     assert identity.token_requests == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 from tests.conftest import RunningBot
 from tests.support.teams import DIRECTORY_TENANT, choice_value, guest
 
+GREETING = "Hi Megan Bowen, welcome to the Help Desk. I'll get you to the right team."
 MEGAN = {
     "id": "29:1megan",
     "name": "Megan Bowen",
@@ -22,9 +23,7 @@ async def test_identity_is_filled_from_the_member_look_up(bot: RunningBot) -> No
     bot.connector.members["29:1megan"] = MEGAN
     chat = bot.chat(who=guest())
     greeting = await chat.install()
-    assert greeting[0].text == (
-        "Hi Megan, welcome to the Help Desk. I'll get you to the right team."
-    )
+    assert "Hi Megan, welcome to the Help Desk. I'll get you to the right team." in greeting.texts()
     [session] = await bot.store.sessions_of(chat.conversation_id)
     m = session.metadata
     assert (m["Guest.GivenName"], m["Guest.Surname"]) == ("Megan", "Bowen")
@@ -45,7 +44,7 @@ async def test_the_chat_survives_a_failing_member_look_up(bot: RunningBot) -> No
     bot.connector.fail_members = True
     chat = bot.chat()
     greeting = await chat.install()
-    assert greeting[0].text.startswith("Hi Megan Bowen, welcome to the Help Desk")
+    assert GREETING in greeting.texts()
     [session] = await bot.store.sessions_of(chat.conversation_id)
     assert session.metadata["Guest.Name"] == "Megan Bowen"
     assert "Guest.Email" not in session.metadata
@@ -61,8 +60,10 @@ async def test_help_at_a_question_and_at_options(bot: RunningBot) -> None:
     ]
     await chat.say("Printer jam")
     help_ = await chat.say("help")
-    assert help_[0].text.startswith("You're chatting with Help Desk. Pick one of the options")
-    assert [a["title"] for a in help_[1].cards[0]["actions"]] == ["IT Support", "HR", "Legal"]
+    hint = help_.text_starting("You're chatting with Help Desk. Pick one of the options")
+    card = help_.card_titled("Thanks. Which team should take this?")
+    assert card.buttons == ["IT Support", "HR", "Legal"]
+    assert help_.index_of(hint) < help_.index_of(card)
     [session] = await bot.store.sessions_of(chat.conversation_id)
     assert session.metadata["Guest.Question"] == "Printer jam"
 
@@ -83,7 +84,7 @@ async def test_end_chat_in_the_receiving_tenant(bot: RunningBot) -> None:
     ]
     assert sessions[1].metadata["Session.Status.Resolution"] == "ended by guest"
     again = await chat.say("one more thing")
-    assert again[0].text.startswith("Hi Megan Bowen, welcome to the Help Desk")
+    assert GREETING in again.texts()
 
 
 async def test_a_reinstall_mid_chat_shows_where_it_stands_once(bot: RunningBot) -> None:
@@ -95,8 +96,7 @@ async def test_a_reinstall_mid_chat_shows_where_it_stands_once(bot: RunningBot) 
     members = chat.activity("conversationUpdate", membersAdded=[{"id": "29:1megan"}], **nameless)
     for activity in (install, members):
         assert (await chat.post(activity)).status == 201
-    first = [r.text for r in bot.connector.of(chat.conversation_id)]
-    assert first == [
+    assert [r.text for r in chat.received()] == [
         "Hi there, welcome to the Help Desk. I'll get you to the right team.",
         "What do you need help with today?",
     ]
@@ -110,10 +110,11 @@ async def test_a_reinstall_mid_chat_shows_where_it_stands_once(bot: RunningBot) 
         "Europe/London",
     )
 
-    before = len(bot.connector.of(chat.conversation_id))
+    before = chat.received()
     for activity in (install, members):
         activity = {**activity, "id": activity["id"] + "-again"}
         assert (await chat.post(activity)).status == 201
-    again = bot.connector.of(chat.conversation_id)[before:]
+    again = chat.received().after(before)
     assert len(again) == 1
-    assert again[0].cards[0]["actions"] == options[0].cards[0]["actions"]
+    prompt = options.card_titled("Thanks. Which team should take this?")
+    assert again.only_card().content == prompt.content

@@ -15,9 +15,11 @@ import pytest
 from tests.conftest import RunningBot
 from tests.support.config import TEST_CONFIG
 from tests.support.connector import FakeConnector
+from tests.support.export import Transcript
 from tests.support.teams import TeamsChat, choice_value
 
 ROOT = Path(__file__).resolve().parent.parent
+GREETING = "Hi Megan Bowen, welcome to the Help Desk. I'll get you to the right team."
 
 
 @pytest.mark.parametrize(
@@ -55,8 +57,7 @@ async def test_install_and_first_message_greet_once(bot: RunningBot) -> None:
     assert installed.status == 201
     again = await chat.install()
     assert again == []
-    texts = [r.text for r in bot.connector.of(chat.conversation_id)]
-    assert texts.count("What do you need help with today?") == 1
+    assert chat.received().texts().count("What do you need help with today?") == 1
     sessions = await bot.store.sessions_of(chat.conversation_id)
     assert len(sessions) == 1
     assert sessions[0].metadata["Guest.TenantId"] == "72f988bf-86f1-41af-91ab-2d7cd011db47"
@@ -70,11 +71,11 @@ async def test_a_message_after_the_end_opens_a_new_visit(bot: RunningBot) -> Non
     options = await chat.say("VPN keeps dropping")
     await chat.submit(choice_value(options, "IT Support"))
     closing = await chat.say("Laptop")
-    assert closing[-1].text == (
+    assert [r.text for r in closing] == [
         "Thanks, we've logged it for Laptop. An engineer will follow up in this chat."
-    )
+    ]
     back = await chat.say("hello again")
-    assert back[0].text.startswith("Hi Megan Bowen, welcome to the Help Desk")
+    assert [r.text for r in back] == [GREETING, "What do you need help with today?"]
     sessions = await bot.store.sessions_of(chat.conversation_id)
     assert [(s.tenant_id, s.state.value) for s in sessions] == [
         ("helpdesk", "transferred"),
@@ -122,7 +123,7 @@ async def test_the_serve_command_and_the_sessions_command_share_one_store(
             await chat.install()
             options = await chat.say("Printer on floor 3 is jammed")
             after = await chat.submit(choice_value(options, "IT Support"))
-            assert after[0].cards[0]["body"][0]["text"] == "You're now with IT Support"
+            assert "You're now with IT Support" in after.card_titles()
     finally:
         server.terminate()
         await server.wait()
@@ -150,8 +151,14 @@ async def test_the_serve_command_and_the_sessions_command_share_one_store(
     assert first["metadata"]["Session.TransferredTo.SessionId"] == second["id"]
     assert second["metadata"]["Session.TransferredFrom.SessionId"] == first["id"]
     assert second["metadata"]["Guest.Question"] == "Printer on floor 3 is jammed"
-    assert [e["direction"] for e in first["transcript"]][:3] == ["out", "out", "in"]
-    assert first["transcript"][2]["text"] == "Printer on floor 3 is jammed"
-    assert second["transcript"][0]["attachments"][0]["content"]["body"][0]["text"] == (
-        "You're now with IT Support"
+    # Each session's transcript holds both directions in order, cards in full.
+    asked = Transcript.of(first)
+    assert (
+        asked.index_of("out", GREETING)
+        < asked.index_of("out", "What do you need help with today?")
+        < asked.index_of("in", "Printer on floor 3 is jammed")
+    )
+    taken_over = Transcript.of(second)
+    assert taken_over.index_of("out", "card: You're now with IT Support") < taken_over.index_of(
+        "out", 'Hi Megan Bowen, IT Support here. Help Desk told us: "Printer on floor 3 is jammed"'
     )

@@ -23,23 +23,26 @@ async def test_help_desk_to_hr(bot: RunningBot) -> None:
         "What do you need help with today?",
     ]
     options = await chat.say("My parental leave request is stuck")
-    card = options[0].cards[0]
-    assert [a["title"] for a in card["actions"]] == ["IT Support", "HR", "Legal"]
+    card = options.card_titled("Thanks. Which team should take this?")
+    assert card.buttons == ["IT Support", "HR", "Legal"]
 
     after = await chat.submit(choice_value(options, "HR"))
-    transfer_card = after[0].cards[0]
-    texts = [block.get("text") for block in transfer_card["body"]]
-    assert "You're now with Human Resources" in texts
-    assert any("Help Desk passed your chat on" in (t or "") for t in texts)
-    assert after[1].text == (
+    transfer_card = after.card_titled("You're now with Human Resources")
+    assert transfer_card.shows("Help Desk passed your chat on")
+    assert transfer_card.fact("Your question") == "My parental leave request is stuck"
+    hello = after.saying(
         "Hi Megan Bowen, this is Human Resources. Help Desk sent you over with your question:"
         ' "My parental leave request is stuck"'
     )
-    assert after[2].text.startswith("Is this about leave, pay")
+    detail = after.text_starting("Is this about leave, pay")
+    # The card says where the chat went, then the receiving tenant's pipeline starts.
+    assert after.index_of(transfer_card) < after.index_of(hello) < after.index_of(detail)
 
     more = await chat.say("Leave, starting in March")
     closing = await chat.submit(choice_value(more, "That's all"))
-    assert closing[-1].text.startswith("Thanks Megan Bowen. HR has your request")
+    assert [r.text for r in closing] == [
+        "Thanks Megan Bowen. HR has your request and will reply here within one working day."
+    ]
 
     export = await conversation_export(bot.store, chat.conversation_id)
     helpdesk, hr = export["sessions"]
@@ -76,10 +79,10 @@ async def test_the_example_configuration_plays_the_seed_scenario(start_bot: Star
     bot = await start_bot(config=example_file)
     chat = bot.chat()
     greeting = await chat.install()
-    assert [r.text for r in greeting if r.text], "the front door greets"
+    assert greeting.texts(), "the front door greets"
     options = await chat.say("My parental leave request is stuck")
     after = await chat.submit(choice_value(options, title_of("helpdesk", "route", "hr")))
-    assert any(r.cards for r in after), "the transfer card"
+    assert after.cards(), "the transfer card"
     more = await chat.say("Leave, starting in March")
     await chat.submit(choice_value(more, title_of("hr", "next_step", "done")))
 

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from storage.export import conversation_export
 from tests.conftest import RunningBot, StartBot
 from tests.support.config import desk_config, stage, tenant, write_config
+from tests.support.replies import Replies
 from tests.support.teams import TeamsChat, choice_value
 
+OPTIONS = "Thanks. Which team should take this?"
 
-async def to_options(chat: TeamsChat) -> list[Any]:
+
+async def to_options(chat: TeamsChat) -> Replies:
     await chat.install()
     return await chat.say("I need to change my bank details for payroll")
 
@@ -21,12 +23,13 @@ async def test_chain_keeps_both_links_on_the_middle_session(bot: RunningBot) -> 
     chat = bot.chat()
     options = await to_options(chat)
     hr = await chat.submit(choice_value(options, "HR"))
-    assert hr[2].text.startswith("Is this about leave, pay")
+    assert "Is this about leave, pay, or something else? Tell us a little more." in hr.texts()
     more = await chat.say("Pay")
     legal = await chat.submit(choice_value(more, "I also have a legal question"))
-    assert legal[0].cards[0]["body"][0]["text"] == "You're now with Legal"
-    assert "Human Resources passed your chat on" in legal[0].cards[0]["body"][1]["text"]
-    assert legal[1].text == "Hi Megan Bowen, Legal here. You came to us from Human Resources."
+    card = legal.card_titled("You're now with Legal")
+    assert card.shows("Human Resources passed your chat on")
+    hello = legal.saying("Hi Megan Bowen, Legal here. You came to us from Human Resources.")
+    assert legal.index_of(card) < legal.index_of(hello)
 
     first, middle, last = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
     assert [s["tenant"] for s in (first, middle, last)] == ["helpdesk", "hr", "legal"]
@@ -50,15 +53,16 @@ async def test_redelivered_activity_transfers_once_and_sends_one_card(bot: Runni
     chat = bot.chat()
     options = await to_options(chat)
     click = chat.activity("message", value=choice_value(options, "HR"))
-    before = len(bot.connector.of(chat.conversation_id))
+    before = chat.received()
     first = await chat.post(click)
     again = await chat.post(click)
     assert (first.status, again.status) == (201, 201)
-    sent = bot.connector.of(chat.conversation_id)[before:]
-    assert sum(1 for r in sent if r.cards) == 1
-    assert [r.text for r in sent].count(
-        "Is this about leave, pay, or something else? Tell us a little more."
-    ) == 1
+    sent = chat.received().after(before)
+    assert sent.card_titles() == ["You're now with Human Resources"]
+    assert (
+        sent.texts().count("Is this about leave, pay, or something else? Tell us a little more.")
+        == 1
+    )
     sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
     assert [s["tenant"] for s in sessions] == ["helpdesk", "hr"]
     assert len(await bot.store.transfers_of(chat.conversation_id)) == 1
@@ -81,7 +85,7 @@ async def test_typed_choice_and_action_execute(bot: RunningBot) -> None:
     typed = bot.chat()
     await to_options(typed)
     after = await typed.say("legal")
-    assert after[0].cards[0]["body"][0]["text"] == "You're now with Legal"
+    assert "You're now with Legal" in after.card_titles()
 
     clicked = bot.chat()
     options = await to_options(clicked)
@@ -92,16 +96,20 @@ async def test_typed_choice_and_action_execute(bot: RunningBot) -> None:
         "type": "application/vnd.microsoft.activity.message",
         "value": "OK",
     }
-    received = bot.connector.of(clicked.conversation_id)
-    assert received[-2].text.startswith("Hi Megan Bowen, IT Support here.")
+    received = clicked.received()
+    card = received.card_titled("You're now with IT Support")
+    hello = received.text_starting("Hi Megan Bowen, IT Support here.")
+    assert received.index_of(card) < received.index_of(hello)
 
 
 async def test_unexpected_text_gets_help_and_the_card_again(bot: RunningBot) -> None:
     chat = bot.chat()
     await to_options(chat)
     help_ = await chat.say("banana")
-    assert help_[0].text == "Please pick one of the options: IT Support, HR or Legal."
-    assert [a["title"] for a in help_[1].cards[0]["actions"]] == ["IT Support", "HR", "Legal"]
+    pick = help_.saying("Please pick one of the options: IT Support, HR or Legal.")
+    card = help_.card_titled(OPTIONS)
+    assert card.buttons == ["IT Support", "HR", "Legal"]
+    assert help_.index_of(pick) < help_.index_of(card)
     sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
     assert [s["state"] for s in sessions] == ["active"]
 
@@ -115,11 +123,12 @@ async def test_transfer_to_a_disabled_tenant_follows_the_failure_transition(
     chat = bot.chat()
     options = await to_options(chat)
     after = await chat.submit(choice_value(options, "HR"))
-    assert [r.text for r in after[:2]] == [
-        "Sorry, I couldn't transfer you to that team right now.",
-        "Please pick another team, or type 'end chat' to stop here.",
-    ]
-    assert [a["title"] for a in after[2].cards[0]["actions"]] == ["IT Support", "HR", "Legal"]
+    sorry = after.saying("Sorry, I couldn't transfer you to that team right now.")
+    unavailable = after.saying("Please pick another team, or type 'end chat' to stop here.")
+    card = after.card_titled(OPTIONS)
+    assert card.buttons == ["IT Support", "HR", "Legal"]
+    # The failure text, then the `on_failure` stage, which leads back to the options.
+    assert after.index_of(sorry) < after.index_of(unavailable) < after.index_of(card)
     sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
     assert [(s["tenant"], s["state"]) for s in sessions] == [("helpdesk", "active")]
 
@@ -141,7 +150,7 @@ async def test_transfer_target_from_metadata(start_bot: StartBot, tmp_path: Path
     chat = bot.chat()
     options = await to_options(chat)
     after = await chat.submit(choice_value(options, "Legal"))
-    assert after[0].cards[0]["body"][0]["text"] == "You're now with Legal"
+    assert "You're now with Legal" in after.card_titles()
     sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
     assert [s["tenant"] for s in sessions] == ["helpdesk", "legal"]
 
@@ -176,12 +185,12 @@ async def test_ping_pong_transfers_are_bounded(start_bot: StartBot, tmp_path: Pa
     bot = await start_bot(config=write_config(tmp_path, config, "loop.yaml"))
     chat = bot.chat()
     sent = await chat.install()
-    assert [r.cards[0]["body"][0]["text"] for r in sent if r.cards] == [
+    assert sent.card_titles() == [
         "You're now with Tenant B",
         "You're now with Tenant A",
         "You're now with Tenant B",
     ]
-    assert [r.text for r in sent if not r.cards] == [
+    assert sent.texts() == [
         "Sorry, I couldn't transfer you to that team right now.",
         "b stops the loop.",
     ]
@@ -201,13 +210,12 @@ async def test_parallel_clicks_on_one_chat_run_one_at_a_time(bot: RunningBot) ->
     clicks = [chat.activity("message", value=choice_value(options, "HR")) for _ in range(3)]
     responses = await asyncio.gather(*(chat.post(click) for click in clicks))
     assert [r.status for r in responses] == [201, 201, 201]
-    sent = bot.connector.of(chat.conversation_id)
-    assert (
-        sum(1 for r in sent if r.cards and r.cards[0]["body"][0]["text"].startswith("You're")) == 1
-    )
-    texts = [r.text for r in sent]
+    sent = chat.received()
+    transfer_cards = [t for t in sent.card_titles() if t.startswith("You're now with")]
+    assert transfer_cards == ["You're now with Human Resources"]
+    texts = sent.texts()
     assert texts.count("That card is from an earlier step; here is where we are now.") == 2
-    assert not any("something went wrong" in (t or "") for t in texts)
+    assert not any("something went wrong" in t for t in texts)
     sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
     assert [s["tenant"] for s in sessions] == ["helpdesk", "hr"]
     assert len(await bot.store.transfers_of(chat.conversation_id)) == 1

@@ -7,15 +7,16 @@ import itertools
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
-from tests.support.connector import Received
+from tests.support.export import Transcript
+from tests.support.replies import Replies
 from tests.support.teams import TeamsChat, choice_value
 
 LINKS = ("SessionId", "TenantId", "TenantName")
 #: Called after each step with its name and what the bot sent (e.g. to count round trips).
-StepHook = Callable[[str, list[Received]], Awaitable[None]]
+StepHook = Callable[[str, Replies], Awaitable[None]]
 
 
-async def _nothing(step: str, received: list[Received]) -> None:
+async def _nothing(step: str, received: Replies) -> None:
     return None
 
 
@@ -25,7 +26,7 @@ async def help_desk_to_hr(
     """Install, ask, pick HR (the transfer), answer HR, finish; asserting what the guest sees."""
     urls = itertools.cycle(bot_urls)
 
-    async def step(name: str, send: Callable[[], Awaitable[list[Received]]]) -> list[Received]:
+    async def step(name: str, send: Callable[[], Awaitable[Replies]]) -> Replies:
         chat.bot_url = next(urls)
         received = await send()
         await after_step(name, received)
@@ -37,19 +38,21 @@ async def help_desk_to_hr(
         "What do you need help with today?",
     ]
     options = await step("question", lambda: chat.say("My parental leave request is stuck"))
-    assert [a["title"] for a in options[0].cards[0]["actions"]] == ["IT Support", "HR", "Legal"]
+    card = options.card_titled("Thanks. Which team should take this?")
+    assert card.buttons == ["IT Support", "HR", "Legal"]
 
     after = await step("transfer", lambda: chat.submit(choice_value(options, "HR")))
-    texts = [block.get("text") for block in after[0].cards[0]["body"]]
-    assert "You're now with Human Resources" in texts
-    assert after[1].text == (
+    transfer_card = after.card_titled("You're now with Human Resources")
+    hello = after.saying(
         "Hi Megan Bowen, this is Human Resources. Help Desk sent you over with your question:"
         ' "My parental leave request is stuck"'
     )
+    assert after.index_of(transfer_card) < after.index_of(hello)
     more = await step("detail", lambda: chat.say("Leave, starting in March"))
     closing = await step("close", lambda: chat.submit(choice_value(more, "That's all")))
-    assert closing[-1].text is not None
-    assert closing[-1].text.startswith("Thanks Megan Bowen. HR has your request")
+    assert [r.text for r in closing] == [
+        "Thanks Megan Bowen. HR has your request and will reply here within one working day."
+    ]
 
 
 def check_export(export: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -70,7 +73,8 @@ def check_export(export: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]
     assert hr["metadata"]["HR.Detail"] == "Leave, starting in March"
     assert [step["stage"] for step in helpdesk["flow"]] == ["greet", "ask", "route", "to_hr"]
     assert [step["stage"] for step in hr["flow"]] == ["hello", "detail", "next_step", "bye"]
-    assert [e["text"] for e in helpdesk["transcript"] if e["direction"] == "in"][:1] == [
-        "My parental leave request is stuck"
-    ]
+    transcript = Transcript.of(helpdesk)
+    assert transcript.index_of("out", "What do you need help with today?") < transcript.index_of(
+        "in", "My parental leave request is stuck"
+    )
     return helpdesk, hr

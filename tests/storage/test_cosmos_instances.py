@@ -135,13 +135,19 @@ async def test_ten_parallel_turns_on_one_chat_lose_no_update(
         )
     )
     assert [r.status for r in responses] == [201] * 10
-    received = connector.of(chat.conversation_id)
-    sent = [r.text for r in received]
-    assert not any("something went wrong" in (t or "") for t in sent)
+    received = chat.received()
+    sent = received.texts()
+    assert not any("something went wrong" in t for t in sent)
     # One message answered the question; the nine after it each found the options stage.
-    asked = [r for r in received if ASKED in str(r.cards)]
-    assert (len(asked), sent.count(PICK)) == (10, 9), "the card comes again with each reminder"
-    assert ASKED in str(received[2].cards), "the first answer got the card, no reminder"
+    asked = received.card_titles().count(ASKED)
+    assert (asked, sent.count(PICK)) == (10, 9), "the card comes again with each reminder"
+    question = received.saying("What do you need help with today?")
+    first_card, first_reminder = received.card_titled(ASKED), received.saying(PICK)
+    assert (
+        received.index_of(question)
+        < received.index_of(first_card)
+        < received.index_of(first_reminder)
+    ), "the first answer got the card, no reminder"
 
     [session] = (await conversation_export(reader, chat.conversation_id))["sessions"]
     inbound = [e["text"] for e in session["transcript"] if e["direction"] == "in"]
@@ -164,16 +170,15 @@ async def test_a_redelivery_to_the_other_instance_does_nothing_twice(
     await first.install()
     question = first.activity("message", text="My payslip is wrong", textFormat="plain")
     assert (await first.post(question)).status == 201
-    before = len(connector.of(first.conversation_id))
+    before = first.received()
     assert (await second.post(question)).status == 201, "Teams re-delivers to the other one"
-    assert len(connector.of(first.conversation_id)) == before
+    assert first.received().after(before) == []
 
     # Both at once: one of them runs it.
     choice = first.activity("message", text="HR", textFormat="plain")
     await asyncio.gather(first.post(choice), second.post(choice))
-    sent = connector.of(first.conversation_id)[before:]
-    cards = [r for r in sent if r.cards]
-    assert len(cards) == 1 and "You're now with Human Resources" in str(cards[0].cards)
+    sent = first.received().after(before)
+    assert sent.card_titles() == ["You're now with Human Resources"]
     helpdesk, hr = (await conversation_export(reader, first.conversation_id))["sessions"]
     assert [e["text"] for e in helpdesk["transcript"] if e["direction"] == "in"] == [
         "My payslip is wrong",

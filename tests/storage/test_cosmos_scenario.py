@@ -13,8 +13,8 @@ from storage.cosmos_documents import CHATS
 from storage.export import conversation_export
 from tests.conftest import RunningBot, StartBot
 from tests.storage.scenario import check_export, help_desk_to_hr
-from tests.support.connector import Received
 from tests.support.cosmos import EMULATOR_KEY, CosmosServer
+from tests.support.replies import Replies
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ async def test_the_scenario_on_cosmos_and_its_documents(
     round_trips: dict[str, int] = {}
     seen = 0
 
-    async def count(step: str, received: list[Received]) -> None:
+    async def count(step: str, received: Replies) -> None:
         nonlocal seen
         total = (await cosmos_server.requests(cosmos_database))["total"]
         round_trips[step], seen = total - seen, total

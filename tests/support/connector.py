@@ -13,27 +13,9 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
+from tests.support.replies import Received, Replies
 
-@dataclass
-class Received:
-    """One activity the bot sent to the channel."""
-
-    conversation_id: str
-    reply_to: str | None
-    activity: dict[str, Any]
-    authorization: str | None
-
-    @property
-    def text(self) -> str | None:
-        return self.activity.get("text")
-
-    @property
-    def cards(self) -> list[dict[str, Any]]:
-        return [
-            a["content"]
-            for a in self.activity.get("attachments") or []
-            if a.get("contentType") == "application/vnd.microsoft.card.adaptive"
-        ]
+__all__ = ["FakeConnector", "Received"]
 
 
 @dataclass
@@ -92,5 +74,6 @@ class FakeConnector:
             return web.json_response({"error": {"code": "MemberNotFound"}}, status=404)
         return web.json_response(member)
 
-    def of(self, conversation_id: str) -> list[Received]:
-        return [r for r in self.received if r.conversation_id == conversation_id]
+    def of(self, conversation_id: str) -> Replies:
+        """Everything sent to one chat so far, in order."""
+        return Replies(r for r in self.received if r.conversation_id == conversation_id)

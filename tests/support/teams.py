@@ -8,7 +8,8 @@ from typing import Any
 
 import aiohttp
 
-from tests.support.connector import FakeConnector, Received
+from tests.support.connector import FakeConnector
+from tests.support.replies import Received, Replies
 
 DIRECTORY_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 BOT = {"id": "28:crossdesk-bot", "name": "Crossdesk"}
@@ -76,20 +77,25 @@ class TeamsChat:
             await response.read()
             return response
 
-    async def _send(self, activity: dict[str, Any]) -> list[Received]:
-        before = len(self.connector.of(self.conversation_id))
+    def received(self) -> Replies:
+        """Everything the bot has sent to this chat so far, in order."""
+        return self.connector.of(self.conversation_id)
+
+    async def _send(self, activity: dict[str, Any]) -> Replies:
+        """Post `activity`; what the bot sent to this chat while answering it."""
+        before = self.received()
         response = await self.post(activity)
         assert response.status in (200, 201), response.status
-        return self.connector.of(self.conversation_id)[before:]
+        return self.received().after(before)
 
-    async def install(self) -> list[Received]:
+    async def install(self) -> Replies:
         """The conversationUpdate Teams sends when the guest adds the app."""
         return await self._send(self.activity("conversationUpdate", membersAdded=[BOT, self.who]))
 
-    async def say(self, text: str, **fields: Any) -> list[Received]:
+    async def say(self, text: str, **fields: Any) -> Replies:
         return await self._send(self.activity("message", text=text, textFormat="plain", **fields))
 
-    async def submit(self, value: dict[str, Any], **fields: Any) -> list[Received]:
+    async def submit(self, value: dict[str, Any], **fields: Any) -> Replies:
         """An `Action.Submit` click: a message with `value` and no text."""
         return await self._send(self.activity("message", value=value, **fields))
 
@@ -107,10 +113,5 @@ class TeamsChat:
 
 
 def choice_value(received: list[Received], title: str) -> dict[str, Any]:
-    """The submit data of the button titled `title` on the last options card received."""
-    for item in reversed(received):
-        for card in item.cards:
-            for action in card.get("actions", []):
-                if action.get("title") == title:
-                    return dict(action["data"])
-    raise AssertionError(f"no button {title!r} in {[r.activity for r in received]}")
+    """The submit data of the button titled `title` on the last card offering it."""
+    return Replies(received).choice_value(title)
