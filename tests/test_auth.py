@@ -9,6 +9,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from tests.conftest import RunningBot
+from tests.support.export import chat_export
 from tests.support.identity import APP_ID, FakeIdentity
 from tests.support.teams import TeamsChat
 
@@ -73,4 +74,4 @@ async def test_failed_authentication_gets_401_and_runs_nothing(
     )  # type: ignore[operator]
     assert response.status == 401
     assert secured.connector.received == []
-    assert await secured.store.sessions_of(chat.conversation_id) == []
+    assert (await chat_export(secured, chat.conversation_id))["sessions"] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tests.conftest import RunningBot
+from tests.support.export import chat_export
 from tests.support.teams import DIRECTORY_TENANT, choice_value, guest
 
 GREETING = "Hi Megan Bowen, welcome to the Help Desk. I'll get you to the right team."
@@ -24,8 +25,8 @@ async def test_identity_is_filled_from_the_member_look_up(bot: RunningBot) -> No
     chat = bot.chat(who=guest())
     greeting = await chat.install()
     assert "Hi Megan, welcome to the Help Desk. I'll get you to the right team." in greeting.texts()
-    [session] = await bot.store.sessions_of(chat.conversation_id)
-    m = session.metadata
+    [session] = (await chat_export(bot, chat.conversation_id))["sessions"]
+    m = session["metadata"]
     assert (m["Guest.GivenName"], m["Guest.Surname"]) == ("Megan", "Bowen")
     assert (m["Guest.Email"], m["Guest.UserPrincipalName"]) == (
         "MeganB@contoso.com",
@@ -45,9 +46,9 @@ async def test_the_chat_survives_a_failing_member_look_up(bot: RunningBot) -> No
     chat = bot.chat()
     greeting = await chat.install()
     assert GREETING in greeting.texts()
-    [session] = await bot.store.sessions_of(chat.conversation_id)
-    assert session.metadata["Guest.Name"] == "Megan Bowen"
-    assert "Guest.Email" not in session.metadata
+    [session] = (await chat_export(bot, chat.conversation_id))["sessions"]
+    assert session["metadata"]["Guest.Name"] == "Megan Bowen"
+    assert "Guest.Email" not in session["metadata"]
 
 
 async def test_help_at_a_question_and_at_options(bot: RunningBot) -> None:
@@ -64,8 +65,8 @@ async def test_help_at_a_question_and_at_options(bot: RunningBot) -> None:
     card = help_.card_titled("Thanks. Which team should take this?")
     assert card.buttons == ["IT Support", "HR", "Legal"]
     assert help_.index_of(hint) < help_.index_of(card)
-    [session] = await bot.store.sessions_of(chat.conversation_id)
-    assert session.metadata["Guest.Question"] == "Printer jam"
+    [session] = (await chat_export(bot, chat.conversation_id))["sessions"]
+    assert session["metadata"]["Guest.Question"] == "Printer jam"
 
 
 async def test_end_chat_in_the_receiving_tenant(bot: RunningBot) -> None:
@@ -77,12 +78,12 @@ async def test_end_chat_in_the_receiving_tenant(bot: RunningBot) -> None:
     assert [r.text for r in ended] == [
         "You ended the chat with Legal. Send a message any time to start a new one."
     ]
-    sessions = await bot.store.sessions_of(chat.conversation_id)
-    assert [(s.tenant_id, s.state.value) for s in sessions] == [
+    helpdesk, legal = (await chat_export(bot, chat.conversation_id))["sessions"]
+    assert [(s["tenant"], s["state"]) for s in (helpdesk, legal)] == [
         ("helpdesk", "transferred"),
         ("legal", "ended"),
     ]
-    assert sessions[1].metadata["Session.Status.Resolution"] == "ended by guest"
+    assert legal["metadata"]["Session.Status.Resolution"] == "ended by guest"
     again = await chat.say("one more thing")
     assert GREETING in again.texts()
 
@@ -101,11 +102,11 @@ async def test_a_reinstall_mid_chat_shows_where_it_stands_once(bot: RunningBot) 
         "What do you need help with today?",
     ]
 
-    [session] = await bot.store.sessions_of(chat.conversation_id)
-    assert "Guest.Name" not in session.metadata
+    [session] = (await chat_export(bot, chat.conversation_id))["sessions"]
+    assert "Guest.Name" not in session["metadata"]
     options = await chat.say("Printer jam")
-    [session] = await bot.store.sessions_of(chat.conversation_id)
-    assert (session.metadata["Guest.Name"], session.metadata["Guest.Timezone"]) == (
+    [session] = (await chat_export(bot, chat.conversation_id))["sessions"]
+    assert (session["metadata"]["Guest.Name"], session["metadata"]["Guest.Timezone"]) == (
         "Megan Bowen",
         "Europe/London",
     )

@@ -15,7 +15,7 @@ import pytest
 from tests.conftest import RunningBot
 from tests.support.config import TEST_CONFIG
 from tests.support.connector import FakeConnector
-from tests.support.export import Transcript
+from tests.support.export import Transcript, chat_export
 from tests.support.teams import TeamsChat, choice_value
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,11 +58,10 @@ async def test_install_and_first_message_greet_once(bot: RunningBot) -> None:
     again = await chat.install()
     assert again == []
     assert chat.received().texts().count("What do you need help with today?") == 1
-    sessions = await bot.store.sessions_of(chat.conversation_id)
-    assert len(sessions) == 1
-    assert sessions[0].metadata["Guest.TenantId"] == "72f988bf-86f1-41af-91ab-2d7cd011db47"
-    assert sessions[0].metadata["Guest.Timezone"] == "Europe/London"
-    assert sessions[0].metadata["Guest.IsNew"] is True
+    [session] = (await chat_export(bot, chat.conversation_id))["sessions"]
+    assert session["metadata"]["Guest.TenantId"] == "72f988bf-86f1-41af-91ab-2d7cd011db47"
+    assert session["metadata"]["Guest.Timezone"] == "Europe/London"
+    assert session["metadata"]["Guest.IsNew"] is True
 
 
 async def test_a_message_after_the_end_opens_a_new_visit(bot: RunningBot) -> None:
@@ -76,14 +75,14 @@ async def test_a_message_after_the_end_opens_a_new_visit(bot: RunningBot) -> Non
     ]
     back = await chat.say("hello again")
     assert [r.text for r in back] == [GREETING, "What do you need help with today?"]
-    sessions = await bot.store.sessions_of(chat.conversation_id)
-    assert [(s.tenant_id, s.state.value) for s in sessions] == [
+    helpdesk, it, back_again = (await chat_export(bot, chat.conversation_id))["sessions"]
+    assert [(s["tenant"], s["state"]) for s in (helpdesk, it, back_again)] == [
         ("helpdesk", "transferred"),
         ("it", "ended"),
         ("helpdesk", "active"),
     ]
-    assert sessions[1].metadata["Session.Status.Resolution"] == "resolved"
-    assert sessions[2].metadata["Guest.IsNew"] is False
+    assert it["metadata"]["Session.Status.Resolution"] == "resolved"
+    assert back_again["metadata"]["Guest.IsNew"] is False
 
 
 def free_port() -> int:

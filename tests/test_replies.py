@@ -46,6 +46,11 @@ def test_replies_are_found_by_what_they_say_and_show() -> None:
     assert REPLIES.only_card() == card
     assert REPLIES.texts() == ["Hi, Legal here.", "What is the matter?"]
     assert REPLIES.card_titles() == ["You're now with Legal"]
+    assert REPLIES.lines() == [
+        "card: You're now with Legal",
+        "Hi, Legal here.",
+        "What is the matter?",
+    ]
     hello, question = REPLIES.saying("Hi, Legal here."), REPLIES.text_starting("What is")
     assert REPLIES.index_of(card) < REPLIES.index_of(hello) < REPLIES.index_of(question)
     assert REPLIES.text_containing("the matter") is question

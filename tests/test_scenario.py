@@ -7,9 +7,9 @@ from typing import Any
 import yaml
 
 from app import Settings
-from storage.export import conversation_export
 from tests.conftest import RunningBot, StartBot
 from tests.support.config import stage, tenant
+from tests.support.export import chat_export
 from tests.support.teams import choice_value
 
 LINKS = ("SessionId", "TenantId", "TenantName")
@@ -44,7 +44,7 @@ async def test_help_desk_to_hr(bot: RunningBot) -> None:
         "Thanks Megan Bowen. HR has your request and will reply here within one working day."
     ]
 
-    export = await conversation_export(bot.store, chat.conversation_id)
+    export = await chat_export(bot, chat.conversation_id)
     helpdesk, hr = export["sessions"]
     assert (helpdesk["tenant"], helpdesk["state"]) == ("helpdesk", "transferred")
     assert (hr["tenant"], hr["state"]) == ("hr", "ended")
@@ -86,7 +86,7 @@ async def test_the_example_configuration_plays_the_seed_scenario(start_bot: Star
     more = await chat.say("Leave, starting in March")
     await chat.submit(choice_value(more, title_of("hr", "next_step", "done")))
 
-    export = await conversation_export(bot.store, chat.conversation_id)
+    export = await chat_export(bot, chat.conversation_id)
     helpdesk, hr = export["sessions"]
     assert [(s["tenant"], s["state"]) for s in (helpdesk, hr)] == [
         ("helpdesk", "transferred"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from storage.export import conversation_export
 from tests.conftest import RunningBot, StartBot
 from tests.support.config import desk_config, stage, tenant, write_config
+from tests.support.export import chat_export
 from tests.support.replies import Replies
 from tests.support.teams import TeamsChat, choice_value
 
@@ -31,7 +31,8 @@ async def test_chain_keeps_both_links_on_the_middle_session(bot: RunningBot) -> 
     hello = legal.saying("Hi Megan Bowen, Legal here. You came to us from Human Resources.")
     assert legal.index_of(card) < legal.index_of(hello)
 
-    first, middle, last = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    export = await chat_export(bot, chat.conversation_id)
+    first, middle, last = export["sessions"]
     assert [s["tenant"] for s in (first, middle, last)] == ["helpdesk", "hr", "legal"]
     assert [s["state"] for s in (first, middle, last)] == ["transferred", "transferred", "active"]
     m = middle["metadata"]
@@ -46,7 +47,10 @@ async def test_chain_keeps_both_links_on_the_middle_session(bot: RunningBot) -> 
     # What was collected anywhere along the chain travels with the chat.
     assert last["metadata"]["Guest.Question"] == "I need to change my bank details for payroll"
     assert last["metadata"]["HR.Detail"] == "Pay"
-    assert len(await bot.store.transfers_of(chat.conversation_id)) == 2
+    assert [(t["from"], t["to"]) for t in export["transfers"]] == [
+        (first["id"], middle["id"]),
+        (middle["id"], last["id"]),
+    ]
 
 
 async def test_redelivered_activity_transfers_once_and_sends_one_card(bot: RunningBot) -> None:
@@ -63,9 +67,9 @@ async def test_redelivered_activity_transfers_once_and_sends_one_card(bot: Runni
         sent.texts().count("Is this about leave, pay, or something else? Tell us a little more.")
         == 1
     )
-    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
-    assert [s["tenant"] for s in sessions] == ["helpdesk", "hr"]
-    assert len(await bot.store.transfers_of(chat.conversation_id)) == 1
+    export = await chat_export(bot, chat.conversation_id)
+    assert [s["tenant"] for s in export["sessions"]] == ["helpdesk", "hr"]
+    assert [(t["fromTenant"], t["toTenant"]) for t in export["transfers"]] == [("helpdesk", "hr")]
 
 
 async def test_double_click_on_the_options_card_transfers_once(bot: RunningBot) -> None:
@@ -77,7 +81,7 @@ async def test_double_click_on_the_options_card_transfers_once(bot: RunningBot) 
         "That card is from an earlier step; here is where we are now.",
         "Is this about leave, pay, or something else? Tell us a little more.",
     ]
-    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    sessions = (await chat_export(bot, chat.conversation_id))["sessions"]
     assert [s["tenant"] for s in sessions] == ["helpdesk", "hr"]
 
 
@@ -110,7 +114,7 @@ async def test_unexpected_text_gets_help_and_the_card_again(bot: RunningBot) -> 
     card = help_.card_titled(OPTIONS)
     assert card.buttons == ["IT Support", "HR", "Legal"]
     assert help_.index_of(pick) < help_.index_of(card)
-    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    sessions = (await chat_export(bot, chat.conversation_id))["sessions"]
     assert [s["state"] for s in sessions] == ["active"]
 
 
@@ -129,7 +133,7 @@ async def test_transfer_to_a_disabled_tenant_follows_the_failure_transition(
     assert card.buttons == ["IT Support", "HR", "Legal"]
     # The failure text, then the `on_failure` stage, which leads back to the options.
     assert after.index_of(sorry) < after.index_of(unavailable) < after.index_of(card)
-    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    sessions = (await chat_export(bot, chat.conversation_id))["sessions"]
     assert [(s["tenant"], s["state"]) for s in sessions] == [("helpdesk", "active")]
 
 
@@ -151,7 +155,7 @@ async def test_transfer_target_from_metadata(start_bot: StartBot, tmp_path: Path
     options = await to_options(chat)
     after = await chat.submit(choice_value(options, "Legal"))
     assert "You're now with Legal" in after.card_titles()
-    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    sessions = (await chat_export(bot, chat.conversation_id))["sessions"]
     assert [s["tenant"] for s in sessions] == ["helpdesk", "legal"]
 
 
@@ -194,7 +198,7 @@ async def test_ping_pong_transfers_are_bounded(start_bot: StartBot, tmp_path: Pa
         "Sorry, I couldn't transfer you to that team right now.",
         "b stops the loop.",
     ]
-    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
+    sessions = (await chat_export(bot, chat.conversation_id))["sessions"]
     assert [(s["tenant"], s["state"]) for s in sessions] == [
         ("a", "transferred"),
         ("b", "transferred"),
@@ -216,8 +220,8 @@ async def test_parallel_clicks_on_one_chat_run_one_at_a_time(bot: RunningBot) ->
     texts = sent.texts()
     assert texts.count("That card is from an earlier step; here is where we are now.") == 2
     assert not any("something went wrong" in t for t in texts)
-    sessions = (await conversation_export(bot.store, chat.conversation_id))["sessions"]
-    assert [s["tenant"] for s in sessions] == ["helpdesk", "hr"]
-    assert len(await bot.store.transfers_of(chat.conversation_id)) == 1
+    export = await chat_export(bot, chat.conversation_id)
+    assert [s["tenant"] for s in export["sessions"]] == ["helpdesk", "hr"]
+    assert [(t["fromTenant"], t["toTenant"]) for t in export["transfers"]] == [("helpdesk", "hr")]
     async with asyncio.timeout(5), bot.store.chat_turn(chat.conversation_id, None) as leased:
         assert leased  # the three turns released the chat's lease

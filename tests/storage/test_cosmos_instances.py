@@ -17,12 +17,12 @@ import aiohttp
 import pytest
 
 from storage.cosmos import CosmosStore
-from storage.export import conversation_export
 from tests.storage.scenario import check_export, help_desk_to_hr
 from tests.storage.test_cosmos_errors import unused_port
 from tests.support.config import TEST_CONFIG
 from tests.support.connector import FakeConnector
 from tests.support.cosmos import EMULATOR_KEY, REPO, CosmosServer, database_name
+from tests.support.export import Transcript, chat_export
 from tests.support.teams import TeamsChat
 
 ASKED = "Thanks. Which team should take this?"
@@ -113,7 +113,7 @@ async def test_the_scenario_with_turns_alternating_between_instances(
     urls, _ = instances
     chat = TeamsChat(http, urls[0], connector)
     await help_desk_to_hr(chat, urls)
-    check_export(await conversation_export(reader, chat.conversation_id))
+    check_export(await chat_export(reader, chat.conversation_id))
 
 
 async def test_ten_parallel_turns_on_one_chat_lose_no_update(
@@ -149,13 +149,13 @@ async def test_ten_parallel_turns_on_one_chat_lose_no_update(
         < received.index_of(first_reminder)
     ), "the first answer got the card, no reminder"
 
-    [session] = (await conversation_export(reader, chat.conversation_id))["sessions"]
-    inbound = [e["text"] for e in session["transcript"] if e["direction"] == "in"]
+    [session] = (await chat_export(reader, chat.conversation_id))["sessions"]
+    transcript = Transcript.of(session)
+    inbound = transcript.said("in")
     assert sorted(inbound) == texts, "every turn's transcript entry was kept"
-    assert session["metadata"]["Guest.Question"] == inbound[0]
+    assert session["metadata"]["Guest.Question"] == inbound[0], "the first turn to run answered"
     assert [step["stage"] for step in session["flow"]] == ["greet", "ask", "route"]
-    stored = await reader.get_session(chat.conversation_id, session["id"])
-    assert stored is not None and stored.version == 12, "start, install, then ten saves"
+    assert transcript.said("out") == received.lines(), "every reply was kept once, in order"
 
 
 async def test_a_redelivery_to_the_other_instance_does_nothing_twice(
@@ -179,10 +179,8 @@ async def test_a_redelivery_to_the_other_instance_does_nothing_twice(
     await asyncio.gather(first.post(choice), second.post(choice))
     sent = first.received().after(before)
     assert sent.card_titles() == ["You're now with Human Resources"]
-    helpdesk, hr = (await conversation_export(reader, first.conversation_id))["sessions"]
-    assert [e["text"] for e in helpdesk["transcript"] if e["direction"] == "in"] == [
-        "My payslip is wrong",
-        "HR",
-    ]
-    assert len(await reader.transfers_of(first.conversation_id)) == 1
+    export = await chat_export(reader, first.conversation_id)
+    helpdesk, hr = export["sessions"]
+    assert Transcript.of(helpdesk).said("in") == ["My payslip is wrong", "HR"]
+    assert [(t["from"], t["to"]) for t in export["transfers"]] == [(helpdesk["id"], hr["id"])]
     assert hr["metadata"]["Session.TransferredFrom.SessionId"] == helpdesk["id"]

@@ -10,10 +10,10 @@ from azure.cosmos.aio import ContainerProxy, CosmosClient
 
 from app import Settings
 from storage.cosmos_documents import CHATS
-from storage.export import conversation_export
 from tests.conftest import RunningBot, StartBot
 from tests.storage.scenario import check_export, help_desk_to_hr
 from tests.support.cosmos import EMULATOR_KEY, CosmosServer
+from tests.support.export import chat_export
 from tests.support.replies import Replies
 
 
@@ -54,7 +54,7 @@ async def test_the_scenario_on_cosmos_and_its_documents(
 
     seen = (await cosmos_server.requests(cosmos_database))["total"]
     await help_desk_to_hr(chat, [cosmos_bot.url], count)
-    helpdesk, hr = check_export(await conversation_export(cosmos_bot.store, chat.conversation_id))
+    helpdesk, hr = check_export(await chat_export(cosmos_bot, chat.conversation_id))
     # A plain turn: claim + lease, load, commit. A transfer adds its own batch.
     assert round_trips == {"install": 3, "question": 3, "transfer": 4, "detail": 3, "close": 3}
 

@@ -8,14 +8,37 @@ store's Python API, so they keep their meaning when the store behind it changes.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
+from storage.base import SessionStore
+from storage.export import conversation_export
 from tests.support.replies import ADAPTIVE_CARD, Card
+
+
+@runtime_checkable
+class ServesAStore(Protocol):
+    """A running bot (tests.conftest.RunningBot) and the store it writes to."""
+
+    @property
+    def store(self) -> SessionStore: ...
+
+
+async def chat_export(bot: ServesAStore | SessionStore, conversation_id: str) -> dict[str, Any]:
+    """Everything stored about one chat, as `python app.py sessions` prints it, read from a
+    running bot's store (or a store opened on the same data, e.g. another instance's):
+
+    {"conversation", "sessions": [{id, tenant, state, started, ended, metadata,
+      flow: [{stage, type, pipeline, at}], transcript: [{direction, at, text, attachments,
+      value}]}], "transfers": [{from, to, fromTenant, toTenant, at}]}, sessions in order.
+    """
+    store = bot.store if isinstance(bot, ServesAStore) else bot
+    return await conversation_export(store, conversation_id)
 
 
 class Transcript(list[tuple[str, str]]):
     """A session's transcript as (direction, what) lines, in order: direction "in" or "out";
-    what is the text, "card: <title>" for an Adaptive Card, or "value: <json>" for a click."""
+    what is the text, "card: <title>" for an Adaptive Card, or "value: <json>" for a click
+    (`Replies.lines()` shows what the bot sent the same way)."""
 
     @classmethod
     def of(cls, session: dict[str, Any]) -> Transcript:

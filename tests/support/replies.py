@@ -175,6 +175,16 @@ class Replies(list[Received]):
         assert self[: len(earlier)] == earlier, "`earlier` is not what this chat received first"
         return Replies(self[len(earlier) :])
 
+    def lines(self) -> list[str]:
+        """What was sent, as a session's transcript shows it (`Transcript.said("out")`): each
+        text, and "card: <title>" for each card."""
+        return [
+            line
+            for reply in self
+            for line in ([reply.text] if reply.text is not None else [])
+            + [f"card: {Card(content).title}" for content in reply.cards]
+        ]
+
     def describe(self) -> str:
         """One line per reply: its text, or its cards' titles and buttons."""
         lines = []
