@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import sys
 from pathlib import Path
 
@@ -16,6 +15,7 @@ from tests.conftest import RunningBot
 from tests.support.config import TEST_CONFIG
 from tests.support.connector import FakeConnector
 from tests.support.export import Transcript, chat_export
+from tests.support.ports import unused_port
 from tests.support.teams import TeamsChat, choice_value
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,18 +85,12 @@ async def test_a_message_after_the_end_opens_a_new_visit(bot: RunningBot) -> Non
     assert back_again["metadata"]["Guest.IsNew"] is False
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 async def test_the_serve_command_and_the_sessions_command_share_one_store(
     tmp_path: Path, connector: FakeConnector
 ) -> None:
     """`python app.py` as `make run` starts it, configured by the environment alone, then
     `python app.py sessions` on the same store."""
-    port = free_port()
+    port = unused_port()
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("Microsoft", "CROSSDESK"))},
         "PORT": str(port),

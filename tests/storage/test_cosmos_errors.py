@@ -7,7 +7,6 @@ import asyncio
 import base64
 import logging
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -16,17 +15,12 @@ import pytest
 
 from errors import StorageError
 from storage.cosmos import CosmosStore
-from tests.storage.test_contract import CHAT
 from tests.support.config import TEST_CONFIG
 from tests.support.cosmos import EMULATOR_KEY, REPO, CosmosServer
+from tests.support.ports import unused_port
 
+CHAT = "a:1WqgcXnL8dQ5rBf-throttled-chat"
 WRONG_KEY = base64.b64encode(b"not the account key, but well-formed base64").decode()
-
-
-def unused_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def no_secret_in(text: str) -> None:

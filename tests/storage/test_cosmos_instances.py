@@ -18,11 +18,11 @@ import pytest
 
 from storage.cosmos import CosmosStore
 from tests.storage.scenario import check_export, help_desk_to_hr
-from tests.storage.test_cosmos_errors import unused_port
 from tests.support.config import TEST_CONFIG
 from tests.support.connector import FakeConnector
 from tests.support.cosmos import EMULATOR_KEY, REPO, CosmosServer, database_name
 from tests.support.export import Transcript, chat_export
+from tests.support.ports import unused_port
 from tests.support.teams import TeamsChat
 
 ASKED = "Thanks. Which team should take this?"
