@@ -98,6 +98,7 @@ class Card:
         raise AssertionError(f"no button {title!r} on card {self.title!r}: {self.buttons}")
 
     def describe(self) -> str:
+        """Its title and buttons, for failure messages."""
         shown = f"card {self.title!r}"
         if self.buttons:
             shown += f" buttons {self.buttons}"
@@ -168,7 +169,8 @@ class Replies(list[Received]):
         for index, candidate in enumerate(self):
             if candidate is reply:
                 return index
-        raise AssertionError(f"{item!r} is not among these replies:\n{self.describe()}")
+        shown = item.describe() if isinstance(item, Card) else repr(item.text or item.activity)
+        raise AssertionError(f"{shown} is not among these replies:\n{self.describe()}")
 
     def after(self, earlier: Replies) -> Replies:
         """What arrived after `earlier`, an earlier look at the same chat."""
