@@ -21,10 +21,13 @@ from pathlib import Path
 from aiohttp import web
 
 from bots.endpoint import BOT, ChannelSettings, TeamsEndpoint
+from bots.proactive import ProactiveChannel
 from bots.teams import CrossdeskBot
+from dialogs import Runtime
+from dialogs.repair import Stranded, locate
 from errors import ConfigError, CrossdeskError
-from pipeline.config import EXAMPLE_CONFIG, Directory, load_directory
-from storage.base import SessionStore
+from pipeline.config import EXAMPLE_CONFIG, Config, load_config
+from storage.base import Store
 from storage.export import conversation_export
 from storage.sqlite import SqliteStore
 
@@ -85,7 +88,7 @@ class Settings:
         )
 
 
-async def open_store(settings: Settings) -> SessionStore:
+async def open_store(settings: Settings) -> Store:
     """The configured backend (`CROSSDESK_STORAGE`: `sqlite`, the default, or `cosmos`)."""
     if settings.storage == "sqlite":
         return SqliteStore(settings.sqlite_path)
@@ -109,13 +112,13 @@ async def open_store(settings: Settings) -> SessionStore:
     )
 
 
-STORE = web.AppKey("store", SessionStore)
+STORE = web.AppKey("store", Store)
 ENDPOINT = web.AppKey("endpoint", TeamsEndpoint)
 
 
-def create_app(settings: Settings, directory: Directory | None = None) -> web.Application:
+def create_app(settings: Settings, config: Config | None = None) -> web.Application:
     """The aiohttp application; the configuration is validated here, before serving."""
-    directory = directory or load_directory(settings.config_path)
+    config = config or load_config(settings.config_path)
     app = web.Application(client_max_size=1024 * 1024)
     endpoint = app[ENDPOINT] = TeamsEndpoint(settings.channel())
 
@@ -123,7 +126,9 @@ def create_app(settings: Settings, directory: Directory | None = None) -> web.Ap
         store = await open_store(settings)
         app[STORE] = store
         app[BOT] = CrossdeskBot(
-            directory, store, allowed_directory_tenants=settings.allowed_directory_tenants
+            Runtime(config, store),
+            ProactiveChannel(endpoint.adapter, settings.app_id),
+            allowed_directory_tenants=settings.allowed_directory_tenants,
         )
         yield
         await store.close()
@@ -165,6 +170,40 @@ async def _print_sessions(settings: Settings, conversation_id: str) -> None:
         await store.close()
 
 
+async def _stranded_chats(settings: Settings, config: Config) -> tuple[int, list[Stranded]]:
+    """How many chats of the configured store are live, and those that `config` would move on
+    (see dialogs/repair.py)."""
+    if settings.storage == "sqlite" and not settings.sqlite_path.exists():
+        raise CrossdeskError(f"no SQLite store at {settings.sqlite_path} (CROSSDESK_SQLITE_PATH)")
+    store = await open_store(settings)
+    live, stranded = 0, []
+    try:
+        async for session in store.live_sessions():
+            live += 1
+            where = locate(config, session)
+            if isinstance(where, Stranded):
+                stranded.append(where)
+    finally:
+        await store.close()
+    return live, stranded
+
+
+def _print_stranded(
+    settings: Settings, config: Config, live: int, stranded: list[Stranded]
+) -> None:
+    store = (
+        f"Cosmos DB {settings.cosmos_endpoint} database {settings.cosmos_database}"
+        if settings.storage == "cosmos"
+        else str(settings.sqlite_path)
+    )
+    if not stranded:
+        print(f"{store}: all {live} live chats can resume where they wait")
+        return
+    print(f"{store}: {len(stranded)} of {live} live chats would move with this configuration:")
+    for chat in stranded:
+        print(f"  {chat.describe(config)}")
+
+
 def _write_manifest(settings: Settings, out: Path, version: str, domains: list[str]) -> int:
     from manifest.package import PackageError, build_manifest, write_package
 
@@ -189,7 +228,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python app.py", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command")
     commands.add_parser("serve", help="serve the bot (the default)")
-    commands.add_parser("check", help="validate the configuration and exit")
+    check = commands.add_parser("check", help="validate the configuration and exit")
+    check.add_argument(
+        "--store",
+        action="store_true",
+        help="also list the live chats of the configured store this configuration would move",
+    )
     sessions = commands.add_parser("sessions", help="print a chat's sessions as JSON")
     sessions.add_argument("--conversation", required=True, help="the Teams conversation id")
     package = commands.add_parser("manifest", help="build the Teams app package to sideload")
@@ -211,11 +255,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "manifest":
             return _write_manifest(settings, args.out, args.version, args.domain)
-        directory = load_directory(settings.config_path)
+        config = load_config(settings.config_path)
         if args.command == "check":
-            print(f"{settings.config_path}: OK ({len(directory.tenants)} tenants)")
+            print(f"{settings.config_path}: OK ({len(config.tenants)} tenants)")
+            if args.store:
+                live, stranded = asyncio.run(_stranded_chats(settings, config))
+                _print_stranded(settings, config, live, stranded)
             return 0
-        app = create_app(settings, directory)
+        app = create_app(settings, config)
         app.on_startup.append(settle_garbage_collector)
     except ConfigError as error:
         print("Crossdesk cannot start; the configuration has problems:", file=sys.stderr)

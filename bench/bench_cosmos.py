@@ -40,6 +40,7 @@ async def measure(chats: int, workdir: Path) -> dict[str, list[tuple[dict[str, i
 
     from app import Settings, create_app
     from tests.storage.scenario import help_desk_to_hr
+    from tests.support.config import TEST_CONFIG
     from tests.support.connector import FakeConnector, Received
     from tests.support.cosmos import EMULATOR_KEY, CosmosServer, database_name
     from tests.support.teams import TeamsChat
@@ -49,6 +50,7 @@ async def measure(chats: int, workdir: Path) -> dict[str, list[tuple[dict[str, i
     await connector.start()
     database = database_name()
     settings = Settings(
+        config_path=TEST_CONFIG,
         storage="cosmos",
         cosmos_endpoint=server.url,
         cosmos_key=EMULATOR_KEY,

@@ -21,6 +21,7 @@ import os
 import platform
 import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ class Target:
     #: are those of the turn measured, not of chat starts; a transfer chat may hop 100 times.
     turns: int
     config: Path | None = None
+    #: The checkout whose code serves the bot (another one: a baseline to compare with).
+    tree: Path = ROOT
 
 
 FLOOR = Target("floor", "raw aiohttp echo (floor)", "floor", 0, 1, 200)
@@ -55,6 +58,43 @@ TRANSFER = Target(
     "transfer", "Crossdesk transfer turn", "crossdesk", 1, 2, 50, CONFIGS_DIR / "transfer.yaml"
 )
 TARGETS = (FLOOR, SDK, PLAIN, TRANSFER)
+
+
+def baseline_targets(tree: Path) -> tuple[Target, ...]:
+    """Crossdesk's plain and transfer turns served by another checkout (e.g. the last release,
+    from `git worktree add ../before <commit>`), measured in the same run as this one's."""
+    try:
+        label = subprocess.run(
+            ["git", "-C", str(tree), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        label = tree.name
+    config = tree / "bench" / "config"
+    return (
+        Target(
+            "plain-before",
+            f"Crossdesk plain pipeline turn, baseline {label}",
+            "crossdesk",
+            1,
+            1,
+            200,
+            config / "plain.yaml",
+            tree,
+        ),
+        Target(
+            "transfer-before",
+            f"Crossdesk transfer turn, baseline {label}",
+            "crossdesk",
+            1,
+            2,
+            50,
+            config / "transfer.yaml",
+            tree,
+        ),
+    )
 
 
 @dataclass(frozen=True)
@@ -112,8 +152,13 @@ async def measure(
     if target.config is not None:
         args += ["--config", str(target.config), "--sqlite", str(scratch / "bench.sqlite3")]
     bot = await asyncio.create_subprocess_exec(
-        *args, cwd=ROOT, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log
+        *args,
+        cwd=target.tree,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=log,
     )
+    lag: dict[str, Any] = {}
     try:
         assert bot.stdout is not None
         line = (await asyncio.wait_for(bot.stdout.readline(), 60)).decode()
@@ -152,6 +197,10 @@ async def measure(
         result: dict[str, Any] = json.loads(out)
     finally:
         await _stop(bot)
+        if bot.stdout is not None:
+            for line in (await bot.stdout.read()).decode().splitlines():
+                if line.startswith("loop-lag "):
+                    lag = json.loads(line.split(" ", 1)[1])
         log.close()
         bot_log = (scratch / "bot.log").read_text(errors="replace")
         shutil.rmtree(scratch, ignore_errors=True)
@@ -162,6 +211,8 @@ async def measure(
     for name, q in (("p50", 0.5), ("p90", 0.9), ("p99", 0.99), ("max", 1.0)):
         result[name] = percentile(latencies, q) if latencies else None
     result["http_p99"] = percentile(http, 0.99) if http else None
+    result["loop_lag_p99"] = lag.get("p99")
+    result["loop_lag_max"] = lag.get("max")
     return result
 
 
@@ -188,7 +239,17 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
     """The medians over the rounds of one (target, level), with summed statuses and errors."""
     summary: dict[str, Any] = {
         name: _median([run[name] for run in runs])
-        for name in ("p50", "p90", "p99", "max", "http_p99", "throughput", "bot_cpu_per_turn")
+        for name in (
+            "p50",
+            "p90",
+            "p99",
+            "max",
+            "http_p99",
+            "throughput",
+            "bot_cpu_per_turn",
+            "loop_lag_p99",
+            "loop_lag_max",
+        )
     }
     summary["rss_mb"] = _median([run["rss"] / 2**20 for run in runs])
     summary["connections"] = max(run["connector_connections"] for run in runs)
@@ -227,14 +288,18 @@ def _ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or b == 0 else a / b
 
 
-def table(results: dict[tuple[str, int], dict[str, Any]], settings: Settings) -> str:
+def table(
+    results: dict[tuple[str, int], dict[str, Any]],
+    settings: Settings,
+    targets: tuple[Target, ...] = TARGETS,
+) -> str:
     rows = [
         "| chats | bot | turns/s | p50 ms | p90 ms | p99 ms | max ms | bot CPU ms/turn"
-        " | RSS MB | conns | timed turns | HTTP statuses | errors |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        " | loop lag p99 / max ms | RSS MB | conns | timed turns | HTTP statuses | errors |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for level in settings.levels:
-        for target in TARGETS:
+        for target in targets:
             s = results.get((target.key, level))
             if s is None:
                 continue
@@ -244,7 +309,8 @@ def table(results: dict[tuple[str, int], dict[str, Any]], settings: Settings) ->
             rows.append(
                 f"| {level} | {target.title} | {s['throughput']:.0f} | {_ms(s['p50'])}"
                 f" | {_ms(s['p90'])} | {_ms(s['p99'])} | {_ms(s['max'])}"
-                f" | {'-' if cpu is None else f'{cpu * 1000:.2f}'} | {s['rss_mb']:.0f}"
+                f" | {'-' if cpu is None else f'{cpu * 1000:.2f}'}"
+                f" | {_ms(s['loop_lag_p99'])} / {_ms(s['loop_lag_max'])} | {s['rss_mb']:.0f}"
                 f" | {s['connections']} | {s['turns']} | {statuses} | {errors} |"
             )
     return "\n".join(rows)
@@ -291,6 +357,26 @@ def verdicts(
         f" {'-' if ratio is None else f'{ratio:.2f}'} (target < 0.25):"
         f" {verdict(None if ratio is None else ratio < 0.25)}"
     )
+    for level in settings.levels:
+        for key in ("plain", "transfer"):
+            before = results.get((f"{key}-before", level))
+            if before is None:
+                continue
+            now = get(key, level, "bot_cpu_per_turn")
+            ratio = _ratio(now, before["bot_cpu_per_turn"])
+            speed = _ratio(get(key, level, "throughput"), before["throughput"])
+            lines.append(
+                f"- {key} turn against the baseline at {level} chats: bot CPU per turn"
+                f" {_times(ratio)}, throughput {_times(speed)} (target: no slower, CPU ratio"
+                f" <= 1.05): {verdict(None if ratio is None else ratio <= 1.05)}"
+            )
+    for level in settings.levels:
+        longest, p99 = get("plain", level, "loop_lag_max"), get("plain", level, "loop_lag_p99")
+        lines.append(
+            f"- event loop blocked at {level} chats: plain turn p99 {_ms(p99)} ms, longest"
+            f" {_ms(longest)} ms; floor's longest {_ms(get('floor', level, 'loop_lag_max'))} ms"
+            f" (target: p99 under 10 ms): {verdict(None if p99 is None else p99 < 0.010)}"
+        )
     one = results.get(("plain", 1))
     if one is not None:
         lines.append(
@@ -312,8 +398,10 @@ def verdicts(
     return lines
 
 
-async def run(settings: Settings, only: set[str] | None) -> dict[str, Any]:
-    targets = [t for t in TARGETS if only is None or t.key in only]
+async def run(
+    settings: Settings, only: set[str] | None, targets_all: tuple[Target, ...] = TARGETS
+) -> dict[str, Any]:
+    targets = [t for t in targets_all if only is None or t.key in only]
     raw: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for round_number in range(settings.rounds):
         order = targets if round_number % 2 == 0 else targets[::-1]
@@ -361,9 +449,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--duration", type=float, help="measuring window per run, seconds")
     parser.add_argument("--levels", help="comma-separated concurrent chat counts")
     parser.add_argument("--soak", type=float, help="seconds of the RSS soak run (0: none)")
-    parser.add_argument("--only", help="comma-separated targets: floor,sdk,plain,transfer")
+    parser.add_argument(
+        "--only",
+        help="comma-separated targets: floor,sdk,plain,transfer (and plain-before,"
+        "transfer-before with --baseline)",
+    )
     parser.add_argument("--json", type=Path, help="also write every raw figure here")
+    parser.add_argument(
+        "--baseline",
+        type=Path,
+        help="another checkout of Crossdesk whose plain and transfer turns to measure too",
+    )
     args = parser.parse_args(argv)
+    targets = TARGETS + (baseline_targets(args.baseline.resolve()) if args.baseline else ())
     settings = QUICK if args.quick else FULL
     if args.rounds:
         settings = Settings(**{**vars(settings), "rounds": args.rounds})
@@ -378,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
 
     started = dt.datetime.now(dt.UTC)
     load = os.getloadavg()
-    outcome = asyncio.run(run(settings, only))
+    outcome = asyncio.run(run(settings, only, targets))
     command = "python -m bench" + (" " + " ".join(sys.argv[1:]) if sys.argv[1:] else "")
     print(f"## {started:%Y-%m-%d %H:%M} UTC — {machine()}")
     print()
@@ -389,7 +487,7 @@ def main(argv: list[str] | None = None) -> int:
         f" {load[0]:.2f}/{load[1]:.2f}."
     )
     print()
-    print(table(outcome["summaries"], settings))
+    print(table(outcome["summaries"], settings, targets))
     print()
     for line in verdicts(outcome["summaries"], settings, outcome["soak"]):
         print(line)

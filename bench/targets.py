@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -98,8 +99,33 @@ def crossdesk_app(config: Path, sqlite: Path) -> web.Application:
     return app
 
 
+class LoopLag:
+    """How late the event loop runs a timer due every `INTERVAL`: while a callback runs, every
+    other chat waits, so the lateness is how long the bot blocked its event loop."""
+
+    INTERVAL = 0.005
+
+    def __init__(self) -> None:
+        self.samples: list[float] = []
+
+    async def watch(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            due = loop.time() + self.INTERVAL
+            await asyncio.sleep(self.INTERVAL)
+            self.samples.append(max(0.0, loop.time() - due))
+
+    def report(self) -> str:
+        """`loop-lag {"p99": seconds, "max": seconds, "samples": n}`, one line."""
+        ordered = sorted(self.samples) or [0.0]
+        p99 = ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))]
+        figures = {"p99": p99, "max": ordered[-1], "samples": len(self.samples)}
+        return f"loop-lag {json.dumps(figures)}"
+
+
 async def serve(app: web.Application) -> None:
-    """Serve `app` on a free loopback port until told to stop."""
+    """Serve `app` on a free loopback port until told to stop; then print how late the event
+    loop ran (`LoopLag`)."""
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -116,11 +142,15 @@ async def serve(app: web.Application) -> None:
     await loop.connect_read_pipe(lambda: asyncio.StreamReaderProtocol(reader), sys.stdin)
     watch = asyncio.ensure_future(reader.read())
     watch.add_done_callback(lambda _: stop.set())
+    lag = LoopLag()
+    probe = asyncio.ensure_future(lag.watch())
     try:
         await stop.wait()
     finally:
+        probe.cancel()
         watch.cancel()
         await runner.cleanup()
+        print(lag.report(), flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,5 +1,5 @@
-"""The pipeline runtime on botbuilder-dialogs: one dialog per tenant pipeline."""
+"""The per-tenant pipeline runtime: the one owner of a chat's turn (no SDK)."""
 
-from dialogs.pipeline_dialog import PipelineDialog, Turn, dialog_id
+from dialogs.runtime import Channel, ChatOpened, Command, Event, GuestMessage, Runtime, Wake
 
-__all__ = ["PipelineDialog", "Turn", "dialog_id"]
+__all__ = ["Channel", "ChatOpened", "Command", "Event", "GuestMessage", "Runtime", "Wake"]

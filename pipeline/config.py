@@ -8,11 +8,10 @@ Every problem is reported as one line naming file, tenant, stage and field.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -20,89 +19,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from cards import CompiledTemplate, TemplateError, compile_template
 from cards.validate import check_template
 from errors import ConfigError
+from pipeline.stages import STAGE_TYPE_NAMES, AnyStage, Stage
+from pipeline.stages.base import SLUG, CheckContext
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "cards" / "templates"
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "example.yaml"
 
-_SLUG = r"^[a-z0-9][a-z0-9_-]*$"
-_METADATA_KEY = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
-_PROTECTED_METADATA = ("Session.",)
-
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class _StageBase(_Model):
-    key: Annotated[str, Field(pattern=_SLUG)]
-
-
-class MessageStage(_StageBase):
-    """Send text and/or an Adaptive Card, then go on to `next` (blank ends the chat)."""
-
-    type: Literal["message"]
-    text: str | None = None
-    card: str | None = None
-    next: str | None = None
-
-
-class QuestionStage(_StageBase):
-    """Ask, wait for the guest's answer and store it under the metadata key `store_as`."""
-
-    type: Literal["question"]
-    text: str
-    store_as: Annotated[str, Field(pattern=_METADATA_KEY)]
-    next: str | None = None
-
-
-class Choice(_Model):
-    """One button of an options card; `value` (default: the title) is what gets stored."""
-
-    title: Annotated[str, Field(min_length=1)]
-    value: str | None = None
-    next: str | None = None
-
-    @property
-    def stored_value(self) -> str:
-        return self.value if self.value is not None else self.title
-
-
-class OptionsStage(_StageBase):
-    """Offer an Adaptive Card of choices; the picked choice is stored and names the next stage."""
-
-    type: Literal["options"]
-    text: str
-    store_as: Annotated[str | None, Field(pattern=_METADATA_KEY)] = None
-    choices: Annotated[list[Choice], Field(min_length=1)]
-
-
-class TenantTransferStage(_StageBase):
-    """Move the chat to another tenant's primary pipeline, sending a card from `template`.
-
-    `tenant` is a tenant id or a `${…}` expression over metadata. When the transfer cannot be
-    made (missing or disabled tenant, not accepted, too many transfers) the guest is told
-    `failure_text` and the chat goes on at `on_failure` (blank ends it).
-    """
-
-    type: Literal["tenant_transfer"]
-    tenant: Annotated[str, Field(min_length=1)]
-    template: str
-    on_failure: str | None = None
-    failure_text: str = "Sorry, I couldn't transfer you to that team right now."
-
-
-class EndStage(_StageBase):
-    """Close the chat with an optional message; the session ends as `ended`."""
-
-    type: Literal["end"]
-    text: str | None = None
-    resolution: str = "resolved"
-
-
-Stage = Annotated[
-    MessageStage | QuestionStage | OptionsStage | TenantTransferStage | EndStage,
-    Field(discriminator="type"),
-]
 
 
 class Pipeline(_Model):
@@ -114,7 +39,7 @@ class Pipeline(_Model):
 class Tenant(_Model):
     """A department: its pipelines, which of them is primary, and whom it accepts chats from."""
 
-    id: Annotated[str, Field(pattern=_SLUG)]
+    id: Annotated[str, Field(pattern=SLUG)]
     name: Annotated[str, Field(min_length=1)]
     enabled: bool = True
     accepts_transfers_from: list[str] | None = None
@@ -122,7 +47,7 @@ class Tenant(_Model):
     pipelines: dict[str, Pipeline]
 
 
-class CrossdeskConfig(_Model):
+class ConfigFile(_Model):
     """The whole configuration file."""
 
     front_door: str
@@ -136,16 +61,16 @@ class StageRef:
 
     tenant: Tenant
     pipeline: str
-    stage: MessageStage | QuestionStage | OptionsStage | TenantTransferStage | EndStage
+    stage: AnyStage
 
 
-class Directory:
+class Config:
     """The validated configuration, indexed for the runtime: tenants, pipelines, stages, cards."""
 
     def __init__(
-        self, config: CrossdeskConfig, templates: dict[str, CompiledTemplate], source: Path
+        self, config: ConfigFile, templates: dict[str, CompiledTemplate], source: Path
     ) -> None:
-        self.config = config
+        self.file = config
         self.source = source
         self.templates = templates
         self.tenants = {tenant.id: tenant for tenant in config.tenants}
@@ -159,25 +84,25 @@ class Directory:
 
     @property
     def front_door(self) -> Tenant:
-        return self.tenants[self.config.front_door]
+        return self.tenants[self.file.front_door]
+
+    @property
+    def max_transfers_per_chat(self) -> int:
+        return self.file.max_transfers_per_chat
 
     def stage(self, tenant_id: str, pipeline: str, key: str) -> StageRef:
         return self._stages[(tenant_id, pipeline)][key]
+
+    def find_stage(self, tenant_id: str, pipeline: str, key: str) -> StageRef | None:
+        """The stage, or None if this configuration has no such tenant, pipeline or stage."""
+        return self._stages.get((tenant_id, pipeline), {}).get(key)
 
     def first_stage(self, tenant_id: str, pipeline: str) -> StageRef:
         first = self.tenants[tenant_id].pipelines[pipeline].stages[0]
         return self._stages[(tenant_id, pipeline)][first.key]
 
-    def pipelines(self) -> Iterator[tuple[Tenant, str]]:
-        for tenant in self.config.tenants:
-            for name in tenant.pipelines:
-                yield tenant, name
 
-    def template(self, name: str) -> CompiledTemplate:
-        return self.templates[name]
-
-
-def load_directory(path: Path) -> Directory:
+def load_config(path: Path) -> Config:
     """Read, parse and validate a configuration file, raising `ConfigError` on any problem."""
     path = Path(path)
     try:
@@ -189,7 +114,7 @@ def load_directory(path: Path) -> Directory:
     if not isinstance(raw, dict):
         raise ConfigError([f"{path}: the configuration must be a mapping with `tenants`"])
     try:
-        config = CrossdeskConfig.model_validate(raw)
+        config = ConfigFile.model_validate(raw)
     except ValidationError as error:
         raise ConfigError(
             [_describe(path, raw, err["loc"], err["msg"], err["type"]) for err in error.errors()]
@@ -197,7 +122,7 @@ def load_directory(path: Path) -> Directory:
     problems, templates = _check(path, config)
     if problems:
         raise ConfigError(problems)
-    return Directory(config, templates, path)
+    return Config(config, templates, path)
 
 
 def _where(
@@ -213,7 +138,7 @@ def _where(
     return ", ".join(parts)
 
 
-_STAGE_TYPES = ("end", "message", "options", "question", "tenant_transfer")
+_STAGE_TYPES = tuple(sorted(STAGE_TYPE_NAMES))
 
 
 def _describe(path: Path, raw: Any, loc: tuple[Any, ...], msg: str, kind: str) -> str:
@@ -259,10 +184,7 @@ def _label(node: Any, key: str, fallback: str) -> str:
     return fallback
 
 
-_EXPRESSION = re.compile(r"\$\{")
-
-
-def _check(path: Path, config: CrossdeskConfig) -> tuple[list[str], dict[str, CompiledTemplate]]:
+def _check(path: Path, config: ConfigFile) -> tuple[list[str], dict[str, CompiledTemplate]]:
     """Cross-references pydantic cannot see: keys, transitions, tenants, templates."""
     problems: list[str] = []
     templates: dict[str, CompiledTemplate] = {}
@@ -303,70 +225,31 @@ def _check(path: Path, config: CrossdeskConfig) -> tuple[list[str], dict[str, Co
 
 def _stage_problems(
     path: Path,
-    stage: Any,
+    stage: AnyStage,
     keys: list[str],
     duplicate: bool,
     tenant_ids: list[str],
     templates: dict[str, CompiledTemplate],
     broken: set[str],
 ) -> Iterator[tuple[str, str]]:
-    """(field, problem) pairs for one stage's references to keys, tenants and templates."""
+    """(field, problem) pairs for one stage: its references to keys and templates, its texts,
+    and what its own type checks."""
     if duplicate:
         yield "key", "duplicate stage key in this pipeline"
-    for field, target in _transitions(stage):
+    for field, target in stage.transitions():
         if target and target not in keys:
             yield field, f"transition to '{target}', which is not a stage of this pipeline"
-    if isinstance(stage, QuestionStage | OptionsStage) and (stage.store_as or "").startswith(
-        _PROTECTED_METADATA
-    ):
-        yield "store_as", "Session.* keys are kept by Crossdesk itself"
-    if isinstance(stage, MessageStage) and not (stage.text or stage.card):
-        yield "text", "a message stage needs text or a card"
-    if (
-        isinstance(stage, TenantTransferStage)
-        and not _EXPRESSION.search(stage.tenant)
-        and stage.tenant not in tenant_ids
-    ):
-        yield (
-            "tenant",
-            f"transfer to '{stage.tenant}', which is not a tenant"
-            f" (tenants: {', '.join(tenant_ids)})",
-        )
-    for field, name in _template_names(stage):
+    yield from stage.problems(CheckContext(tenant_ids))
+    for field, name in stage.templates():
         problem = _load_template(path, name, templates, broken)
         if problem:
             yield field, problem
-    for field, text in _texts(stage):
+    for field, text in stage.texts():
         try:
             compile_template(text, field)
         except TemplateError as error:
             shown = f" in ${{{error.expression}}}" if error.expression else ""
             yield field, f"cannot be parsed: {error.reason}{shown}"
-
-
-def _texts(stage: Any) -> Iterator[tuple[str, str]]:
-    """The stage's text settings that bind metadata with `${…}`."""
-    for field in ("text", "failure_text", "tenant"):
-        value = getattr(stage, field, None)
-        if isinstance(value, str):
-            yield field, value
-
-
-def _transitions(stage: Any) -> Iterator[tuple[str, str | None]]:
-    if isinstance(stage, OptionsStage):
-        for index, choice in enumerate(stage.choices):
-            yield f"choices[{index}].next", choice.next
-    elif isinstance(stage, TenantTransferStage):
-        yield "on_failure", stage.on_failure
-    elif isinstance(stage, MessageStage | QuestionStage):
-        yield "next", stage.next
-
-
-def _template_names(stage: Any) -> Iterator[tuple[str, str]]:
-    if isinstance(stage, TenantTransferStage):
-        yield "template", stage.template
-    elif isinstance(stage, MessageStage) and stage.card:
-        yield "card", stage.card
 
 
 def resolve_template(config_path: Path, name: str) -> Path:

@@ -4,9 +4,26 @@ from __future__ import annotations
 
 import enum
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+
+#: Who the guest is, as Teams tells it (Chime's key names); what a guest answers is not here.
+GUEST_FACTS = (
+    "Guest.Id",
+    "Guest.Name",
+    "Guest.GivenName",
+    "Guest.Surname",
+    "Guest.Email",
+    "Guest.UserPrincipalName",
+    "Guest.AadObjectId",
+    "Guest.TenantId",
+    "Guest.ChannelId",
+    "Guest.Locale",
+    "Guest.Timezone",
+    "Guest.Platform",
+)
 
 
 class SessionState(enum.StrEnum):
@@ -46,6 +63,19 @@ class TranscriptEntry:
     activity_id: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Where a chat waits in its session's tenant: the pipeline, the stage (with its type, so a
+    configuration that changed the stage's type is noticed), what the stage keeps while it
+    waits, and since when."""
+
+    pipeline: str
+    stage: str
+    stage_type: str
+    since: datetime
+    kept: Mapping[str, Any] = field(default_factory=dict)
+
+
 def utc_now() -> datetime:
     return datetime.now(UTC)
 
@@ -64,8 +94,9 @@ class Session:
     """One visit of a guest to one tenant.
 
     `metadata` holds dotted keys exactly as templates address them (`Guest.Name`,
-    `Session.TransferredTo.TenantName`). New flow steps and transcript entries wait in the
-    `pending_*` lists until the store appends them; stored ones are read with the store.
+    `Session.TransferredTo.TenantName`); `position` is where an active session's chat waits.
+    New flow steps and transcript entries wait in the `pending_*` lists until the turn commits
+    them; stored ones are read with the store.
     """
 
     id: str
@@ -76,7 +107,11 @@ class Session:
     metadata: dict[str, Any] = field(default_factory=dict)
     ended_at: datetime | None = None
     hops: int = 0
+    #: The store's version of this session; 0 for a session no turn has committed yet.
     version: int = 0
+    position: Position | None = None
+    #: When the guest last wrote to this session (None: not yet).
+    last_guest_at: datetime | None = None
     pending_flow: list[FlowStep] = field(default_factory=list)
     pending_transcript: list[TranscriptEntry] = field(default_factory=list)
 
@@ -121,11 +156,16 @@ class Session:
         """Close the session with `state` (transferred or ended)."""
         self.state = state
         self.ended_at = now or utc_now()
+        self.position = None
         self.metadata["Session.State"] = state.value
         self.metadata["Session.EndedUtc"] = iso(self.ended_at)
 
-    def enter(self, stage_key: str, stage_type: str, pipeline: str) -> None:
-        self.pending_flow.append(FlowStep(stage_key, stage_type, pipeline, utc_now()))
+    def enter(self, stage_key: str, stage_type: str, pipeline: str, now: datetime) -> None:
+        """Note in the flow that the chat reached a stage."""
+        self.pending_flow.append(FlowStep(stage_key, stage_type, pipeline, now))
 
     def record(self, entry: TranscriptEntry) -> None:
+        """Add a message to the transcript; a guest's message also marks the guest active."""
         self.pending_transcript.append(entry)
+        if entry.direction is Direction.IN:
+            self.last_guest_at = entry.at

@@ -1,7 +1,7 @@
 """Tenant to Tenant Transfer: plan the hand-off of a chat from one tenant to another.
 
 Planning is pure: it builds the receiving session and the updated sending session; the store
-commits the plan as one atomic step (`SessionStore.commit_transfer`), so a crash leaves either
+commits the plan as one atomic step (in the turn's commit), so a crash leaves either
 the old state or the new one, never half.
 """
 
@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from pipeline.config import Directory
+from pipeline.config import Config
 from pipeline.session import Session, SessionState, utc_now
 
 FROM = "Session.TransferredFrom."
@@ -59,7 +59,7 @@ def _keys(prefix: str) -> list[str]:
 
 
 def plan_transfer(
-    directory: Directory,
+    config: Config,
     sending: Session,
     target_tenant_id: str,
     *,
@@ -71,7 +71,7 @@ def plan_transfer(
     The receiving session carries the guest's data and every collected metadata key except the
     sending session's own `Session.*` keys; the two sessions are linked both ways.
     """
-    target = directory.tenants.get(target_tenant_id)
+    target = config.tenants.get(target_tenant_id)
     if target is None:
         return TransferRefused(f"no tenant '{target_tenant_id}'")
     if not target.enabled:
@@ -83,7 +83,7 @@ def plan_transfer(
         return TransferRefused(
             f"tenant '{target.id}' accepts no transfers from '{sending.tenant_id}'"
         )
-    limit = directory.config.max_transfers_per_chat
+    limit = config.max_transfers_per_chat
     if sending.hops >= limit:
         return TransferRefused(
             f"the chat was already transferred {sending.hops} times (limit {limit})"
@@ -96,7 +96,7 @@ def plan_transfer(
         pending_flow=list(sending.pending_flow),
         pending_transcript=list(sending.pending_transcript),
     )
-    sender = directory.tenants[sending.tenant_id]
+    sender = config.tenants[sending.tenant_id]
     carried = {k: v for k, v in sending.metadata.items() if not k.startswith("Session.")}
     receiving = Session.open(
         conversation_id=sending.conversation_id,

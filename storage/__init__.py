@@ -1,6 +1,2 @@
-"""Where Crossdesk keeps sessions, bindings and the SDK's state: one contract, several backends."""
-
-from errors import ConflictError, StorageError
-from storage.base import SessionStore
-
-__all__ = ["ConflictError", "SessionStore", "StorageError"]
+"""Where Crossdesk keeps chats: one contract (`base.py`), one record codec (`records.py`), and
+the backends SQLite (`sqlite.py`, the embedded default) and Cosmos DB (`cosmos.py`)."""

@@ -1,119 +1,109 @@
-"""The storage contract every backend (SQLite, Cosmos DB) implements. No SDK here."""
+"""The storage contract every backend (SQLite, Cosmos DB) implements. No SDK here.
+
+Everything a chat changes happens in a turn: `Store.chat_turn` gives the turn the chat (its
+active session, with the position where it waits, and the conversation reference) under a
+lease no other turn of the chat can hold at the same time, on any instance; the turn commits
+everything it changed as one atomic step (`ChatTurn.commit`), together with the claim of the
+event that started it and the release of the lease. A turn that does not commit writes
+nothing and claims nothing, so a re-delivery of its event runs it again.
+"""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
 from typing import Any, Protocol
-from urllib.parse import quote, unquote
 
 from pipeline.session import FlowStep, Session, TranscriptEntry
-from pipeline.transfer import TransferPlan, TransferRecord
+from pipeline.transfer import TransferRecord
 
-#: How long a chat turn may hold the chat's lease before another instance may take it over.
+#: How long a chat turn may hold the chat's lease before another turn may take it over.
 #: Teams gives up on a turn after ~15 s, so a live turn never needs longer.
 LEASE_SECONDS = 30.0
 
-_SESSION_STATE = "session"
 
+@dataclass(frozen=True, slots=True)
+class TurnWrites:
+    """Everything one turn changed in its chat.
 
-def session_state_key(session: Session, name: str) -> str:
-    """The state key of a document that belongs to `session` (e.g. its dialog stack).
-
-    Keys name the conversation and the session, so a backend can keep the document with the
-    session: on Cosmos DB it lives in the session's own item and is read and written with it.
-    """
-    return f"{_SESSION_STATE}/{quote(session.conversation_id, safe='')}/{session.id}/{name}"
-
-
-def parse_session_state_key(key: str) -> tuple[str, str, str] | None:
-    """`(conversation_id, session_id, name)` of a `session_state_key`, else None."""
-    parts = key.split("/", 3)
-    if len(parts) != 4 or parts[0] != _SESSION_STATE or not all(parts[1:]):
-        return None
-    return unquote(parts[1]), parts[2], parts[3]
-
-
-class SessionStore(Protocol):
-    """Sessions, their flow and transcript, Teams conversation bindings, transfer records,
-    inbound activity ids for de-duplication, and the SDK's state documents with ETags.
-
-    Every update is guarded: a session saved from a stale copy is re-read and this writer's
-    changes are re-applied on top (so neither writer's change is lost), and only changes that
-    cannot both hold (two writers ending or transferring the same session, a stale state-document
-    ETag) raise `ConflictError`.
+    `sessions` are the sessions the turn opened (version 0) or changed, each with the flow steps
+    and transcript entries it added; `bound_session_id` rebinds the chat (a new session or a
+    transfer); `reference` is the conversation reference to keep for proactive messages.
     """
 
-    def chat_turn(
-        self, conversation_id: str, activity_id: str | None
-    ) -> AbstractAsyncContextManager[bool]:
-        """Run one turn of a chat exclusively, across every instance sharing the store.
+    sessions: Sequence[Session] = ()
+    bound_session_id: str | None = None
+    reference: Mapping[str, Any] | None = None
+    transfers: Sequence[TransferRecord] = ()
 
-        Claims `activity_id` (when given) and takes the chat's lease in one step, waiting while
-        another turn of the chat holds the lease (at most until it expires, `LEASE_SECONDS`).
-        Yields False, holding nothing, when the activity was claimed before (a re-delivery:
-        the turn must do nothing). On a normal exit the lease is released; a backend may hold
-        the turn's session and state writes until then and commit them with the release as one
-        atomic step. When the turn raises, the claim is released as well, so that Teams'
-        re-delivery can run it, and writes the backend still holds are dropped.
+
+class ChatTurn(Protocol):
+    """One turn of one chat, holding the chat's lease: what the turn reads, and its commit."""
+
+    @property
+    def conversation_id(self) -> str: ...
+
+    @property
+    def session(self) -> Session | None:
+        """The active session the chat is bound to, if any."""
+        ...
+
+    @property
+    def known(self) -> bool:
+        """Whether the chat was seen before (False for a guest's very first turn)."""
+        ...
+
+    @property
+    def reference(self) -> Mapping[str, Any] | None:
+        """The conversation reference stored for the chat (for proactive messages)."""
+        ...
+
+    async def commit(self, writes: TurnWrites) -> None:
+        """Write `writes`, claim the turn's event and release the lease, atomically.
+
+        Sessions are version-guarded: `ConflictError`, with nothing written, if a session (or
+        the chat's lease) changed hands since the turn began, which only a turn that outlived
+        its lease can meet. Afterwards each written session's `version` is the stored one and
+        its pending flow and transcript are empty. A turn commits at most once.
         """
         ...
 
-    async def claim_activity(self, conversation_id: str, activity_id: str) -> bool:
-        """Record an inbound activity id; False if it was already claimed (a re-delivery)."""
+
+@dataclass(frozen=True, slots=True)
+class ChatHistory:
+    """Everything stored about one chat, for the export and admin commands."""
+
+    conversation_id: str
+    reference: Mapping[str, Any] | None
+    #: Oldest first.
+    sessions: Sequence[Session]
+    flows: Mapping[str, Sequence[FlowStep]] = field(default_factory=dict)
+    transcripts: Mapping[str, Sequence[TranscriptEntry]] = field(default_factory=dict)
+    transfers: Sequence[TransferRecord] = ()
+
+
+class Store(Protocol):
+    """Where chats are kept: their sessions, flows, transcripts, bindings and transfers."""
+
+    def chat_turn(
+        self, conversation_id: str, event_id: str | None
+    ) -> AbstractAsyncContextManager[ChatTurn | None]:
+        """Run one turn of a chat exclusively, across every instance sharing the store.
+
+        Takes the chat's lease, waiting while another turn holds it (at most until it expires).
+        Yields None, holding nothing, when `event_id` was claimed by a committed turn already (a
+        re-delivery: the turn must do nothing). Leaving the block without a commit, normally or
+        by an exception, releases the lease and writes nothing.
+        """
         ...
 
-    async def release_activity(self, conversation_id: str, activity_id: str) -> None:
-        """Forget a claim whose turn failed, so that Teams' re-delivery can run it."""
+    async def history(self, conversation_id: str) -> ChatHistory:
+        """Everything stored about a chat (no sessions for a chat never seen)."""
         ...
 
-    async def bound_session(self, conversation_id: str) -> Session | None:
-        """The session the Teams conversation is bound to (active or not), if any."""
+    def live_sessions(self) -> AsyncIterator[Session]:
+        """Every active session of every chat (an admin's look across chats, not a turn's)."""
         ...
-
-    async def start_session(self, session: Session, reference: dict[str, Any] | None) -> None:
-        """Insert a new session and bind its conversation to it, atomically."""
-        ...
-
-    async def save_session(self, session: Session) -> None:
-        """Write metadata and state, append pending flow and transcript, bump `version`.
-
-        If the stored session moved on since `session` was read, the store re-reads it and
-        re-applies this copy's changes (metadata keys set or removed, the state) on top, and
-        `session` then holds the merged result; `ConflictError` only if both copies changed the
-        state (e.g. one ended the session and the other transferred it)."""
-        ...
-
-    async def commit_transfer(self, plan: TransferPlan) -> None:
-        """Atomically: save the sending session, insert the receiving one, rebind the
-        conversation and store the transfer record. `ConflictError`, with nothing written, if
-        the sending session was already transferred or ended."""
-        ...
-
-    async def get_session(self, conversation_id: str, session_id: str) -> Session | None:
-        """One session of a Teams conversation (the conversation locates it: on Cosmos DB it is
-        the partition key, so the read is a point read, never a cross-partition query)."""
-        ...
-
-    async def sessions_of(self, conversation_id: str) -> list[Session]:
-        """Every session of a Teams conversation, oldest first."""
-        ...
-
-    async def flow(self, conversation_id: str, session_id: str) -> list[FlowStep]: ...
-
-    async def transcript(self, conversation_id: str, session_id: str) -> list[TranscriptEntry]: ...
-
-    async def transfers_of(self, conversation_id: str) -> list[TransferRecord]: ...
-
-    async def read_state(self, keys: list[str]) -> dict[str, tuple[dict[str, Any], str]]:
-        """State documents with their ETags; missing keys are absent from the result."""
-        ...
-
-    async def write_state(self, key: str, document: dict[str, Any], etag: str | None) -> str:
-        """Write a state document; with an `etag` only if it still matches (else
-        `ConflictError`), with `None` or `"*"` unconditionally. Returns the new ETag.
-        A `session_state_key` needs its session to exist (else `StorageError`)."""
-        ...
-
-    async def delete_state(self, keys: list[str]) -> None: ...
 
     async def close(self) -> None: ...

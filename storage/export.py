@@ -1,20 +1,24 @@
-"""A chat's sessions as plain JSON, for the admin `sessions` command and for tests."""
+"""A chat as plain JSON, for the admin `sessions` command and for tests."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from pipeline.session import iso
-from storage.base import SessionStore
+from storage.base import ChatHistory, Store
 
 
-async def conversation_export(store: SessionStore, conversation_id: str) -> dict[str, Any]:
+async def conversation_export(store: Store, conversation_id: str) -> dict[str, Any]:
     """Every session of a Teams conversation in order, with metadata, flow and transcript, and
     the chat's transfer records."""
+    return export(await store.history(conversation_id))
+
+
+def export(history: ChatHistory) -> dict[str, Any]:
+    """`history` as JSON."""
     sessions = []
-    for session in await store.sessions_of(conversation_id):
-        flow = await store.flow(conversation_id, session.id)
-        transcript = await store.transcript(conversation_id, session.id)
+    for session in history.sessions:
+        position = session.position
         sessions.append(
             {
                 "id": session.id,
@@ -22,6 +26,9 @@ async def conversation_export(store: SessionStore, conversation_id: str) -> dict
                 "state": session.state.value,
                 "started": iso(session.started_at),
                 "ended": iso(session.ended_at) if session.ended_at else None,
+                "waiting_at": None
+                if position is None
+                else {"pipeline": position.pipeline, "stage": position.stage},
                 "metadata": dict(sorted(session.metadata.items())),
                 "flow": [
                     {
@@ -30,7 +37,7 @@ async def conversation_export(store: SessionStore, conversation_id: str) -> dict
                         "pipeline": step.pipeline,
                         "at": iso(step.at),
                     }
-                    for step in flow
+                    for step in history.flows.get(session.id, ())
                 ],
                 "transcript": [
                     {
@@ -40,7 +47,7 @@ async def conversation_export(store: SessionStore, conversation_id: str) -> dict
                         "attachments": list(entry.attachments),
                         "value": entry.value,
                     }
-                    for entry in transcript
+                    for entry in history.transcripts.get(session.id, ())
                 ],
             }
         )
@@ -52,6 +59,6 @@ async def conversation_export(store: SessionStore, conversation_id: str) -> dict
             "toTenant": record.to_tenant_id,
             "at": iso(record.at),
         }
-        for record in await store.transfers_of(conversation_id)
+        for record in history.transfers
     ]
-    return {"conversation": conversation_id, "sessions": sessions, "transfers": transfers}
+    return {"conversation": history.conversation_id, "sessions": sessions, "transfers": transfers}

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import web
 
 from app import STORE, Settings, create_app
-from storage.base import SessionStore
+from storage.base import Store
 from tests.support.config import TEST_CONFIG
 from tests.support.connector import FakeConnector
 from tests.support.identity import APP_ID, FakeIdentity
@@ -39,7 +39,7 @@ class RunningBot:
     http: aiohttp.ClientSession
 
     @property
-    def store(self) -> SessionStore:
+    def store(self) -> Store:
         return self.app[STORE]
 
     def chat(self, **kwargs: object) -> TeamsChat:
@@ -54,10 +54,16 @@ async def start_bot(tmp_path: Path, connector: FakeConnector) -> AsyncIterator[S
     runners: list[web.AppRunner] = []
     http = aiohttp.ClientSession()
 
-    async def start(settings: Settings | None = None, config: Path = TEST_CONFIG) -> RunningBot:
+    async def start(
+        settings: Settings | None = None, config: Path = TEST_CONFIG, sqlite: str | None = None
+    ) -> RunningBot:
+        """A bot on a SQLite file of its own, or on the file named `sqlite` (in `tmp_path`)
+        that another bot of the test shares."""
         base = settings or Settings()
         settings = replace(
-            base, config_path=config, sqlite_path=tmp_path / f"crossdesk-{len(runners)}.sqlite3"
+            base,
+            config_path=config,
+            sqlite_path=tmp_path / (sqlite or f"crossdesk-{len(runners)}.sqlite3"),
         )
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None)

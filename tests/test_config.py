@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from errors import ConfigError
-from pipeline.config import load_directory
+from pipeline.config import load_config
 from tests.support.config import TEST_CONFIG, desk_config, stage, tenant, write_config
 
 
@@ -20,12 +20,12 @@ def problems_of(tmp_path: Path, change: Callable[[dict[str, Any]], None]) -> lis
     change(config)
     path = write_config(tmp_path, config)
     with pytest.raises(ConfigError) as raised:
-        load_directory(path)
+        load_config(path)
     return [p.replace(str(path), "FILE") for p in raised.value.problems]
 
 
 def test_the_test_configuration_is_valid() -> None:
-    directory = load_directory(TEST_CONFIG)
+    directory = load_config(TEST_CONFIG)
     assert directory.front_door.id == "helpdesk"
     assert sorted(directory.tenants) == ["helpdesk", "hr", "it", "legal"]
 
@@ -36,7 +36,7 @@ def test_unknown_stage_type(tmp_path: Path) -> None:
 
     assert problems_of(tmp_path, change) == [
         "FILE, tenant 'hr', stage 'detail', field 'type': unknown stage type; expected one of"
-        " end, message, options, question, tenant_transfer"
+        " end, message, options, question, set_metadata, tenant_transfer"
     ]
 
 

@@ -1,106 +1,341 @@
-"""The bot and its dialogs through the SDK's TestAdapter: the runtime's own guarantees."""
+"""The runtime below HTTP: commands, turns Crossdesk starts itself, what a turn guarantees,
+and chats whose position a new configuration no longer has."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
-from botbuilder.core.adapters import TestAdapter
-from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
-from bots.teams import CrossdeskBot
+from dialogs import Wake
 from errors import PipelineError
-from pipeline.config import EXAMPLE_CONFIG, load_directory
 from storage.sqlite import SqliteStore
+from tests.support.desk import (
+    CHAT,
+    DESK,
+    Desk,
+    SendFailed,
+    desk,
+    open_desk,
+    stages,
+    tenant,
+    texts,
+    without_tenant,
+    write_config,
+)
+
+REPO = Path(__file__).resolve().parent.parent
 
 
-def reply_texts(adapter: TestAdapter) -> list[str]:
-    texts = []
-    while (activity := adapter.get_next_activity()) is not None:
-        if activity.attachments:
-            texts.append(f"[card] {activity.attachments[0].content['body'][0]['text']}")
-        else:
-            texts.append(activity.text)
-    return texts
+async def at_hr(tmp_path: Path) -> Desk:
+    """A chat transferred to HR, waiting at HR's question."""
+    chat = open_desk(tmp_path)
+    await chat.open()
+    await chat.say("My payslip is wrong")
+    await chat.click("HR")
+    return chat
 
 
-def message(text: str | None = None, value: dict[str, Any] | None = None) -> Activity:
-    return Activity(type=ActivityTypes.message, text=text, value=value)
+# commands
 
 
-class CrashAfterTransfer(SqliteStore):
-    """Fails the first dialog-state write after a transfer: the turn dies after the commit."""
+async def test_help_at_a_question_and_at_options(tmp_path: Path) -> None:
+    chat = open_desk(tmp_path)
+    await chat.open()
+    assert texts(await chat.say("help")) == [
+        "You're chatting with Help Desk. I'm waiting for your answer to: What do you need"
+        " help with? Type 'end chat' at any time to close this chat."
+    ]
+    await chat.say("Payslip")
+    assert texts(await chat.say("Help!")) == [
+        "You're chatting with Help Desk. Pick one of the options below, or type its name."
+        " Type 'end chat' at any time to close this chat.",
+        "[card] Which team?",
+    ]
+    [session] = (await chat.export())["sessions"]
+    assert session["metadata"]["Guest.Question"] == "Payslip", "help is not an answer"
 
-    crashed = False
 
-    async def write_state(self, key: str, document: dict[str, Any], etag: str | None) -> str:
-        transferred = bool(await self.transfers_of("Convo1"))
-        if transferred and not self.crashed:
-            self.crashed = True
-            raise OSError("the process died here")
-        return await super().write_state(key, document, etag)
+async def test_end_chat_ends_the_session_where_the_chat_is(tmp_path: Path) -> None:
+    chat = await at_hr(tmp_path)
+    assert texts(await chat.say("End chat.")) == [
+        "You ended the chat with Human Resources. Send a message any time to start a new one."
+    ]
+    hr = (await chat.export())["sessions"][-1]
+    assert (hr["tenant"], hr["state"]) == ("hr", "ended")
+    assert hr["metadata"]["Session.Status.Resolution"] == "ended by guest"
 
 
-async def test_a_crash_after_the_transfer_commit_resumes_in_the_receiving_tenant(
+async def test_a_message_after_the_end_opens_a_new_visit_at_the_front_door(
     tmp_path: Path,
 ) -> None:
-    store = CrashAfterTransfer(tmp_path / "store.sqlite3")
-    bot = CrossdeskBot(load_directory(EXAMPLE_CONFIG), store)
-    adapter = TestAdapter(bot.on_turn)
-    await adapter.process_activity(
-        Activity(type=ActivityTypes.conversation_update, members_added=[ChannelAccount(id="u")]),
-        bot.on_turn,
-    )
-    await adapter.process_activity(message("Payroll question"), bot.on_turn)
-    with pytest.raises(OSError, match="the process died here"):
-        await adapter.process_activity(message("HR"), bot.on_turn)
-    reply_texts(adapter)
+    chat = await at_hr(tmp_path)
+    await chat.say("end chat")
+    assert texts(await chat.say("One more thing")) == ["Hi Megan.", "What do you need help with?"]
+    sessions = (await chat.export())["sessions"]
+    assert [s["tenant"] for s in sessions] == ["helpdesk", "hr", "helpdesk"]
+    assert sessions[0]["metadata"]["Guest.IsNew"] is True
+    assert sessions[2]["metadata"]["Guest.IsNew"] is False
+    assert "Guest.Question" not in sessions[2]["metadata"], "the message opened, it didn't answer"
 
-    sessions = await store.sessions_of("Convo1")
-    assert [(s.tenant_id, s.state.value) for s in sessions] == [
+
+async def test_start_over_begins_again_at_the_front_door(tmp_path: Path) -> None:
+    chat = await at_hr(tmp_path)
+    assert texts(await chat.say("start over")) == [
+        "Let's start over.",
+        "Hi Megan.",
+        "What do you need help with?",
+    ]
+    sessions = (await chat.export())["sessions"]
+    assert [(s["tenant"], s["state"]) for s in sessions] == [
         ("helpdesk", "transferred"),
-        ("hr", "active"),
+        ("hr", "ended"),
+        ("helpdesk", "active"),
     ]
-    # The next message finds the chat bound to HR and runs HR's pipeline from its first stage.
-    await adapter.process_activity(message("hello?"), bot.on_turn)
-    assert reply_texts(adapter) == [
-        'Hi user, this is Human Resources. Help Desk sent you over with your question: "Payroll'
-        ' question"',
-        "Is this about leave, pay, or something else? Tell us a little more.",
-    ]
-    await store.close()
+    assert sessions[1]["metadata"]["Session.Status.Resolution"] == "started over by guest"
+    assert sessions[2]["metadata"]["Guest.Email"] == "megan@contoso.example"
+    assert "Guest.Question" not in sessions[2]["metadata"]
 
 
-async def test_a_pipeline_that_never_waits_is_stopped(tmp_path: Path) -> None:
-    config = {
-        "front_door": "echo",
-        "tenants": [
-            {
-                "id": "echo",
-                "name": "Echo",
-                "primary_pipeline": "main",
-                "pipelines": {
-                    "main": {
-                        "stages": [
-                            {"key": "ping", "type": "message", "text": "ping", "next": "pong"},
-                            {"key": "pong", "type": "message", "text": "pong", "next": "ping"},
-                        ]
-                    }
-                },
-            }
-        ],
-    }
-    path = tmp_path / "loop.yaml"
-    path.write_text(yaml.safe_dump(config))
-    store = SqliteStore(tmp_path / "store.sqlite3")
-    bot = CrossdeskBot(load_directory(path), store)
-    adapter = TestAdapter(bot.on_turn)
+async def test_a_reinstall_shows_where_the_chat_stands_once_the_guest_has_spoken(
+    tmp_path: Path,
+) -> None:
+    chat = open_desk(tmp_path)
+    await chat.open()
+    # Teams sends a second event for the same install: nothing new to show.
+    assert await chat.open(reinstalled=True) == []
+    await chat.say("Payslip")
+    assert texts(await chat.open(reinstalled=True)) == ["[card] Which team?"]
+    assert await chat.open() == [], "a member added to an open chat changes nothing"
+
+
+# turns Crossdesk starts itself
+
+
+async def test_a_wake_shows_the_waiting_stage_again_exactly_once(tmp_path: Path) -> None:
+    chat = await at_hr(tmp_path)
+    assert texts(await chat.wake("crossdesk:reminder:1")) == ["Leave, pay, or something else?"]
+    assert await chat.wake("crossdesk:reminder:1") == []
+    hr = (await chat.export())["sessions"][-1]
+    assert [e["text"] for e in hr["transcript"]].count("Leave, pay, or something else?") == 2
+
+
+async def test_a_wake_leaves_a_chat_without_an_active_session_alone(tmp_path: Path) -> None:
+    chat = open_desk(tmp_path)
+    assert await chat.wake() == []
+    assert (await chat.export())["sessions"] == []
+    await chat.open()
+    await chat.say("end chat")
+    assert await chat.wake() == []
+    assert [s["state"] for s in (await chat.export())["sessions"]] == ["ended"]
+
+
+async def test_proactive_turns_run_once_across_instances_sharing_a_store(tmp_path: Path) -> None:
+    chat = await at_hr(tmp_path)
+    other = Desk(chat.config, SqliteStore(tmp_path / "desk.sqlite3"))
+    ran = [
+        await desk_.runtime.run_turn(
+            CHAT, Wake(), event_id="crossdesk:timer:42", channel=desk_.channel
+        )
+        for desk_ in (chat, other, chat)
+    ]
+    assert ran == [True, False, False]
+    assert texts(chat.channel.sent[-1]) == ["Leave, pay, or something else?"]
+    assert other.channel.sent == []
+    # It went to the conversation reference stored for the chat.
+    assert chat.channel.references[-1] == {"conversation": {"id": CHAT}, "serviceUrl": "https://x/"}
+
+
+# what a turn guarantees
+
+
+async def test_an_event_runs_once(tmp_path: Path) -> None:
+    chat = open_desk(tmp_path)
+    await chat.open()
+    assert texts(await chat.say("Payslip", event_id="1:same")) == ["[card] Which team?"]
+    assert await chat.say("Payslip", event_id="1:same") == []
+    [session] = (await chat.export())["sessions"]
+    assert [e["text"] for e in session["transcript"] if e["direction"] == "in"] == ["Payslip"]
+
+
+async def test_a_turn_whose_replies_cannot_be_sent_stores_nothing_and_runs_again(
+    tmp_path: Path,
+) -> None:
+    chat = open_desk(tmp_path)
+    await chat.open()
+    chat.channel.fail_sends = 1
+    with pytest.raises(SendFailed):
+        await chat.say("Payslip", event_id="1:retried")
+    [session] = (await chat.export())["sessions"]
+    assert "Guest.Question" not in session["metadata"]
+    assert texts(await chat.say("Payslip", event_id="1:retried")) == ["[card] Which team?"]
+    [session] = (await chat.export())["sessions"]
+    assert [s["stage"] for s in session["flow"]] == ["greet", "ask", "route"]
+    assert [e["text"] for e in session["transcript"] if e["direction"] == "in"] == ["Payslip"]
+
+
+async def test_a_pipeline_that_never_waits_is_stopped_and_nothing_is_stored(
+    tmp_path: Path,
+) -> None:
+    config = desk()
+    stages(config, "helpdesk", "welcome")[0]["next"] = "greet"
+    chat = open_desk(tmp_path, config)
     with pytest.raises(PipelineError, match="entered 100 stages in one turn"):
-        await adapter.process_activity(message("hi"), bot.on_turn)
-    # The failed turn saved nothing and released its claim: the session was opened, no flow.
-    [session] = await store.sessions_of("Convo1")
-    assert await store.flow("Convo1", session.id) == []
-    assert await store.claim_activity("Convo1", "0") is True
-    await store.close()
+        await chat.open()
+    assert (await chat.export())["sessions"] == []
+
+
+async def test_set_metadata_computes_keys_from_what_was_collected(tmp_path: Path) -> None:
+    config = desk()
+    welcome = stages(config, "helpdesk", "welcome")
+    welcome[1]["next"] = "remember"
+    welcome.insert(
+        2,
+        {
+            "key": "remember",
+            "type": "set_metadata",
+            "set": {
+                "Desk.Summary": "${toUpper(Guest.Question)} from ${Guest.GivenName}",
+                "Desk.Length": "${length(Guest.Question)}",
+            },
+            "next": "route",
+        },
+    )
+    chat = open_desk(tmp_path, config)
+    await chat.open()
+    assert texts(await chat.say("Payslip")) == ["[card] Which team?"]
+    [session] = (await chat.export())["sessions"]
+    assert session["metadata"]["Desk.Summary"] == "PAYSLIP from Megan"
+    assert session["metadata"]["Desk.Length"] == 7
+    assert [s["type"] for s in session["flow"]][-2:] == ["set_metadata", "options"]
+
+
+# a configuration that changed under a live chat
+
+
+async def test_a_removed_tenant_sends_its_chats_back_to_the_front_door_with_their_data(
+    tmp_path: Path,
+) -> None:
+    chat = await at_hr(tmp_path)
+    config = without_tenant(desk(), "hr")
+    restarted = chat.with_config(write_config(tmp_path, config, "without-hr.yaml"))
+    assert texts(await restarted.say("Pay")) == [
+        "Sorry, Human Resources isn't available here any more, so I've brought you back to"
+        " Help Desk.",
+        "Hi Megan.",
+        "What do you need help with?",
+    ]
+    sessions = (await restarted.export())["sessions"]
+    assert [(s["tenant"], s["state"]) for s in sessions] == [
+        ("helpdesk", "transferred"),
+        ("hr", "ended"),
+        ("helpdesk", "active"),
+    ]
+    assert sessions[1]["metadata"]["Session.Status.Resolution"] == "tenant no longer available"
+    assert sessions[2]["metadata"]["Guest.Question"] == "My payslip is wrong"
+    # And it goes on as any chat does.
+    assert texts(await restarted.say("Still my payslip")) == ["[card] Which team?"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    ["stage removed", "stage changed type", "pipeline renamed"],
+)
+async def test_a_changed_pipeline_restarts_the_tenants_chats_keeping_their_data(
+    tmp_path: Path, change: str
+) -> None:
+    chat = await at_hr(tmp_path)
+    config = desk()
+    hr = tenant(config, "hr")
+    intake = hr["pipelines"]["intake"]["stages"]
+    if change == "stage removed":
+        intake[0]["next"] = "next_step"
+        del intake[1]
+    elif change == "stage changed type":
+        intake[1] = {"key": "detail", "type": "message", "text": "Tell us more.", "next": "bye"}
+    else:
+        hr["pipelines"] = {"intake-v2": hr["pipelines"]["intake"]}
+        hr["primary_pipeline"] = "intake-v2"
+    restarted = chat.with_config(write_config(tmp_path, config, "changed.yaml"))
+    replies = texts(await restarted.say("Pay"))
+    assert replies[:2] == [
+        "Sorry, Human Resources changed how its chats go since your last message, so let's"
+        " start again from the beginning.",
+        "HR here. You asked: My payslip is wrong",
+    ]
+    sessions = (await restarted.export())["sessions"]
+    assert [(s["tenant"], s["state"]) for s in sessions][-1][0] == "hr"
+    assert "HR.Detail" not in sessions[1]["metadata"], "the message was not taken as an answer"
+
+
+async def test_end_chat_and_help_still_work_in_a_stranded_chat(tmp_path: Path) -> None:
+    chat = await at_hr(tmp_path)
+    config = without_tenant(desk(), "hr")
+    restarted = chat.with_config(write_config(tmp_path, config, "without-hr.yaml"))
+    assert texts(await restarted.say("end chat")) == [
+        "You ended the chat with Human Resources. Send a message any time to start a new one."
+    ]
+    stranded_again = await at_hr(tmp_path / "again")
+    restarted = stranded_again.with_config(write_config(tmp_path, config, "without-hr.yaml"))
+    assert texts(await restarted.say("help"))[0].startswith(
+        "Sorry, Human Resources isn't available here any more"
+    )
+
+
+def test_check_with_the_store_lists_the_chats_a_new_configuration_would_move(
+    tmp_path: Path,
+) -> None:
+    import asyncio
+
+    async def two_chats() -> None:
+        at_hr_chat = await at_hr(tmp_path)
+        at_front = Desk(at_hr_chat.config, at_hr_chat.store, "a:1front-chat")
+        await at_front.open()
+        await at_hr_chat.store.close()
+
+    asyncio.run(two_chats())
+    store_path = tmp_path / "desk.sqlite3"
+    config = without_tenant(desk(), "hr")
+    new_config = tmp_path / "new.yaml"
+    new_config.write_text(yaml.safe_dump(config, sort_keys=False), encoding="utf-8")
+
+    def check(config_file: Path, store: Path) -> subprocess.CompletedProcess[str]:
+        env = {
+            **os.environ,
+            "CROSSDESK_CONFIG": str(config_file),
+            "CROSSDESK_SQLITE_PATH": str(store),
+        }
+        return subprocess.run(
+            [sys.executable, "app.py", "check", "--store"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+
+    moved = check(new_config, store_path)
+    assert moved.returncode == 0, moved.stderr
+    lines = moved.stdout.splitlines()
+    assert lines[0] == f"{new_config}: OK (3 tenants)"
+    assert lines[1] == f"{store_path}: 1 of 2 live chats would move with this configuration:"
+    assert f"chat {CHAT} (session " in lines[2]
+    assert lines[2].endswith(
+        "waits at hr/intake/detail: tenant gone; its next turn moves to the front door 'helpdesk'"
+    )
+
+    unchanged = tmp_path / "same.yaml"
+    unchanged.write_text(yaml.safe_dump(DESK, sort_keys=False), encoding="utf-8")
+    same = check(unchanged, store_path)
+    assert (
+        same.stdout.splitlines()[1] == f"{store_path}: all 2 live chats can resume where they wait"
+    )
+
+    missing = check(unchanged, tmp_path / "no-such.sqlite3")
+    assert missing.returncode == 2
+    assert "no SQLite store at" in missing.stderr
+    assert not (tmp_path / "no-such.sqlite3").exists()

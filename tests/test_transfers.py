@@ -223,5 +223,5 @@ async def test_parallel_clicks_on_one_chat_run_one_at_a_time(bot: RunningBot) ->
     export = await chat_export(bot, chat.conversation_id)
     assert [s["tenant"] for s in export["sessions"]] == ["helpdesk", "hr"]
     assert [(t["fromTenant"], t["toTenant"]) for t in export["transfers"]] == [("helpdesk", "hr")]
-    async with asyncio.timeout(5), bot.store.chat_turn(chat.conversation_id, None) as leased:
-        assert leased  # the three turns released the chat's lease
+    async with asyncio.timeout(5), bot.store.chat_turn(chat.conversation_id, None) as turn:
+        assert turn is not None  # the three turns released the chat's lease

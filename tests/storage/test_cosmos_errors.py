@@ -15,6 +15,7 @@ import pytest
 
 from errors import StorageError
 from storage.cosmos import CosmosStore
+from tests.storage.chats import open_chat
 from tests.support.config import TEST_CONFIG
 from tests.support.cosmos import EMULATOR_KEY, REPO, CosmosServer
 from tests.support.ports import unused_port
@@ -66,12 +67,12 @@ async def test_throttling_is_retried_after_the_delay_cosmos_asks_for(
 ) -> None:
     await cosmos_server.throttle(3, retry_after_ms=60)
     started = time.monotonic()
-    assert await cosmos_store.claim_activity(CHAT, "1:throttled") is True
+    await open_chat(cosmos_store, "1:throttled", chat="a:1throttled")
     assert time.monotonic() - started >= 3 * 0.06, "it waited as long as Cosmos DB asked"
 
     await cosmos_server.throttle(1000, retry_after_ms=5)
     with caplog.at_level(logging.DEBUG), pytest.raises(StorageError) as failure:
-        await cosmos_store.claim_activity(CHAT, "1:still-throttled")
+        await open_chat(cosmos_store, "1:still-throttled", chat="a:1still-throttled")
     await cosmos_server.throttle(0, retry_after_ms=0)
     message = str(failure.value)
     assert message.startswith(f"Cosmos DB at {cosmos_server.url} kept throttling requests (429)")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Protocol, runtime_checkable
 
-from storage.base import SessionStore
+from storage.base import Store
 from storage.export import conversation_export
 from tests.support.replies import ADAPTIVE_CARD, Card
 
@@ -20,10 +20,10 @@ class ServesAStore(Protocol):
     """A running bot (tests.conftest.RunningBot) and the store it writes to."""
 
     @property
-    def store(self) -> SessionStore: ...
+    def store(self) -> Store: ...
 
 
-async def chat_export(bot: ServesAStore | SessionStore, conversation_id: str) -> dict[str, Any]:
+async def chat_export(bot: ServesAStore | Store, conversation_id: str) -> dict[str, Any]:
     """Everything stored about one chat, as `python app.py sessions` prints it, read from a
     running bot's store (or a store opened on the same data, e.g. another instance's):
 

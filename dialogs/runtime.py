@@ -1,0 +1,460 @@
+"""The pipeline runtime: the one owner of every turn of a chat.
+
+A turn is a straight line: take the chat (`Store.chat_turn`: its lease, its active session
+with the position where it waits) → open a session at the front door if there is none →
+route the event (a command, a repair of a stranded chat, or the waiting stage's input) →
+follow transitions and transfers until a stage waits or the chat ends → send the replies →
+commit everything as one atomic write. Stages (`pipeline/stages/`) decide what to say and
+where to go; the runtime records, moves and transfers. Nothing here touches the SDK: the
+Teams edge (`bots/`) hands events in and sends the replies through a `Channel`.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, assert_never
+
+from dialogs.repair import Stranded, locate
+from errors import PipelineError
+from pipeline.config import Config, StageRef, Tenant
+from pipeline.session import (
+    GUEST_FACTS,
+    Direction,
+    Position,
+    Session,
+    SessionState,
+    TranscriptEntry,
+    utc_now,
+)
+from pipeline.stages.base import (
+    Finish,
+    Goto,
+    GuestInput,
+    Outcome,
+    Reply,
+    StageContext,
+    Transfer,
+    Wait,
+)
+from pipeline.transfer import TransferRecord, TransferRefused, plan_transfer
+from storage.base import ChatTurn, Store, TurnWrites
+
+log = logging.getLogger(__name__)
+
+#: Stages entered in one turn before the runtime stops a pipeline that never waits.
+MAX_STAGES_PER_TURN = 100
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+
+
+# what starts a turn
+
+
+@dataclass(frozen=True, slots=True)
+class GuestMessage:
+    """The guest typed a message or clicked a card button."""
+
+    text: str | None = None
+    value: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChatOpened:
+    """Teams shows the chat: the guest added the app (`reinstalled`: once more)."""
+
+    reinstalled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Wake:
+    """A turn Crossdesk starts itself (a timer, an admin): the waiting stage shows its prompt
+    again. A chat with no active session is left alone."""
+
+
+Event = GuestMessage | ChatOpened | Wake
+
+
+class Channel(Protocol):
+    """How a turn reaches the guest and what it knows of them (the Teams edge, or a test)."""
+
+    def facts(self) -> Mapping[str, Any]:
+        """`Guest.*` metadata the event carries (none for a turn Crossdesk started)."""
+        ...
+
+    async def profile(self) -> Mapping[str, Any]:
+        """More `Guest.*` metadata, looked up when a chat opens a session (may be empty)."""
+        ...
+
+    def reference(self) -> Mapping[str, Any] | None:
+        """The conversation reference of the event, to keep for proactive messages."""
+        ...
+
+    async def send(self, reference: Mapping[str, Any] | None, replies: Sequence[Reply]) -> None:
+        """Deliver the turn's replies, in order, to the chat `reference` names."""
+        ...
+
+
+class Command(enum.Enum):
+    """What a guest can type at any stage (also listed in the Teams app's command menu)."""
+
+    HELP = "help"
+    END_CHAT = "end chat"
+    START_OVER = "start over"
+
+
+def command_of(event: Event) -> Command | None:
+    """The command the guest typed, if the whole message is one (case and punctuation aside)."""
+    if not isinstance(event, GuestMessage) or event.text is None:
+        return None
+    typed = " ".join(event.text.casefold().strip(" \t\n.!?/").split())
+    return next((command for command in Command if command.value == typed), None)
+
+
+# one turn's work
+
+
+@dataclass(slots=True)
+class _Turn:
+    """What a turn has done so far: the session the chat is on, every session it changed, the
+    rebinding, transfers, and the replies in the order they go out."""
+
+    chat: ChatTurn
+    event_id: str | None
+    now: datetime
+    session: Session | None
+    changed: dict[str, Session] = field(default_factory=dict)
+    bound: str | None = None
+    reference: Mapping[str, Any] | None = None
+    transfers: list[TransferRecord] = field(default_factory=list)
+    replies: list[Reply] = field(default_factory=list)
+    entered: int = 0
+    #: Whether this turn opened the chat's session (its pipeline then starts).
+    opened: bool = False
+
+    @property
+    def current(self) -> Session:
+        assert self.session is not None, "the turn has a session from its first step"
+        return self.session
+
+    def track(self, session: Session) -> None:
+        """Write `session` at the commit (replacing an older copy of it)."""
+        self.changed[session.id] = session
+
+    def move_to(self, session: Session) -> None:
+        """Bind the chat to `session` (new, or the receiving end of a transfer)."""
+        self.track(session)
+        self.session = session
+        self.bound = session.id
+
+    def say(self, replies: Sequence[Reply]) -> None:
+        """Send `replies` at the end of the turn, and record them in the current transcript."""
+        for reply in replies:
+            if reply.text is None and reply.card is None:
+                continue
+            self.replies.append(reply)
+            self.current.record(
+                TranscriptEntry(
+                    Direction.OUT,
+                    self.now,
+                    text=reply.text,
+                    attachments=(
+                        ({"contentType": ADAPTIVE_CARD, "content": reply.card},)
+                        if reply.card is not None
+                        else ()
+                    ),
+                )
+            )
+
+    def writes(self) -> TurnWrites:
+        return TurnWrites(
+            sessions=list(self.changed.values()),
+            bound_session_id=self.bound,
+            reference=self.reference,
+            transfers=self.transfers,
+        )
+
+
+class Runtime:
+    """Runs turns of chats over one configuration and one store."""
+
+    def __init__(
+        self, config: Config, store: Store, *, clock: Callable[[], datetime] = utc_now
+    ) -> None:
+        self.config = config
+        self.store = store
+        self.clock = clock
+
+    async def run_turn(
+        self, conversation_id: str, event: Event, *, event_id: str | None, channel: Channel
+    ) -> bool:
+        """Run one turn of a chat; False, having done nothing, when `event_id` already ran.
+
+        `event_id` makes the turn exactly-once: an inbound activity's id, or a unique id a
+        proactive caller chooses (e.g. a timer's), claimed in the turn's commit.
+        """
+        async with self.store.chat_turn(conversation_id, event_id) as chat:
+            if chat is None:
+                log.info("chat %s: event %s ran before; ignored", conversation_id, event_id)
+                return False
+            turn = _Turn(chat, event_id, self.clock(), chat.session)
+            await self._take_in(turn, event, channel)
+            if turn.session is not None:
+                self._route(turn, event)
+            await channel.send(turn.reference or chat.reference, turn.replies)
+            await chat.commit(turn.writes())
+        return True
+
+    # the steps of a turn
+
+    async def _take_in(self, turn: _Turn, event: Event, channel: Channel) -> None:
+        """Find the chat's session (or open one at the front door) and record the event."""
+        reference = channel.reference()
+        if reference is not None and reference != turn.chat.reference:
+            turn.reference = reference
+        if turn.session is None:
+            if isinstance(event, Wake):
+                return
+            facts = {**channel.facts(), "Guest.IsNew": not turn.chat.known}
+            self._open_front_door(turn, {**facts, **await channel.profile()})
+            turn.opened = True
+        session = turn.current
+        turn.track(session)
+        if isinstance(event, GuestMessage):
+            # Install events carry less than messages (no name, no client info): complete.
+            for key, value in channel.facts().items():
+                session.metadata.setdefault(key, value)
+            session.record(
+                TranscriptEntry(
+                    Direction.IN,
+                    turn.now,
+                    text=event.text,
+                    value=dict(event.value) if event.value is not None else None,
+                    activity_id=turn.event_id,
+                )
+            )
+
+    def _route(self, turn: _Turn, event: Event) -> None:
+        """Do what the event asks of the chat's session."""
+        session = turn.current
+        if turn.opened:
+            # The event that opened the session starts its pipeline; it is not an answer.
+            self._start(turn, self.config.front_door)
+            return
+        command = command_of(event)
+        if command is Command.END_CHAT:
+            self._end_chat(turn)
+            return
+        where = locate(self.config, session)
+        if isinstance(where, Stranded):
+            self._repair(turn, where)
+            return
+        context = self._context(turn, where)
+        match command:
+            case Command.HELP:
+                self._help(turn, where, context)
+            case Command.START_OVER:
+                self._start_over(turn)
+            case None:
+                self._resume(turn, event, where, context)
+            case _:
+                assert_never(command)
+
+    def _resume(self, turn: _Turn, event: Event, ref: StageRef, context: StageContext) -> None:
+        match event:
+            case GuestMessage(text=text, value=value):
+                outcome = ref.stage.on_input(context, GuestInput(text=text, value=value))
+                self._follow(turn, ref, outcome)
+            case ChatOpened(reinstalled=reinstalled):
+                # A re-install (or a client that reloads) shows an empty chat: where it stands.
+                if reinstalled and turn.current.last_guest_at is not None:
+                    turn.say(ref.stage.prompt(context))
+            case Wake():
+                turn.say(ref.stage.prompt(context))
+            case _:
+                assert_never(event)
+
+    def _follow(self, turn: _Turn, ref: StageRef, outcome: Outcome) -> None:
+        """Send the stage's replies and go where it says, until a stage waits or the chat ends."""
+        while True:
+            turn.say(outcome.replies)
+            session = turn.current
+            match outcome.next:
+                case Wait(keep=keep):
+                    session.position = self._waiting(session, ref, keep, turn.now)
+                    return
+                case Goto(key=key):
+                    if key is None:
+                        session.end(SessionState.ENDED, turn.now)
+                        return
+                    ref = self.config.stage(ref.tenant.id, ref.pipeline, key)
+                    outcome = self._enter(turn, ref)
+                case Finish(resolution=resolution):
+                    session.metadata["Session.Status.Resolution"] = resolution
+                    session.end(SessionState.ENDED, turn.now)
+                    return
+                case Transfer() as transfer:
+                    ref, outcome = self._transfer(turn, ref, transfer)
+                case _:
+                    assert_never(outcome.next)
+
+    @staticmethod
+    def _waiting(
+        session: Session, ref: StageRef, keep: Mapping[str, Any], now: datetime
+    ) -> Position:
+        """The position of a chat that waits at `ref` (waiting there since it first did)."""
+        stage, before = ref.stage, session.position
+        same = before is not None and (before.pipeline, before.stage) == (ref.pipeline, stage.key)
+        since = before.since if same and before is not None else now
+        return Position(ref.pipeline, stage.key, stage.type_name, since, dict(keep))
+
+    def _enter(self, turn: _Turn, ref: StageRef) -> Outcome:
+        turn.entered += 1
+        if turn.entered > MAX_STAGES_PER_TURN:
+            raise PipelineError(
+                f"pipeline {ref.tenant.id}/{ref.pipeline} entered {MAX_STAGES_PER_TURN} stages"
+                f" in one turn without waiting for the guest (last: {ref.stage.key})"
+            )
+        turn.current.enter(ref.stage.key, ref.stage.type_name, ref.pipeline, turn.now)
+        return ref.stage.enter(self._context(turn, ref))
+
+    def _start(self, turn: _Turn, tenant: Tenant) -> None:
+        """Run `tenant`'s primary pipeline from its first stage."""
+        ref = self.config.first_stage(tenant.id, tenant.primary_pipeline)
+        self._follow(turn, ref, self._enter(turn, ref))
+
+    def _transfer(self, turn: _Turn, ref: StageRef, transfer: Transfer) -> tuple[StageRef, Outcome]:
+        """Hand the chat over (or tell the guest why not): where the turn goes on."""
+        sending = turn.current
+        plan = plan_transfer(
+            self.config, sending, transfer.tenant_id, activity_id=turn.event_id, now=turn.now
+        )
+        if isinstance(plan, TransferRefused):
+            log.warning(
+                "transfer refused: session %s, stage %s/%s: %s",
+                sending.id,
+                ref.tenant.id,
+                ref.stage.key,
+                plan.reason,
+            )
+            return ref, Outcome([Reply(text=transfer.failure_text)], Goto(transfer.on_failure))
+        log.info(
+            "transferred session %s (%s) to session %s (%s)",
+            plan.sending.id,
+            plan.sending.tenant_id,
+            plan.receiving.id,
+            plan.receiving.tenant_id,
+        )
+        turn.track(plan.sending)
+        turn.move_to(plan.receiving)
+        turn.transfers.append(plan.record)
+        context = self._context(turn, ref)
+        turn.say([Reply(card=context.card(transfer.template, plan.card_data()))])
+        target = self.config.tenants[plan.receiving.tenant_id]
+        first = self.config.first_stage(target.id, target.primary_pipeline)
+        return first, self._enter(turn, first)
+
+    # commands and repairs
+
+    def _help(self, turn: _Turn, ref: StageRef, context: StageContext) -> None:
+        guidance = ref.stage.help(context)
+        turn.say(
+            [
+                Reply(
+                    text=f"You're chatting with {ref.tenant.name}. {guidance.waiting_for}"
+                    " Type 'end chat' at any time to close this chat."
+                ),
+                *guidance.replies,
+            ]
+        )
+
+    def _end_chat(self, turn: _Turn) -> None:
+        session = turn.current
+        turn.say(
+            [
+                Reply(
+                    text=f"You ended the chat with {self._tenant_name(session)}. Send a message"
+                    " any time to start a new one."
+                )
+            ]
+        )
+        session.metadata["Session.Status.Resolution"] = "ended by guest"
+        session.end(SessionState.ENDED, turn.now)
+
+    def _start_over(self, turn: _Turn) -> None:
+        old = turn.current
+        turn.say([Reply(text="Let's start over.")])
+        old.metadata["Session.Status.Resolution"] = "started over by guest"
+        old.end(SessionState.ENDED, turn.now)
+        guest = {k: v for k, v in old.metadata.items() if k in GUEST_FACTS}
+        self._open_front_door(turn, {**guest, "Guest.IsNew": False})
+        self._start(turn, self.config.front_door)
+
+    def _repair(self, turn: _Turn, stranded: Stranded) -> None:
+        """Move a stranded chat on, keeping its data, and tell the guest plainly."""
+        session = turn.current
+        log.warning("chat %s: %s", session.conversation_id, stranded.describe(self.config))
+        if not stranded.to_front_door:
+            tenant = self.config.tenants[session.tenant_id]
+            turn.say(
+                [
+                    Reply(
+                        text=f"Sorry, {tenant.name} changed how its chats go since your last"
+                        " message, so let's start again from the beginning."
+                    )
+                ]
+            )
+            self._start(turn, tenant)
+            return
+        front_door = self.config.front_door
+        turn.say(
+            [
+                Reply(
+                    text=f"Sorry, {self._tenant_name(session)} isn't available here any more,"
+                    f" so I've brought you back to {front_door.name}."
+                )
+            ]
+        )
+        session.metadata["Session.Status.Resolution"] = "tenant no longer available"
+        session.end(SessionState.ENDED, turn.now)
+        carried = {k: v for k, v in session.metadata.items() if not k.startswith("Session.")}
+        self._open_front_door(turn, carried)
+        self._start(turn, front_door)
+
+    def _open_front_door(self, turn: _Turn, metadata: Mapping[str, Any]) -> None:
+        """Open a session at the front door and bind the chat to it."""
+        front_door = self.config.front_door
+        session = Session.open(
+            conversation_id=turn.chat.conversation_id,
+            tenant_id=front_door.id,
+            tenant_name=front_door.name,
+            metadata=dict(metadata),
+            now=turn.now,
+        )
+        log.info("session %s opened at the front door %s", session.id, front_door.id)
+        turn.move_to(session)
+
+    # helpers
+
+    def _context(self, turn: _Turn, ref: StageRef) -> StageContext:
+        session = turn.current
+        position = session.position
+        here = position and (position.pipeline, position.stage) == (ref.pipeline, ref.stage.key)
+        kept = position.kept if here and position else {}
+        return StageContext(
+            self.config.templates,
+            ref.tenant.id,
+            ref.pipeline,
+            ref.stage.key,
+            session,
+            turn.now,
+            kept,
+        )
+
+    def _tenant_name(self, session: Session) -> str:
+        tenant = self.config.tenants.get(session.tenant_id)
+        if tenant is not None:
+            return tenant.name
+        return str(session.metadata.get("Session.TenantName", session.tenant_id))

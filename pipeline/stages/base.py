@@ -1,0 +1,218 @@
+"""What every stage type has: its settings model, what it does, and what it tells the runtime.
+
+A stage type is a pydantic model (its settings, validated from the YAML) with the behaviour as
+methods. The runtime (`dialogs/`) calls `enter` when a pipeline reaches the stage and, for a
+stage that waits, `on_input` with the guest's next message; the stage answers with replies and
+where to go next (`Wait`, `Goto`, `Finish`, `Transfer`). Stages never touch the SDK or storage:
+what they change is the session's metadata, and what they keep while waiting is `Wait.keep`.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Annotated, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from cards import CompiledTemplate, expand_text, nest
+from cards.options import SUBMIT_KEY
+from errors import PipelineError
+from pipeline.session import Session
+
+SLUG = r"^[a-z0-9][a-z0-9_-]*$"
+METADATA_KEY = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+#: Metadata only Crossdesk itself writes; a stage may not store the guest's answers there.
+PROTECTED_METADATA = ("Session.",)
+
+
+@dataclass(frozen=True, slots=True)
+class GuestInput:
+    """What the guest sent: typed text, or the data of a card button (`Action.Submit`/`Execute`)."""
+
+    text: str | None = None
+    value: Mapping[str, Any] | None = None
+
+    @property
+    def submit(self) -> Mapping[str, Any] | None:
+        """Crossdesk's own card-submit payload, if this input is a click on one of our cards."""
+        if self.value is None:
+            return None
+        payload = self.value.get(SUBMIT_KEY)
+        return payload if isinstance(payload, Mapping) else None
+
+    @property
+    def typed(self) -> str:
+        """The typed text without surrounding white space ("" for a click)."""
+        return (self.text or "").strip()
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """One message to the guest: text, an Adaptive Card, or both."""
+
+    text: str | None = None
+    card: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Wait:
+    """Stay at this stage until the guest answers; `keep` is what the stage needs then."""
+
+    keep: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Goto:
+    """Go on at stage `key` of the same pipeline; `None` ends the chat."""
+
+    key: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """End the chat here with a resolution (`Session.Status.Resolution`)."""
+
+    resolution: str
+
+
+@dataclass(frozen=True, slots=True)
+class Transfer:
+    """Hand the chat to `tenant_id`'s primary pipeline, sending a card from `template`.
+
+    If the transfer cannot be made, the guest is told `failure_text` and the chat goes on at
+    `on_failure` (`None` ends it)."""
+
+    tenant_id: str
+    template: str
+    on_failure: str | None
+    failure_text: str
+
+
+#: Where a chat goes after a stage; the runtime handles every kind (`assert_never`).
+Next = Wait | Goto | Finish | Transfer
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What entering a stage, or feeding it the guest's input, came to."""
+
+    replies: Sequence[Reply] = ()
+    next: Next = field(default_factory=Wait)
+
+
+@dataclass(frozen=True, slots=True)
+class StageHelp:
+    """What `help` shows at a stage: what it waits for, and replies to show again."""
+
+    waiting_for: str
+    replies: Sequence[Reply] = ()
+
+
+@dataclass(slots=True)
+class StageContext:
+    """What a stage sees of the chat while it runs."""
+
+    #: The configuration's card templates, by file name.
+    templates: Mapping[str, CompiledTemplate]
+    tenant_id: str
+    pipeline: str
+    key: str
+    session: Session
+    now: datetime
+    #: What the stage kept when it last waited (`Wait.keep`); empty when it is entered.
+    kept: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        """`tenant/pipeline/stage`, for logs and template warnings."""
+        return f"{self.tenant_id}/{self.pipeline}/{self.key}"
+
+    def render(self, text: str) -> str:
+        """Bind `${…}` in a stage's text to the session's metadata (guest text stays data)."""
+        rendered: str = expand_text(
+            text, nest(self.session.metadata), name=self.name, as_text=True, now=self.now
+        )
+        return rendered
+
+    def evaluate(self, text: str) -> Any:
+        """Like `render`, but a text that is exactly one `${…}` keeps its value's JSON type."""
+        return expand_text(text, nest(self.session.metadata), name=self.name, now=self.now)
+
+    def card(self, template: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A card from one of the configuration's templates, bound to `data` (flat metadata;
+        default: the session's)."""
+        flat = self.session.metadata if data is None else data
+        card: dict[str, Any] = self.templates[template].expand(nest(flat), now=self.now)
+        return card
+
+
+@dataclass(frozen=True, slots=True)
+class CheckContext:
+    """What a stage's own configuration checks may look at."""
+
+    tenant_ids: Sequence[str]
+
+
+class StageBase(BaseModel):
+    """Settings and behaviour of one stage type; subclasses live one per module here.
+
+    A subclass declares `type: Literal["…"]` (its name in the YAML), its settings as fields,
+    and implements `enter`; a stage that waits for the guest sets `waits = True` and implements
+    `on_input`, `prompt` and `help`.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    #: Whether the pipeline can wait at this stage for the guest's input.
+    waits: ClassVar[bool] = False
+
+    key: Annotated[str, Field(pattern=SLUG)]
+
+    @property
+    def type_name(self) -> str:
+        """The stage's `type` as written in the configuration."""
+        name: str = getattr(self, "type")  # noqa: B009 (each subclass declares its own Literal)
+        return name
+
+    @abstractmethod
+    def enter(self, context: StageContext) -> Outcome:
+        """What happens when the pipeline reaches this stage."""
+
+    def on_input(self, context: StageContext, guest: GuestInput) -> Outcome:
+        """The guest's message or click while the pipeline waits here."""
+        raise PipelineError(f"stage {context.name} of type {self.type_name} does not wait")
+
+    def prompt(self, context: StageContext) -> list[Reply]:
+        """What the stage shows again when the guest needs to see where the chat stands."""
+        return []
+
+    def help(self, context: StageContext) -> StageHelp:
+        """What `help` says the stage waits for."""
+        return StageHelp("Send a message to go on.")
+
+    # configuration: what the generic checks need, and the type's own checks
+
+    def transitions(self) -> Iterator[tuple[str, str | None]]:
+        """(field, stage key) for every transition; `None` ends the chat."""
+        return iter(())
+
+    def templates(self) -> Iterator[tuple[str, str]]:
+        """(field, template file) for every card template the stage sends."""
+        return iter(())
+
+    def texts(self) -> Iterator[tuple[str, str]]:
+        """(field, text) for every setting that binds metadata with `${…}`."""
+        return iter(())
+
+    def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
+        """(field, problem) for what only this stage type knows to be wrong."""
+        return iter(())
+
+
+def stored_key_problems(field_name: str, key: str | None) -> Iterator[tuple[str, str]]:
+    """A stage may store the guest's answers anywhere but under `Session.*`."""
+    if key is not None and key.startswith(PROTECTED_METADATA):
+        yield field_name, "Session.* keys are kept by Crossdesk itself"

@@ -1,0 +1,25 @@
+"""`end`: close the chat with an optional message and a resolution."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+from pipeline.stages.base import Finish, Outcome, Reply, StageBase, StageContext
+
+
+class EndStage(StageBase):
+    """Close the chat with `text` (optional); the session ends as `ended` with `resolution`
+    stored as `Session.Status.Resolution`."""
+
+    type: Literal["end"]
+    text: str | None = None
+    resolution: str = "resolved"
+
+    def enter(self, context: StageContext) -> Outcome:
+        replies = [Reply(text=context.render(self.text))] if self.text else []
+        return Outcome(replies, Finish(self.resolution))
+
+    def texts(self) -> Iterator[tuple[str, str]]:
+        if self.text is not None:
+            yield "text", self.text

@@ -1,0 +1,38 @@
+"""`message`: send text and/or an Adaptive Card, then go on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Literal
+
+from pipeline.stages.base import CheckContext, Goto, Outcome, Reply, StageBase, StageContext
+
+
+class MessageStage(StageBase):
+    """Send `text` and/or the card `card` (a template file), then go on to `next` (blank ends
+    the chat)."""
+
+    type: Literal["message"]
+    text: str | None = None
+    card: str | None = None
+    next: str | None = None
+
+    def enter(self, context: StageContext) -> Outcome:
+        text = context.render(self.text) if self.text else None
+        card = context.card(self.card) if self.card else None
+        return Outcome([Reply(text=text, card=card)], Goto(self.next))
+
+    def transitions(self) -> Iterator[tuple[str, str | None]]:
+        yield "next", self.next
+
+    def templates(self) -> Iterator[tuple[str, str]]:
+        if self.card:
+            yield "card", self.card
+
+    def texts(self) -> Iterator[tuple[str, str]]:
+        if self.text is not None:
+            yield "text", self.text
+
+    def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
+        if not (self.text or self.card):
+            yield "text", "a message stage needs text or a card"

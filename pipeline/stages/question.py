@@ -1,0 +1,63 @@
+"""`question`: ask, wait for the guest's answer and store it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from pipeline.stages.base import (
+    METADATA_KEY,
+    CheckContext,
+    Goto,
+    GuestInput,
+    Outcome,
+    Reply,
+    StageBase,
+    StageContext,
+    StageHelp,
+    Wait,
+    stored_key_problems,
+)
+
+TYPE_IT = "Please type your answer as a message."
+STALE_CARD = "That card is from an earlier step; here is where we are now."
+
+
+class QuestionStage(StageBase):
+    """Ask `text`, wait for the guest's answer and store it under the metadata key `store_as`,
+    then go on to `next`."""
+
+    waits = True
+
+    type: Literal["question"]
+    text: str
+    store_as: Annotated[str, Field(pattern=METADATA_KEY)]
+    next: str | None = None
+
+    def enter(self, context: StageContext) -> Outcome:
+        return Outcome(self.prompt(context), Wait())
+
+    def on_input(self, context: StageContext, guest: GuestInput) -> Outcome:
+        if guest.submit is not None:
+            return Outcome([Reply(text=STALE_CARD), *self.prompt(context)], Wait())
+        if not guest.typed:
+            return Outcome([Reply(text=TYPE_IT)], Wait())
+        context.session.metadata[self.store_as] = guest.typed
+        return Outcome([], Goto(self.next))
+
+    def prompt(self, context: StageContext) -> list[Reply]:
+        return [Reply(text=context.render(self.text))]
+
+    def help(self, context: StageContext) -> StageHelp:
+        return StageHelp(f"I'm waiting for your answer to: {context.render(self.text)}")
+
+    def transitions(self) -> Iterator[tuple[str, str | None]]:
+        yield "next", self.next
+
+    def texts(self) -> Iterator[tuple[str, str]]:
+        yield "text", self.text
+
+    def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
+        yield from stored_key_problems("store_as", self.store_as)

@@ -1,0 +1,170 @@
+"""The one JSON shape of every record Crossdesk stores, shared by the backends and the export.
+
+SQLite keeps each record as a JSON column beside the few columns it filters on; Cosmos DB keeps
+it as the body of a document (plus `id`, `kind` and `seq`); `python app.py sessions` prints it.
+Field names are those the first release wrote to Cosmos DB, so its documents still read.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pipeline.session import (
+    Direction,
+    FlowStep,
+    Position,
+    Session,
+    SessionState,
+    TranscriptEntry,
+)
+from pipeline.transfer import TransferRecord
+
+Record = dict[str, Any]
+
+
+def _time(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value else None
+
+
+def _stamp(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def session_record(session: Session) -> Record:
+    """A session without its pending flow and transcript (those are appended as log records)."""
+    position = session.position
+    return {
+        "sessionId": session.id,
+        "conversationId": session.conversation_id,
+        "tenantId": session.tenant_id,
+        "state": session.state.value,
+        "startedAt": session.started_at.isoformat(),
+        "endedAt": _stamp(session.ended_at),
+        "hops": session.hops,
+        "version": session.version,
+        "metadata": session.metadata,
+        "position": None
+        if position is None
+        else {
+            "pipeline": position.pipeline,
+            "stage": position.stage,
+            "type": position.stage_type,
+            "since": position.since.isoformat(),
+            "kept": dict(position.kept),
+        },
+        "lastGuestAt": _stamp(session.last_guest_at),
+    }
+
+
+def session_of(record: Record) -> Session:
+    """The session a `session_record` holds."""
+    started_at = _time(record["startedAt"])
+    assert started_at is not None, "a session record always has startedAt"
+    position = record.get("position")
+    return Session(
+        id=record["sessionId"],
+        conversation_id=record["conversationId"],
+        tenant_id=record["tenantId"],
+        state=SessionState(record["state"]),
+        started_at=started_at,
+        ended_at=_time(record.get("endedAt")),
+        hops=record["hops"],
+        version=record["version"],
+        metadata=dict(record["metadata"]),
+        # Sessions of the first release kept their position in their dialog state.
+        position=_position_of(position) if position else _legacy_position(record),
+        last_guest_at=_time(record.get("lastGuestAt")),
+    )
+
+
+def _position_of(item: Record) -> Position:
+    since = _time(item["since"])
+    assert since is not None
+    return Position(item["pipeline"], item["stage"], item["type"], since, item.get("kept") or {})
+
+
+def _legacy_position(record: Record) -> Position | None:
+    try:
+        document = record["botState"]["dialog"]["document"]
+    except (KeyError, TypeError):
+        return None
+    started = _time(record["startedAt"])
+    assert started is not None
+    return legacy_position(record["tenantId"], started, document)
+
+
+def legacy_position(tenant_id: str, started: datetime, dialog: Any) -> Position | None:
+    """Where a session of the first release waits: its dialog state document held a dialog
+    stack whose top named the pipeline (`pipeline:<tenant>:<pipeline>`) and the stage. The
+    stage's type was not kept (""): the runtime checks the stage still waits before resuming."""
+    try:
+        top = dialog["stack"]["$dialogState"][-1]
+        kind, tenant, pipeline = top["id"].split(":", 2)
+        stage = top["state"]["stage"]
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError):
+        return None
+    if kind != "pipeline" or tenant != tenant_id or not isinstance(stage, str):
+        return None
+    return Position(pipeline, stage, "", started)
+
+
+def flow_record(step: FlowStep) -> Record:
+    return {
+        "stage": step.stage_key,
+        "type": step.stage_type,
+        "pipeline": step.pipeline,
+        "at": step.at.isoformat(),
+    }
+
+
+def flow_of(item: Record) -> FlowStep:
+    return FlowStep(
+        item["stage"], item["type"], item["pipeline"], datetime.fromisoformat(item["at"])
+    )
+
+
+def transcript_record(entry: TranscriptEntry) -> Record:
+    return {
+        "direction": entry.direction.value,
+        "at": entry.at.isoformat(),
+        "text": entry.text,
+        "attachments": list(entry.attachments),
+        "value": entry.value,
+        "activityId": entry.activity_id,
+    }
+
+
+def transcript_of(item: Record) -> TranscriptEntry:
+    return TranscriptEntry(
+        direction=Direction(item["direction"]),
+        at=datetime.fromisoformat(item["at"]),
+        text=item.get("text"),
+        attachments=tuple(item.get("attachments") or ()),
+        value=item.get("value"),
+        activity_id=item.get("activityId"),
+    )
+
+
+def transfer_record(record: TransferRecord) -> Record:
+    return {
+        "conversationId": record.conversation_id,
+        "fromSessionId": record.from_session_id,
+        "toSessionId": record.to_session_id,
+        "fromTenantId": record.from_tenant_id,
+        "toTenantId": record.to_tenant_id,
+        "at": record.at.isoformat(),
+        "activityId": record.activity_id,
+    }
+
+
+def transfer_of(item: Record) -> TransferRecord:
+    return TransferRecord(
+        conversation_id=item["conversationId"],
+        from_session_id=item["fromSessionId"],
+        to_session_id=item["toSessionId"],
+        from_tenant_id=item["fromTenantId"],
+        to_tenant_id=item["toTenantId"],
+        at=datetime.fromisoformat(item["at"]),
+        activity_id=item.get("activityId"),
+    )

@@ -1,0 +1,83 @@
+"""A SQLite store written by the first release opens with every chat where it was: sessions,
+their flow and transcript, bindings, transfers and claims carried over, and each live chat
+resuming at the stage its dialog stack waited at."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from pipeline.config import load_config
+from storage.sqlite import SCHEMA_VERSION, SqliteStore
+from tests.support.config import TEST_CONFIG
+from tests.support.desk import Desk, texts
+
+DUMP = Path(__file__).with_name("first_release.sql")
+
+
+def first_release_store(folder: Path) -> Path:
+    path = folder / "first-release.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(DUMP.read_text(encoding="utf-8"))
+    db.close()
+    return path
+
+
+async def test_every_chat_of_the_first_release_is_carried_over(tmp_path: Path) -> None:
+    store = SqliteStore(first_release_store(tmp_path))
+    try:
+        at_hr = await store.history("a:1at-hr")
+        helpdesk, hr = at_hr.sessions
+        assert [(s.tenant_id, s.state.value) for s in at_hr.sessions] == [
+            ("helpdesk", "transferred"),
+            ("hr", "active"),
+        ]
+        assert hr.metadata["Session.TransferredFrom.SessionId"] == helpdesk.id
+        assert hr.position is not None
+        assert (hr.position.pipeline, hr.position.stage) == ("intake", "detail")
+        assert helpdesk.position is None, "only live sessions wait somewhere"
+        assert [s.stage_key for s in at_hr.flows[helpdesk.id]] == ["greet", "ask", "route", "to_hr"]
+        assert [e.text for e in at_hr.transcripts[helpdesk.id] if e.text][:2] == [
+            "Hi Megan Bowen, welcome to the Help Desk. I'll get you to the right team.",
+            "What do you need help with today?",
+        ]
+        assert [(t.from_session_id, t.to_session_id) for t in at_hr.transfers] == [
+            (helpdesk.id, hr.id)
+        ]
+        assert at_hr.reference is not None
+        assert at_hr.reference["serviceUrl"] == "https://smba.trafficmanager.net/emea/"
+        live = sorted([s.conversation_id async for s in store.live_sessions()])
+        assert live == ["a:1at-hr", "a:1at-route"]
+        # A claimed activity stays claimed.
+        async with store.chat_turn("a:1at-hr", "0") as turn:
+            assert turn is None
+    finally:
+        await store.close()
+    db = sqlite3.connect(tmp_path / "first-release.sqlite3")
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert not tables & {"bindings", "inbound", "state"}
+    db.close()
+
+
+async def test_a_live_chat_of_the_first_release_goes_on_where_it_waited(tmp_path: Path) -> None:
+    store = SqliteStore(first_release_store(tmp_path))
+    chat = Desk(load_config(TEST_CONFIG), store, "a:1at-route")
+    try:
+        replies = await chat.say("Legal")
+        assert texts(replies)[:2] == [
+            "[card] You're now with Legal",
+            "Hi Megan Bowen, Legal here. You came to us from Help Desk.",
+        ]
+    finally:
+        await store.close()
+
+
+async def test_opening_an_upgraded_store_again_changes_nothing(tmp_path: Path) -> None:
+    path = first_release_store(tmp_path)
+    await SqliteStore(path).close()
+    store = SqliteStore(path)
+    try:
+        assert len((await store.history("a:1at-hr")).sessions) == 2
+    finally:
+        await store.close()
