@@ -16,6 +16,7 @@ from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes
 
+from bots.edge.wire import reference_json
 from bots.guest import directory_tenant_id, guest_metadata, member_metadata
 from bots.proactive import ProactiveChannel, activities_of
 from dialogs import ChatOpened, Event, GuestMessage, Runtime
@@ -46,12 +47,7 @@ class TeamsChannel:
         return await member_metadata(self._context)
 
     def reference(self) -> Mapping[str, Any] | None:
-        reference: dict[str, Any] = TurnContext.get_conversation_reference(
-            self._context.activity
-        ).serialize()
-        # The activity that last spoke is not part of where the chat is.
-        reference.pop("activityId", None)
-        return reference
+        return reference_json(self._context.activity)
 
     async def send(self, reference: Mapping[str, Any] | None, replies: Sequence[Reply]) -> None:
         activities = activities_of(replies)

@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from botbuilder.core import TurnContext
 from botbuilder.schema import Activity, ActivityTypes, Attachment, ChannelAccount, Entity
 from botframework.connector import models
 from hypothesis import given, settings
@@ -15,7 +16,7 @@ from msrest import Deserializer, Serializer
 from msrest.exceptions import DeserializationError, SerializationError
 from msrest.serialization import Model
 
-from bots.edge.wire import FastDeserializer, FastSerializer, activity_from_json
+from bots.edge.wire import FastDeserializer, FastSerializer, activity_from_json, reference_json
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
@@ -211,3 +212,15 @@ def test_models_outside_the_schema_match_msrest_too(cls: type, data: dict[str, A
     assert fast.body(read_back, cls.__name__) == Serializer(classes).body(
         copy.deepcopy(read_back), cls.__name__
     )
+
+
+@settings(max_examples=300, deadline=None)
+@given(TEAMS_ACTIVITY)
+def test_a_chats_reference_is_the_sdks_without_the_activity_id(body: dict[str, Any]) -> None:
+    try:
+        activity = activity_from_json(body)
+    except DeserializationError:
+        return
+    expected = TurnContext.get_conversation_reference(activity).serialize()
+    expected.pop("activityId", None)
+    assert reference_json(activity) == expected

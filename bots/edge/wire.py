@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from botbuilder.schema import Activity
+from botbuilder.schema import Activity, ConversationReference
 from msrest.serialization import (
     _FLATTEN,
     Deserializer,
@@ -304,11 +304,31 @@ def _copy_json(value: Any) -> Any:
 
 _DEFAULT_EXTRACTORS = Deserializer().key_extractors
 _ACTIVITY_READER = FastDeserializer(Activity._infer_class_models())
+_REFERENCE_WRITER = FastSerializer(ConversationReference._infer_class_models())
+# As the SDK's `serialize()`: it does not validate either.
+_REFERENCE_WRITER.client_side_validation = False
 
 
 def activity_from_json(body: dict[str, Any]) -> Activity:
     """`Activity().deserialize(body)`: the same activity, built from its plan."""
     return _ACTIVITY_READER.read(Activity, body)
+
+
+def reference_json(activity: Activity) -> dict[str, Any]:
+    """`TurnContext.get_conversation_reference(activity).serialize()` without `activityId`
+    (which activity last spoke is no part of where the chat is): the SDK deep-copies the
+    activity's accounts and serializes them generically on every turn; this reads them as
+    they are through a planned serializer."""
+    reference = ConversationReference(
+        user=activity.from_property,
+        bot=activity.recipient,
+        conversation=activity.conversation,
+        channel_id=activity.channel_id,
+        locale=activity.locale,
+        service_url=activity.service_url,
+    )
+    written: dict[str, Any] = _REFERENCE_WRITER.body(reference, "ConversationReference")
+    return written
 
 
 _SAMPLE = {
