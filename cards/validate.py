@@ -109,7 +109,7 @@ _ARGUMENT_KINDS: Final[dict[str, tuple[Kind, ...]]] = {
     "float": ("number",),
     "json": ("json",),
 }
-_LAMBDAS: Final = ("where", "select", "foreach")
+_LAMBDAS: Final = ("where", "select", "foreach", "any", "all")
 
 
 def _visit(node: Node, context: _Context, kind: Kind) -> Shape | None:

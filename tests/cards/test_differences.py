@@ -74,16 +74,18 @@ def test_failed_binding(reference: Reference) -> None:
 def test_unknown_function(reference: Reference) -> None:
     assert reference.expand("x ${foo(name)}", {"name": "ada"}) == {"value": "x ${foo(name)}"}
     assert "error" in reference.expand({"v": "${foo(name)}"}, {"name": "ada"})
-    # a function Microsoft has but we do not implement is refused just the same
-    assert reference.expand("x ${titleCase(name)}", {"name": "ada"}) == {"value": "x Ada"}
+    # function names are case-sensitive in both engines: a misspelling fails only when evaluated
+    assert reference.expand("x ${toupper(name)}", {"name": "ada"}) == {
+        "value": "x ${toupper(name)}"
+    }
     with pytest.raises(TemplateError, match=r"unknown function foo\(\)"):
         compile_template("x ${foo(name)}", "card.json")
     with pytest.raises(TemplateError) as raised:
-        compile_template({"body": [{"text": "x ${titleCase(name)}"}]}, "card.json")
+        compile_template({"body": [{"text": "x ${toupper(name)}"}]}, "card.json")
     assert raised.value.template == "card.json"
     assert raised.value.path == "/body/0/text"
-    assert raised.value.expression == "titleCase(name)"
-    assert "unknown function titleCase()" in str(raised.value)
+    assert raised.value.expression == "toupper(name)"
+    assert "unknown function toupper(); did you mean `toUpper`?" in str(raised.value)
 
 
 def test_data_missing_or_null(reference: Reference) -> None:
