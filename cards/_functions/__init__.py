@@ -20,6 +20,7 @@ from cards._functions import (
     logic,
     objects,
     text,
+    timex,
     uris,
 )
 from cards._functions.base import (
@@ -42,6 +43,7 @@ FAMILIES: Final[tuple[tuple[str, dict[str, FunctionSpec]], ...]] = (
     ("conversion and encoding", conversion.FUNCTIONS),
     ("URIs", uris.FUNCTIONS),
     ("date and time", dates.FUNCTIONS),
+    ("TIMEX", timex.FUNCTIONS),
 )
 
 
