@@ -18,6 +18,7 @@ from cards._functions import (
     dates,
     lists,
     logic,
+    markup,
     objects,
     text,
     timex,
@@ -42,6 +43,7 @@ FAMILIES: Final[tuple[tuple[str, dict[str, FunctionSpec]], ...]] = (
     ("type checks", checks.FUNCTIONS),
     ("conversion and encoding", conversion.FUNCTIONS),
     ("URIs", uris.FUNCTIONS),
+    ("XML", markup.FUNCTIONS),
     ("date and time", dates.FUNCTIONS),
     ("TIMEX", timex.FUNCTIONS),
 )
