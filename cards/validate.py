@@ -343,6 +343,17 @@ def _literal_directives(template: Any, location: str) -> Iterator[str]:
             yield from _literal_directives(value, f"{location}/{key}")
 
 
+def binding_count(template: Any) -> int:
+    """How many `${…}` bindings a template holds (in values and in `$data`/`$when`)."""
+    if isinstance(template, str):
+        return sum(not isinstance(part, str) for part in split_bindings(template))
+    if isinstance(template, list):
+        return sum(binding_count(item) for item in template)
+    if isinstance(template, dict):
+        return sum(binding_count(value) for value in template.values())
+    return 0
+
+
 def check_template(template: Any, name: str) -> list[str]:
     """Problems that would stop a template from rendering a valid card, one readable line each.
 
@@ -374,6 +385,7 @@ def check_template(template: Any, name: str) -> list[str]:
 __all__ = [
     "SAMPLE_TIMESTAMP",
     "Shape",
+    "binding_count",
     "card_schema",
     "check_template",
     "data_shape",

@@ -83,11 +83,34 @@ ALIASES: Final = {
 
 # Functions of adaptive-expressions 4.23.3 that templates cannot call, and why.
 LEFT_OUT: Final = {
+    "jPath": (
+        "JSPath is a query language of its own (the npm `jspath` package), which compiles each "
+        "query into JavaScript source and runs it with `new Function`; Crossdesk evaluates "
+        "nothing as code, and no Python implementation exists. Use `where`, `select`, `first` "
+        "and `getProperty` instead, e.g. `first(where(items, x, x.maker == 'Honda')).model`"
+    ),
     "optional": (
         "it only marks optional parts of Bot Framework trigger conditions and has nothing to "
         "evaluate (Microsoft's engine fails on it too)"
     ),
 }
+
+
+def function_list() -> str:
+    """The supported functions as Markdown, family by family, for the READMEs.
+
+    Written from the table itself, so the documentation cannot drift from the engine: a test
+    compares this text with what cards/README.md and README.md show.
+    """
+    lines = []
+    for family, table in FAMILIES:
+        names = " ".join(f"`{name}`" for name in table)
+        lines.append(f"- {family} ({len(table)}): {names}")
+    operators = " ".join(f"`{operator}`" for operator in ALIASES)
+    lines.append(f"- operators: {operators}")
+    for name, reason in LEFT_OUT.items():
+        lines.append(f"- not supported: `{name}` — {reason}")
+    return "\n".join(lines) + "\n"
 
 
 def lookup(name: str) -> FunctionSpec | None:
@@ -126,6 +149,7 @@ __all__ = [
     "TYPE_NAMES",
     "FunctionSpec",
     "canonical_name",
+    "function_list",
     "lookup",
     "unknown_function_hint",
 ]
