@@ -11,7 +11,7 @@ every argument first (FunctionUtils.apply), `comparison` turns a failing argumen
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -199,13 +199,3 @@ def is_object(value: Any) -> bool:
         or type(value) is int
         or type(value) is float
     )
-
-
-def locale_argument(values: list[Any], max_args: int, default: str = DEFAULT_LOCALE) -> str:
-    """AEL's determineLocale: the last argument when all were given and it is text."""
-    if len(values) == max_args and type(values[-1]) is str:
-        return str(values[-1])
-    return default
-
-
-Table = Mapping[str, FunctionSpec]

@@ -109,7 +109,7 @@ def _shift(function: str, shift: Callable[[int, float], int | None]) -> Callable
     return apply
 
 
-def _unit(value: Any, function: str) -> tuple[str, int] | None:
+def _unit(value: Any) -> tuple[str, int] | None:
     return dates.TIME_UNITS.get(value) if type(value) is str else None
 
 
@@ -119,7 +119,7 @@ def _add_to_time(values: list[Any]) -> Any:
         raise ExpressionError("addToTime() needs a timestamp, a whole number and a unit of time")
     pattern = dates.format_for(values, 5)
     instant = _timestamp(stamp, "addToTime")
-    found = _unit(unit, "addToTime")
+    found = _unit(unit)
     # An unknown unit adds milliseconds in Microsoft's engine (Day.js's default unit).
     name, size = found if found is not None else (None, 1)
     return dates.dayjs_format(dates.dayjs_add(instant, as_double(amount) * size, name), pattern)
@@ -132,7 +132,7 @@ def _subtract_from_time(values: list[Any]) -> Any:
             "subtractFromTime() needs a timestamp, a whole number and a unit of time"
         )
     pattern = dates.format_for(values, 5)
-    found = _unit(unit, "subtractFromTime")
+    found = _unit(unit)
     if found is None:
         raise ExpressionError("subtractFromTime() needs a unit such as Day, Hour or Month")
     instant = _timestamp(stamp, "subtractFromTime")
@@ -146,7 +146,7 @@ def _relative_time(function: str, direction: int) -> Callable[[list[Any], Scope]
         if not is_integer(amount) or type(unit) is not str:
             raise ExpressionError(f"{function}() needs a whole number and a unit of time")
         pattern = dates.format_for(values, 4)
-        found = _unit(unit, function)
+        found = _unit(unit)
         if found is None:
             raise ExpressionError(f"{function}() needs a unit such as Day, Hour or Month")
         name, size = found

@@ -23,7 +23,6 @@ from cards._functions.base import (
     UNBOUNDED,
     Builder,
     FunctionSpec,
-    is_object,
     pure,
     spec,
 )
@@ -309,10 +308,6 @@ def _indices_and_values(values: list[Any]) -> Any:
     if type(value) is bytes:
         return [{"index": str(index), "value": item} for index, item in enumerate(value)]
     raise ExpressionError("indicesAndValues() needs a list or an object")
-
-
-def _is_collection(value: Any) -> bool:
-    return is_object(value) and value is not None
 
 
 FUNCTIONS: Final[dict[str, FunctionSpec]] = {
