@@ -475,8 +475,25 @@ def zone_text(offset: float) -> str:
     return f"{'+' if negative_minutes <= 0 else '-'}{hours:02d}:{rest_text.rjust(2, '0')}"
 
 
-def dayjs_format(instant: int | None, pattern: str, offset: float = 0, *, utc: bool = True) -> str:
-    """Day.js `format(pattern)` of an instant in UTC (or at `offset` minutes; None is invalid)."""
+def dayjs_offset(offset: float) -> float:
+    """The offset Day.js records for a zone: it reads an offset of at most 16 as hours, which
+    only historical local mean times (such as +0:00:52) ever hit."""
+    return offset * 60 if 0 < abs(offset) <= 16 else offset
+
+
+def dayjs_format(
+    instant: int | None,
+    pattern: str,
+    offset: float = 0,
+    *,
+    utc: bool = True,
+    zone_offset: float | None = None,
+) -> str:
+    """Day.js `format(pattern)` of an instant in UTC (or at `offset` minutes; None is invalid).
+
+    `zone_offset` is the offset `Z` shows when it differs from the wall clock's (Day.js measures
+    it its own way, see `cards._zones.dayjs_offset_minutes`).
+    """
     if instant is None:
         return INVALID_DATE
     pattern = pattern or (UTC_DEFAULT_FORMAT if utc else LOCAL_DEFAULT_FORMAT)
@@ -515,7 +532,7 @@ def dayjs_format(instant: int | None, pattern: str, offset: float = 0, *, utc: b
             return str(moment.second) if text == "s" else f"{moment.second:02d}"
         if text == "SSS":
             return f"{moment.millisecond:03d}"
-        zone = zone_text(offset)
+        zone = zone_text(dayjs_offset(offset if zone_offset is None else zone_offset))
         return zone if text == "Z" else zone.replace(":", "", 1)
 
     return _DAYJS_TOKENS.sub(token, pattern)

@@ -12,6 +12,7 @@ none (Windows, slim containers), the `tzdata` package the project depends on.
 
 from __future__ import annotations
 
+import math
 from datetime import UTC, datetime
 from functools import cache
 from typing import Final
@@ -181,12 +182,25 @@ def zone(name: str) -> ZoneInfo | None:
     return ZoneInfo(iana)
 
 
-def offset_minutes(instant: int, where: ZoneInfo) -> float:
-    """The zone's offset from UTC, in minutes east, at `instant` (milliseconds since 1970)."""
+def _offset_seconds(instant: int, where: ZoneInfo) -> int:
     seconds = instant // MS_PER_SECOND
     try:
         moment = datetime.fromtimestamp(seconds, UTC).astimezone(where)
     except (OverflowError, ValueError, OSError) as error:
         raise ExpressionError("time zones cover the years 1 to 9999 only") from error
     offset = moment.utcoffset()
-    return offset.total_seconds() / 60 if offset is not None else 0.0
+    return round(offset.total_seconds()) if offset is not None else 0
+
+
+def offset_minutes(instant: int, where: ZoneInfo) -> float:
+    """The zone's offset from UTC, in minutes east, at `instant` (milliseconds since 1970)."""
+    return _offset_seconds(instant, where) / 60
+
+
+def dayjs_offset_minutes(instant: int, where: ZoneInfo) -> float:
+    """The offset as Day.js's timezone plugin measures it: the zone's wall clock (to the second)
+    less the instant cut to the second towards zero, which is off by a second before 1970."""
+    floor_second = instant // MS_PER_SECOND * MS_PER_SECOND
+    toward_zero = instant - int(math.fmod(instant, MS_PER_SECOND))
+    wall = floor_second + _offset_seconds(instant, where) * MS_PER_SECOND
+    return (wall - toward_zero) / 60_000

@@ -21,7 +21,7 @@ from cards import _datetime as dates
 from cards._functions.base import NUMBER, STRING, FunctionSpec, pure, spec, strict, text_argument
 from cards._js import BigInteger, as_double, is_integer, is_number, number
 from cards._scope import Scope
-from cards._zones import offset_minutes, zone
+from cards._zones import dayjs_offset_minutes, offset_minutes, zone
 from cards.errors import ExpressionError
 
 TICKS_AT_EPOCH: Final = 621_355_968_000_000_000  # .NET ticks (100 ns) at 1970-01-01
@@ -207,7 +207,9 @@ def _convert_from_utc(values: list[Any]) -> Any:
     pattern = dates.format_for(values, 4, NON_UTC_FORMAT)
     instant = _timestamp(stamp, "convertFromUTC")
     where = _zone_of(name, "convertFromUTC")
-    return dates.dayjs_format(instant, pattern, offset_minutes(instant, where))
+    shown = dayjs_offset_minutes(instant, where)
+    wall = offset_minutes(instant, where) if shown else 0
+    return dates.dayjs_format(instant, pattern, wall, zone_offset=shown)
 
 
 def _convert_to_utc(values: list[Any], scope: Scope) -> Any:
@@ -220,23 +222,28 @@ def _convert_to_utc(values: list[Any], scope: Scope) -> Any:
     if wall is None:
         raise ExpressionError("convertToUTC() needs a timestamp such as 2024-01-31T09:30:00")
     # Day.js's timezone plugin: a first guess with the zone's offset now, then corrected.
-    guess = offset_minutes(dates.now_ms(scope.now), where)
-    instant = _fix_offset(wall, guess, lambda moment: offset_minutes(moment, where))
+    guess = dayjs_offset_minutes(dates.now_ms(scope.now), where)
+    instant, offset = _fix_offset(wall, guess, lambda moment: dayjs_offset_minutes(moment, where))
+    if not float(dates.dayjs_offset(offset)).is_integer():
+        # Day.js writes a local mean time's fraction of a minute into the offset, which no
+        # timestamp parser reads back: Microsoft's engine gives "Invalid Date".
+        return dates.dayjs_format(None, pattern)
     whole_seconds = instant - instant % dates.MS_PER_SECOND
     return dates.dayjs_format(dates.valid(whole_seconds), pattern)
 
 
-def _fix_offset(local: int, guess: float, offset_at: Callable[[int], float]) -> int:
-    """Day.js's fixOffset: the instant whose wall-clock time in the zone is `local`."""
+def _fix_offset(local: int, guess: float, offset_at: Callable[[int], float]) -> tuple[int, float]:
+    """Day.js's fixOffset: the instant whose wall-clock time in the zone is `local`, and the
+    offset it settles on."""
     utc_guess = local - round(guess * dates.MS_PER_MINUTE)
     second = offset_at(utc_guess)
     if second == guess:
-        return utc_guess
+        return utc_guess, guess
     utc_guess -= round((second - guess) * dates.MS_PER_MINUTE)
     third = offset_at(utc_guess)
     if second == third:
-        return utc_guess
-    return local - round(min(second, third) * dates.MS_PER_MINUTE)
+        return utc_guess, second
+    return local - round(min(second, third) * dates.MS_PER_MINUTE), max(second, third)
 
 
 _LOCAL_SEVEN_DIGITS: Final = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}0000")
