@@ -2,11 +2,13 @@
 
     python bench/bench_cards.py [--seconds 0.5]
 
-Renders the example transfer card (cards/templates/transfer.json) and a card repeating a 50-row
-`$data` list, in Python with `CompiledTemplate.expand` and in node with adaptivecards-templating
-2.3.1 (`new Template(t)` once, `expand` per render, as the Designer's engine is used). Each side
-times its own loop after a warm-up and reports the best of several batches; the ratio is ours
-divided by Microsoft's (below 1.0: we are faster). The target is a ratio within 2.
+Renders the example transfer card (cards/templates/transfer.json), a card repeating a 50-row
+`$data` list and a card calling functions of several families (time zones, dates, strings,
+lambdas, regular expressions, URIs), in Python with `CompiledTemplate.expand` and in node with
+adaptivecards-templating 2.3.1 (`new Template(t)` once, `expand` per render, as the Designer's
+engine is used). Each side times its own loop after a warm-up and reports the best of several
+batches; the ratio is ours divided by Microsoft's (below 1.0: we are faster). The target is a
+ratio of at most 1 for every card: no card may render slower than in Microsoft's engine.
 """
 
 from __future__ import annotations
@@ -77,7 +79,51 @@ ROWS_DATA = {
         ]
     },
 }
-CASES = {"transfer card": (TRANSFER, TRANSFER_DATA), "50-row card": (ROWS, ROWS_DATA)}
+FUNCTIONS = {
+    "type": "AdaptiveCard",
+    "version": "1.5",
+    "body": [
+        {"type": "TextBlock", "text": "${titleCase(Guest.Name)}, welcome to ${Session.TenantName}"},
+        {
+            "type": "TextBlock",
+            "text": "Started ${convertFromUTC(Session.StartedUtc, Guest.Timezone, 'h:mm tt')}"
+            " (${getTimeOfDay(Session.StartedUtc)}), your ${addOrdinal(Session.Visits)} visit",
+        },
+        {"type": "TextBlock", "text": "Due ${addToTime(Session.StartedUtc, 3, 'Day', 'dddd')}"},
+        {"type": "TextBlock", "text": "${count(where(Session.Tickets, t, t.Open))} open tickets"},
+        {"type": "TextBlock", "text": "${join(sortBy(select(Session.Tickets, t, t.Title)), ', ')}"},
+        {"type": "TextBlock", "text": "Total ${formatNumber(sum(Session.Costs), 2)}"},
+        {
+            "type": "TextBlock",
+            "$when": "${isMatch(Guest.Email, '^[^@]+@contoso[.]com$')}",
+            "text": "Staff at ${uriHost(Session.Portal)}",
+        },
+        {"type": "TextBlock", "text": "${toUpper(substring(Guest.Question, 0, 20))}"},
+    ],
+}
+FUNCTIONS_DATA = nest(
+    {
+        "Guest.Name": "megan bowen",
+        "Guest.Timezone": "America/Los_Angeles",
+        "Guest.Email": "megan@contoso.com",
+        "Guest.Question": "How do I update the bank account my salary is paid into?",
+        "Session.TenantName": "Human Resources",
+        "Session.StartedUtc": "2024-03-10T16:45:00.000Z",
+        "Session.Visits": 3,
+        "Session.Portal": "https://hr.contoso.com/help?q=salary",
+        "Session.Costs": [12.5, 7.25, 100],
+        "Session.Tickets": [
+            {"Title": "Payslip", "Open": True},
+            {"Title": "Bank details", "Open": False},
+            {"Title": "Tax form", "Open": True},
+        ],
+    }
+)
+CASES = {
+    "transfer card": (TRANSFER, TRANSFER_DATA),
+    "50-row card": (ROWS, ROWS_DATA),
+    "functions card": (FUNCTIONS, FUNCTIONS_DATA),
+}
 
 NODE_SCRIPT = r"""
 const path = require('path');
@@ -132,7 +178,7 @@ def time_node(seconds: float) -> dict[str, float]:
 
 
 def main() -> int:
-    """Print per-render times of both engines and their ratio; exit 1 if a ratio exceeds 2."""
+    """Print per-render times of both engines and their ratio; exit 1 if a ratio exceeds 1."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=0.5, help="time budget per case")
     arguments = parser.parse_args()
@@ -147,8 +193,8 @@ def main() -> int:
         ratio = ours / theirs[name]
         worst = max(worst, ratio)
         print(f"{name:<16}{ours * 1e6:>10.1f}µs{theirs[name] * 1e6:>10.1f}µs{ratio:>8.2f}")
-    print(f"target: within 2x of Microsoft's engine — {'met' if worst <= 2 else 'NOT met'}")
-    return 0 if worst <= 2 else 1
+    print(f"target: at most 1x Microsoft's engine per card — {'met' if worst <= 1 else 'NOT met'}")
+    return 0 if worst <= 1 else 1
 
 
 if __name__ == "__main__":

@@ -30,6 +30,27 @@ class _Undefined:
 
 UNDEFINED: Final = _Undefined()
 
+
+class BigInteger:
+    """An arbitrary-precision integer from `ticks()`, which Microsoft's engine keeps as a
+    `big-integer` object: not a number to arithmetic, digits as text, a quoted string in JSON.
+    """
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: int) -> None:
+        self.value = value
+
+    def __repr__(self) -> str:
+        return f"BigInteger({self.value})"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, BigInteger) and other.value == self.value
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+
 MAX_SAFE_INTEGER: Final = 2**53
 EPSILON: Final = 2.220446049250313e-16
 
@@ -148,6 +169,10 @@ def to_string(value: Any) -> str:
         return join_array(value, ",")
     if isinstance(value, Mapping):
         return "[object Object]"
+    if type(value) is bytes:  # a Uint8Array
+        return ",".join(str(byte) for byte in value)
+    if type(value) is BigInteger:
+        return str(value.value)
     return str(value)
 
 
@@ -197,6 +222,10 @@ def json_stringify(value: Any) -> str:
             if value[key] is not UNDEFINED
         )
         return "{" + ",".join(members) + "}"
+    if kind is bytes:
+        return "{" + ",".join(f'"{index}":{byte}' for index, byte in enumerate(value)) + "}"
+    if kind is BigInteger:
+        return f'"{value.value}"'
     return json.dumps(str(value), ensure_ascii=False)
 
 
@@ -204,7 +233,7 @@ def common_stringify(value: Any) -> str:
     """AEL's `commonStringify`: JSON for containers (outer quotes trimmed), `String` otherwise."""
     if value is None or value is UNDEFINED:
         return ""
-    if isinstance(value, list | Mapping):
+    if isinstance(value, list | Mapping) or type(value) is bytes or type(value) is BigInteger:
         return json_stringify(value).lstrip("'\"").rstrip("'\"")
     return to_string(value)
 
@@ -328,14 +357,14 @@ def get_property(instance: Any, name: str) -> Any:
             if isinstance(key, str) and key.lower() == lowered:
                 return instance[key]
         return UNDEFINED
-    if isinstance(instance, list | str) and truthy(instance) and is_array_index(name):
+    if isinstance(instance, list | str | bytes) and truthy(instance) and is_array_index(name):
         return get_index(instance, int(name))
     return UNDEFINED
 
 
 def get_index(instance: Any, index: int) -> Any:
     """Item `index` of an array (or UTF-16 unit of a string); `undefined` past either end."""
-    if isinstance(instance, list):
+    if isinstance(instance, list | bytes):
         return instance[index] if 0 <= index < len(instance) else UNDEFINED
     if isinstance(instance, str):
         units = utf16_units(instance)
@@ -362,4 +391,58 @@ def to_json(value: Any) -> Any:
         return [to_json(item) for item in value]
     if isinstance(value, Mapping):
         return {key: to_json(item) for key, item in value.items() if item is not UNDEFINED}
+    if kind is bytes:  # a Uint8Array serialises as an object of its indices
+        return {str(index): byte for index, byte in enumerate(value)}
+    if kind is BigInteger:
+        return str(value.value)
     return value
+
+
+# --- JavaScript coercions ----------------------------------------------------------------------
+
+_NUMERIC_TEXT: Final = frozenset("0123456789+-.eE")
+
+
+def to_number(value: Any) -> float:
+    """JavaScript `Number(value)` for JSON values (containers through their text)."""
+    if value is True or value is False:
+        return 1.0 if value else 0.0
+    if value is None:
+        return 0.0
+    if value is UNDEFINED:
+        return math.nan
+    if type(value) is int or type(value) is float:
+        return as_double(value)
+    text = value if type(value) is str else to_string(value)
+    text = text.strip(JS_WHITESPACE)
+    if text == "":
+        return 0.0
+    if text in ("Infinity", "+Infinity", "-Infinity"):
+        return -math.inf if text[0] == "-" else math.inf
+    if len(text) > 2 and text[0] == "0" and text[1] in "xXoObB":
+        base = {"x": 16, "o": 8, "b": 2}[text[1].lower()]
+        try:
+            return as_double(int(text[2:], base))
+        except ValueError:
+            return math.nan
+    if not set(text) <= _NUMERIC_TEXT:
+        return math.nan
+    try:
+        return float(text)
+    except ValueError:
+        return math.nan
+
+
+def _primitive(value: Any) -> Any:
+    """ToPrimitive with hint number: containers become their text, as `valueOf` fails for them."""
+    if isinstance(value, list | Mapping) or value is None or value is UNDEFINED:
+        return value if value is None or value is UNDEFINED else to_string(value)
+    return value
+
+
+def js_less(left: Any, right: Any) -> bool:
+    """JavaScript `left < right` on JSON values: texts by UTF-16 units, anything else as numbers."""
+    left, right = _primitive(left), _primitive(right)
+    if type(left) is str and type(right) is str:
+        return utf16_less(left, right)
+    return to_number(left) < to_number(right)

@@ -12,7 +12,7 @@ never Python attributes, so no template or data can reach the interpreter.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, Final
 
@@ -97,31 +97,81 @@ def step_value(node: Any, step: Any, scope: Scope) -> Any:
         return get_index(node, step)
     key = step(scope)
     if type(key) is str:
-        return get_property(node, key)
+        return _property_or_path(node, key)
     if is_integer(key):
         return get_index(node, int(key))
     raise ExpressionError("an index must be an integer or a text")
 
 
+def _property_or_path(node: Any, key: str) -> Any:
+    """A property; a dotted name that is no property is read as the path it spells."""
+    value = get_property(node, key)
+    if value is UNDEFINED and "." in key and isinstance(node, Mapping):
+        return resolve_keys(node, tuple(key.split(".")))
+    return value
+
+
+def _flat_key(node: Any, keys: tuple[Any, ...], start: int) -> tuple[Any, int]:
+    """Metadata written flat (`{"Session.TenantName": …}`) read through a nested path: the longest
+    run of names from `start` that is one dotted key of `node`, and where that run ends."""
+    if isinstance(node, Mapping):
+        for end in range(len(keys), start + 1, -1):
+            run = keys[start:end]
+            if all(type(key) is str for key in run):
+                value = get_property(node, ".".join(run))
+                if value is not UNDEFINED:
+                    return value, end
+    return UNDEFINED, start + 1
+
+
 def resolve_steps(node: Any, steps: tuple[Any, ...], scope: Scope) -> Any:
-    """Follow `steps` from `node`; `undefined` as soon as a step leads nowhere."""
-    for step in steps:
+    """Follow `steps` from `node`; `undefined` as soon as a step leads nowhere.
+
+    Admins paste metadata into the Designer either nested or with dotted keys, so a path also
+    reads the other shape: `$root['Session.TenantName']` finds nested data, and
+    `Session.TenantName` finds a flat dotted key (see cards/README.md, dotted-keys).
+    """
+    position = 0
+    while position < len(steps):
         if node is UNDEFINED:
             return UNDEFINED
-        node = step_value(node, step, scope)
+        step = steps[position]
+        value = step_value(node, step, scope)
+        if value is UNDEFINED and type(step) is str:
+            if "." in step and isinstance(node, Mapping):
+                value = resolve_keys(node, tuple(step.split(".")))
+            else:
+                value, position = _flat_key(node, steps, position)
+                node = value
+                continue
+        node = value
+        position += 1
     return node
 
 
 def resolve_keys(node: Any, keys: tuple[str, ...]) -> Any:
     """Follow property names only: the fast path of `Session.TransferredTo.TenantName`."""
-    for key in keys:
+    position = 0
+    while position < len(keys):
+        key = keys[position]
         if type(node) is dict:
             value = node.get(key, _MISSING)
-            node = get_property(node, key) if value is _MISSING else value
+            value = get_property(node, key) if value is _MISSING else value
         else:
-            node = get_property(node, key)
-        if node is UNDEFINED:
-            return UNDEFINED
+            value = get_property(node, key)
+        if value is UNDEFINED:
+            if "." in key and isinstance(node, Mapping):
+                value = resolve_keys(node, tuple(key.split(".")))
+            else:
+                value, position = _flat_key(node, keys, position)
+                if value is UNDEFINED:
+                    return UNDEFINED
+                node = value
+                continue
+            if value is UNDEFINED:
+                return UNDEFINED
+        node = value
+        position += 1
     return node
 
 

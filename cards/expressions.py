@@ -28,6 +28,7 @@ from cards._functions import (
     FunctionSpec,
     canonical_name,
     lookup,
+    unknown_function_hint,
 )
 from cards._js import JS_WHITESPACE, UNDEFINED, is_integer, is_number
 from cards._scope import Evaluator, Scope, resolve_keys, resolve_name, resolve_steps
@@ -305,7 +306,7 @@ def _make_call(name: str, args: tuple[Node, ...], position: int) -> Call:
     if spec is None:
         if name == "<>":  # lexed by Microsoft's grammar, but missing from its function table
             raise ExpressionSyntaxError("operator <> is not supported, use !=", position)
-        raise ExpressionSyntaxError(f"unknown function {name}()", position)
+        raise ExpressionSyntaxError(unknown_function_hint(name), position)
     shown = name if name[0].isalpha() else f"operator {name}"
     if not spec.min_args <= len(args) <= spec.max_args:
         raise ExpressionSyntaxError(f"{shown} {_arity(spec)}, not {len(args)}", position)
@@ -320,6 +321,10 @@ def _make_call(name: str, args: tuple[Node, ...], position: int) -> Call:
         raise ExpressionSyntaxError(
             f"{name}() needs a variable name as its second argument", position
         )
+    if spec.check is not None:
+        problem = spec.check(args)
+        if problem is not None:
+            raise ExpressionSyntaxError(problem, position)
     return Call(canonical_name(name), args)
 
 
@@ -439,7 +444,7 @@ class _Parser:
                 self.take()
                 args = self.arguments(")")
                 if not is_plain_name:
-                    raise ExpressionSyntaxError(f"unknown function {callee}()", token.position)
+                    raise ExpressionSyntaxError(unknown_function_hint(callee), token.position)
                 node = _make_call(callee, args, self.tokens[start].position)
             else:
                 return node
@@ -583,15 +588,19 @@ class Expression:
         variables = {
             node.args[1].head
             for node in iter_nodes(self.tree)
-            if isinstance(node, Call)
-            and node.name in ("where", "select", "foreach")
-            and isinstance(node.args[1], Name)
+            if isinstance(node, Call) and is_lambda(node.name) and isinstance(node.args[1], Name)
         }
         return [
             node
             for node in iter_nodes(self.tree)
             if isinstance(node, Name) and node.head not in variables
         ]
+
+
+def is_lambda(name: str) -> bool:
+    """True for `where`, `select`, `foreach`, `any`, `all`: their second argument is a variable."""
+    spec = lookup(name)
+    return spec is not None and spec.is_lambda
 
 
 def compile_expression(source: str) -> Expression:
@@ -630,6 +639,7 @@ __all__ = [
     "compile_expression",
     "compile_node",
     "describe_name",
+    "is_lambda",
     "iter_nodes",
     "parse",
     "return_type",

@@ -559,12 +559,15 @@ class CompiledTemplate:
 
     def expand(
         self,
-        data: Mapping[str, Any],
+        data: Any,
         *,
         host: Mapping[str, Any] | None = None,
         now: datetime | None = None,
     ) -> Any:
         """The card for `data` (a fresh JSON value; neither the template nor the data is changed).
+
+        `data` is what templates read as `$root`: usually the nested session metadata `nest()`
+        builds, but any JSON value works (a list for a card that repeats over `$root`).
 
         `host` is what templates read as `$host`; `now` freezes `utcNow()` (an aware datetime).
         """
@@ -591,7 +594,7 @@ def template_errors(template: Any, name: str) -> list[TemplateError]:
 
 def expand(
     template: Any,
-    data: Mapping[str, Any],
+    data: Any,
     *,
     name: str = "<template>",
     host: Mapping[str, Any] | None = None,
@@ -612,7 +615,7 @@ def _compiled_text(text: str, name: str) -> CompiledTemplate:
 
 def expand_text(
     text: str,
-    data: Mapping[str, Any],
+    data: Any,
     *,
     name: str = "<text>",
     host: Mapping[str, Any] | None = None,

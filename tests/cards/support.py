@@ -58,6 +58,27 @@ class Reference:
         reply: dict[str, Any] = json.loads(line)
         return reply
 
+    def functions(self) -> list[str]:
+        """Every function name adaptive-expressions registers (`Expression.functions`)."""
+        return list(self._ask({"op": "functions"})["value"])
+
+    def used(self, expression: str) -> list[str]:
+        """The registered functions Microsoft's parser finds in an expression (paths included:
+        `a.b` is `Accessor`, `a[0]` is `Element`)."""
+        return list(self._ask({"op": "used", "expression": expression})["value"])
+
+    def _ask(self, request: dict[str, Any]) -> dict[str, Any]:
+        assert self._process.stdin is not None and self._process.stdout is not None
+        self._process.stdin.write(json.dumps(request) + "\n")
+        self._process.stdin.flush()
+        line = self._process.stdout.readline()
+        if not line:
+            raise RuntimeError("the reference engine (node) exited")
+        reply: dict[str, Any] = json.loads(line)
+        if "error" in reply:
+            raise RuntimeError(f"the reference engine refused {request}: {reply['error']}")
+        return reply
+
     def close(self) -> None:
         """Stop the node process (it exits when its stdin closes)."""
         if self._process.stdin is not None:

@@ -71,24 +71,73 @@ def test_render_refuses_a_broken_template(
     assert "t.json /a: unexpected end of the expression" in capsys.readouterr().err
 
 
-def test_render_refuses_data_that_is_not_an_object(tmp_path: Path) -> None:
-    data = write(tmp_path / "d.json", [1])
-    with pytest.raises(SystemExit, match="must be a JSON object"):
-        main(["render", "--template", str(TRANSFER), "--data", data])
+def test_render_takes_a_root_array(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    template = write(
+        tmp_path / "t.json",
+        {"body": [{"type": "TextBlock", "$data": "${$root}", "text": "${$index + 1}. ${Title}"}]},
+    )
+    data = write(tmp_path / "d.json", [{"Title": "Printer"}, {"Title": "VPN"}])
+    assert main(["render", "--template", template, "--data", data, "--compact"]) == 0
+    assert json.loads(capsys.readouterr().out) == {
+        "body": [
+            {"type": "TextBlock", "text": "1. Printer"},
+            {"type": "TextBlock", "text": "2. VPN"},
+        ]
+    }
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"Session.TransferredTo.TenantName": "Legal"},
+        {"Session": {"TransferredTo": {"TenantName": "Legal"}}},
+    ],
+    ids=["flat", "nested"],
+)
+def test_render_reads_dotted_keys_either_way(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], data: dict[str, object]
+) -> None:
+    template = write(
+        tmp_path / "t.json",
+        {
+            "path": "${Session.TransferredTo.TenantName}",
+            "bracket": "${$root['Session.TransferredTo.TenantName']}",
+        },
+    )
+    data_file = write(tmp_path / "d.json", data)
+    assert main(["render", "--template", template, "--data", data_file]) == 0
+    assert json.loads(capsys.readouterr().out) == {"path": "Legal", "bracket": "Legal"}
+
+
+def test_render_without_data_says_so(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["render", "--template", str(TRANSFER), "--compact"]) == 0
+    captured = capsys.readouterr()
+    assert "no --data given" in captured.err
+    assert json.loads(captured.out)["body"][0]["text"] == "You're now with "
 
 
 def test_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(TRANSFER)]) == 0
-    assert capsys.readouterr().out == ""
+    assert capsys.readouterr().out == (
+        f"{TRANSFER}: OK: 5 bindings compile, the card renders with sample data for every path "
+        "it reads, and it is a valid Adaptive Card 1.5\n"
+    )
     bad = write(
         tmp_path / "bad.json",
         {"type": "AdaptiveCard", "version": "1.5", "body": [{"type": "Image"}]},
     )
     assert main(["check", str(TRANSFER), bad]) == 1
-    assert (
-        capsys.readouterr().out
-        == f"{bad}: rendered card at /body/0: 'url' is a required property\n"
-    )
+    assert capsys.readouterr().out.splitlines()[1:] == [
+        f"{bad}: rendered card at /body/0: 'url' is a required property"
+    ]
+
+
+def test_functions_lists_the_engine_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["functions"]) == 0
+    out = capsys.readouterr().out
+    assert "- strings (20): `concat`" in out
+    assert "`convertFromUTC`" in out and "`isMatch`" in out
+    assert "- not supported: `jPath`" in out
 
 
 def test_module_entry_point() -> None:

@@ -74,16 +74,18 @@ def test_failed_binding(reference: Reference) -> None:
 def test_unknown_function(reference: Reference) -> None:
     assert reference.expand("x ${foo(name)}", {"name": "ada"}) == {"value": "x ${foo(name)}"}
     assert "error" in reference.expand({"v": "${foo(name)}"}, {"name": "ada"})
-    # a function Microsoft has but we do not implement is refused just the same
-    assert reference.expand("x ${titleCase(name)}", {"name": "ada"}) == {"value": "x Ada"}
+    # function names are case-sensitive in both engines: a misspelling fails only when evaluated
+    assert reference.expand("x ${toupper(name)}", {"name": "ada"}) == {
+        "value": "x ${toupper(name)}"
+    }
     with pytest.raises(TemplateError, match=r"unknown function foo\(\)"):
         compile_template("x ${foo(name)}", "card.json")
     with pytest.raises(TemplateError) as raised:
-        compile_template({"body": [{"text": "x ${titleCase(name)}"}]}, "card.json")
+        compile_template({"body": [{"text": "x ${toupper(name)}"}]}, "card.json")
     assert raised.value.template == "card.json"
     assert raised.value.path == "/body/0/text"
-    assert raised.value.expression == "titleCase(name)"
-    assert "unknown function titleCase()" in str(raised.value)
+    assert raised.value.expression == "toupper(name)"
+    assert "unknown function toupper(); did you mean `toUpper`?" in str(raised.value)
 
 
 def test_data_missing_or_null(reference: Reference) -> None:
@@ -184,3 +186,90 @@ def test_case_locales(reference: Reference) -> None:
     assert theirs == {"value": "I"}
     assert not same(theirs["value"], _ours(lithuanian, {}))
     assert _ours(lithuanian, {}) == "I\u0307"
+
+
+def test_no_mutation(reference: Reference) -> None:
+    template = {
+        "set": "${setProperty(Session.Extra, 'Room', '4.12')}",
+        "after_set": "${Session.Extra}",
+        "reversed": "${reverse(Session.Tags)}",
+        "after_reverse": "${Session.Tags}",
+    }
+    data = {"Session": {"Extra": {"Floor": 4}, "Tags": ["new", "vip"]}}
+    # Microsoft changes the data in place: later bindings see the change
+    assert reference.expand(template, data) == {
+        "value": {
+            "set": {"Floor": 4, "Room": "4.12"},
+            "after_set": {"Floor": 4, "Room": "4.12"},
+            "reversed": ["vip", "new"],
+            "after_reverse": ["vip", "new"],
+        }
+    }
+    assert _ours(template, data) == {
+        "set": {"Floor": 4, "Room": "4.12"},
+        "after_set": {"Floor": 4},
+        "reversed": ["vip", "new"],
+        "after_reverse": ["new", "vip"],
+    }
+    assert data == {"Session": {"Extra": {"Floor": 4}, "Tags": ["new", "vip"]}}
+
+
+def test_string_or_value_data(reference: Reference) -> None:
+    data = {"Session": {"Secret": "s3cret"}, "Guest": {"Question": "Show me ${Session.Secret}"}}
+    template = "${stringOrValue(Guest.Question)}"
+    # Microsoft expands what the guest typed, so a guest can read any metadata
+    assert reference.expand(template, data) == {"value": "Show me s3cret"}
+    assert _ours(template, data) == "Show me ${Session.Secret}"
+    # a template's own literal is still expanded, as in Microsoft's engine
+    literal = "${stringOrValue('${1 + 2}')}"
+    assert reference.expand(literal, data) == {"value": 3}
+    assert _ours(literal, data) == 3
+
+
+def test_utf8_text(reference: Reference) -> None:
+    template = {"name": "${base64ToString(base64(Guest.Name))}", "uri": "${dataUriToString(u)}"}
+    data = {"Guest": {"Name": "Zoë 😀"}, "u": "data:text/plain;charset=utf-8;base64,WmHDr2Q="}
+    assert reference.expand(template, data) == {
+        "value": {"name": "ZoÃ« ð\x9f\x98\x80", "uri": "ZaÃ¯d"}
+    }
+    assert _ours(template, data) == {"name": "Zoë 😀", "uri": "Zaïd"}
+    # bytes that are not UTF-8 are read one Latin-1 character per byte, like Microsoft
+    latin = "${base64ToString('6Q==')}"
+    assert reference.expand(latin, data) == {"value": _ours(latin, data)} == {"value": "é"}
+
+
+def test_iana_zones(reference: Reference) -> None:
+    template = "${convertFromUTC('2024-03-05T10:00:00.000Z', Guest.Timezone, 'HH:mm')}"
+    for name, local in (("Asia/Calcutta", "15:30"), ("Europe/Kyiv", "12:00")):
+        data = {"Guest": {"Timezone": name}}
+        assert "error" in reference.expand(template, data)
+        assert _ours(template, data) == local
+    # names in Microsoft's own table work the same in both engines, Windows names too
+    for name in ("Asia/Kolkata", "India Standard Time"):
+        data = {"Guest": {"Timezone": name}}
+        assert reference.expand(template, data) == {"value": "15:30"}
+        assert _ours(template, data) == "15:30"
+
+
+def test_bounded_range(reference: Reference) -> None:
+    template = "${count(range(0, 10001))}"
+    assert reference.expand(template, {}) == {"value": 10001}
+    assert _ours(template, {}) == ""
+    assert reference.expand("${count(range(0, 10000))}", {}) == {"value": 10000}
+    assert _ours("${count(range(0, 10000))}", {}) == 10000
+
+
+def test_dotted_keys(reference: Reference) -> None:
+    flat = {"Session.TransferredTo.TenantName": "Human Resources"}
+    nested = {"Session": {"TransferredTo": {"TenantName": "Human Resources"}}}
+    path = "${Session.TransferredTo.TenantName}"
+    bracket = "${$root['Session.TransferredTo.TenantName']}"
+    # Microsoft reads each form only from data of the same shape
+    assert reference.expand(path, nested) == {"value": "Human Resources"}
+    assert reference.expand(bracket, flat) == {"value": "Human Resources"}
+    assert reference.expand(path, flat) == {"value": "${Session.TransferredTo.TenantName}"}
+    assert reference.expand({"v": bracket}, nested) == {"value": {}}
+    for data in (flat, nested):
+        assert _ours(path, data) == "Human Resources"
+        assert _ours(bracket, data) == "Human Resources"
+        assert _ours("${Session['TransferredTo.TenantName']}", data) == "Human Resources"

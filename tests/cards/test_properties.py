@@ -60,6 +60,11 @@ def strategy(shape: Shape) -> st.SearchStrategy[Any]:
         "timestamp": TIMESTAMP,
         "list": st.lists(TEXT, max_size=4),
         "json": st.just("{}"),
+        "zone": st.sampled_from(["UTC", "Europe/London", "America/New_York", "Asia/Kolkata"]),
+        "uri": st.sampled_from(["https://example.com/a?b=c", "http://[::1]:8080/", "mailto:a@b.c"]),
+        "timex": st.sampled_from(["XXXX-10-31", "XXXX-02-29", "2024-03-05", "P3D", "T10:30"]),
+        "clock": st.sampled_from(["TXX:15:00", "TXX:00:59"]),
+        "numbers": st.lists(NUMBER, min_size=1, max_size=4),
     }[shape.kind]
 
 

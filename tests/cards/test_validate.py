@@ -122,3 +122,26 @@ def test_a_template_must_render_a_card_object() -> None:
     assert check_template([card()], "list.json") == [
         "list.json: renders to list, not an Adaptive Card object"
     ]
+
+
+def test_templates_calling_functions_of_every_family_pass_the_start_up_check() -> None:
+    """Sample data fits what each function reads: a time zone, a timestamp, a URI, a TIMEX."""
+    template = {
+        "type": "AdaptiveCard",
+        "version": "1.5",
+        "body": [
+            {"type": "TextBlock", "text": text}
+            for text in (
+                "${convertFromUTC(Session.StartedUtc, Guest.Timezone, 'h:mm tt')}",
+                "${convertToUTC(Session.LocalTime, Guest.Timezone)}",
+                "${addToTime(Session.StartedUtc, 2, 'Day')} ${startOfDay(Session.EndedUtc)}",
+                "${dateReadBack(Session.StartedUtc, Session.DueUtc)} ${ticks(Session.DueUtc)}",
+                "${getNextViableDate(Session.Birthday, Guest.Timezone)}",
+                "${getNextViableTime(Session.Meeting)} ${resolve(Session.Slot)}",
+                "${uriHost(Session.Portal)} ${sum(Session.Costs)} ${average(Session.Costs)}",
+                "${take(Session.Tags, 2)} ${addOrdinal(Session.Visits)} ${sqrt(Session.Area)}",
+                "${formatEpoch(Session.Epoch)} ${titleCase(Guest.Name)} ${xml(Session.Json)}",
+            )
+        ],
+    }
+    assert check_template(template, "families.json") == []
