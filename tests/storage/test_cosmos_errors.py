@@ -30,13 +30,14 @@ def no_secret_in(text: str) -> None:
         assert secret[:16] not in text
 
 
-async def test_a_wrong_key_fails_start_up_fast(
+async def test_a_wrong_key_fails_start_up_after_a_few_tries(
     cosmos_server: CosmosServer, cosmos_database: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    started = time.monotonic()
+    await cosmos_server.reset_stats()
     with pytest.raises(StorageError) as failure:
         await CosmosStore.open(cosmos_server.url, WRONG_KEY, cosmos_database)
-    assert time.monotonic() - started < 5
+    # The SDK tries a refused key a few times (platform notes), then gives up: no endless wait.
+    assert 1 <= await cosmos_server.total_requests() <= 5
     message = str(failure.value)
     assert cosmos_server.url in message and "COSMOS_KEY" in message and "401" in message
     no_secret_in(message + caplog.text)
@@ -50,16 +51,33 @@ async def test_a_key_that_is_not_a_key_is_named_as_such(cosmos_server: CosmosSer
         await CosmosStore.open("cosmos.example.com", EMULATOR_KEY, "crossdesk")
 
 
-async def test_an_unreachable_endpoint_fails_start_up_fast(
+async def test_an_unreachable_endpoint_fails_start_up_with_one_clear_line(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     endpoint = f"http://127.0.0.1:{unused_port()}"
-    started = time.monotonic()
     with pytest.raises(StorageError) as failure:
         await CosmosStore.open(endpoint, EMULATOR_KEY, "crossdesk")
-    assert time.monotonic() - started < 5
     assert str(failure.value).startswith(f"cannot reach Cosmos DB at {endpoint} while opening")
     no_secret_in(str(failure.value) + caplog.text)
+
+
+async def test_an_endpoint_that_drops_every_connection_is_tried_a_bounded_number_of_times() -> None:
+    attempts = 0
+
+    async def drop(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal attempts
+        attempts += 1
+        writer.close()
+
+    server = await asyncio.start_server(drop, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        with pytest.raises(StorageError, match="cannot reach Cosmos DB at"):
+            await CosmosStore.open(f"http://127.0.0.1:{port}", EMULATOR_KEY, "crossdesk")
+    finally:
+        server.close()
+        await server.wait_closed()
+    assert 1 <= attempts <= 10
 
 
 async def test_throttling_is_retried_after_the_delay_cosmos_asks_for(

@@ -79,6 +79,11 @@ class CosmosServer:
         stats = await self._control("GET", "stats")
         return dict(stats["byDatabase"].get(database, {"total": 0}))
 
+    async def total_requests(self) -> int:
+        """Requests the server received since the last reset, to any database or none."""
+        stats = await self._control("GET", "stats")
+        return int(stats["total"])
+
     async def batches(self, database: str) -> list[dict[str, Any]]:
         """The transactional batches the server ran on `database`, oldest first."""
         return [b for b in await self._control("GET", "batches") if b["database"] == database]
