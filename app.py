@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import gc
 import json
 import logging
@@ -21,9 +22,9 @@ from pathlib import Path
 from aiohttp import web
 
 from bots.endpoint import BOT, ChannelSettings, TeamsEndpoint
-from bots.proactive import ProactiveChannel
+from bots.sender import ConnectorSender
 from bots.teams import CrossdeskBot
-from dialogs import Runtime
+from dialogs import Delivery, Runtime, Sweeper
 from dialogs.repair import Stranded, locate
 from errors import ConfigError, CrossdeskError
 from pipeline.config import EXAMPLE_CONFIG, Config, load_config
@@ -51,6 +52,9 @@ class Settings:
     cosmos_endpoint: str = ""
     cosmos_key: str = field(default="", repr=False)
     cosmos_database: str = "crossdesk"
+    #: How often each instance looks for messages left to deliver (0: never; tests sweep
+    #: themselves).
+    sweep_seconds: float = 2.0
     #: Endpoint overrides for the SDK's authentication (tests point these at local servers).
     auth_endpoints: Mapping[str, str] = field(default_factory=dict)
 
@@ -75,6 +79,7 @@ class Settings:
             cosmos_endpoint=env.get("COSMOS_ENDPOINT", ""),
             cosmos_key=env.get("COSMOS_KEY", ""),
             cosmos_database=env.get("COSMOS_DATABASE", "") or "crossdesk",
+            sweep_seconds=_seconds(env, "CROSSDESK_SWEEP_SECONDS", 2.0),
         )
 
     def channel(self) -> ChannelSettings:
@@ -86,6 +91,19 @@ class Settings:
             app_tenant_id=self.app_tenant_id,
             auth_endpoints=self.auth_endpoints,
         )
+
+
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    value = env.get(name, "")
+    if not value:
+        return default
+    try:
+        seconds = float(value)
+    except ValueError:
+        raise ConfigError([f"{name}: not a number of seconds: {value!r}"]) from None
+    if seconds < 0:
+        raise ConfigError([f"{name}: must not be negative: {value!r}"])
+    return seconds
 
 
 async def open_store(settings: Settings) -> Store:
@@ -114,6 +132,8 @@ async def open_store(settings: Settings) -> Store:
 
 STORE = web.AppKey("store", Store)
 ENDPOINT = web.AppKey("endpoint", TeamsEndpoint)
+RUNTIME = web.AppKey("runtime", Runtime)
+SWEEPER = web.AppKey("sweeper", Sweeper)
 
 
 def create_app(settings: Settings, config: Config | None = None) -> web.Application:
@@ -125,16 +145,33 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     async def resources(app: web.Application) -> AsyncIterator[None]:
         store = await open_store(settings)
         app[STORE] = store
+        delivery = Delivery(ConnectorSender(endpoint.authentication, settings.app_id))
+        runtime = app[RUNTIME] = Runtime(config, store, delivery)
+        app[SWEEPER] = Sweeper(store, delivery, interval=settings.sweep_seconds)
         app[BOT] = CrossdeskBot(
-            Runtime(config, store),
-            ProactiveChannel(endpoint.adapter, settings.app_id),
-            allowed_directory_tenants=settings.allowed_directory_tenants,
+            runtime, allowed_directory_tenants=settings.allowed_directory_tenants
         )
         yield
         await store.close()
 
+    sweeping: list[asyncio.Task[None]] = []
+
+    async def start_sweeping(app: web.Application) -> None:
+        # After the store and the channel's connections are open (both start before this).
+        if settings.sweep_seconds > 0:
+            sweeping.append(asyncio.create_task(app[SWEEPER].run()))
+
+    async def stop_sweeping(app: web.Application) -> None:
+        # Before they close: shutdown handlers run before cleanup.
+        for task in sweeping:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     app.cleanup_ctx.append(resources)
     app.add_subapp("/api", endpoint.app())
+    app.on_startup.append(start_sweeping)
+    app.on_shutdown.append(stop_sweeping)
     app.router.add_get("/healthz", healthz)
     return app
 

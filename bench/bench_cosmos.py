@@ -4,8 +4,10 @@
 (tests/support/cosmos_server.js; `npm ci` installs it), serves Crossdesk in this process on
 Cosmos DB storage with a fake Bot Connector, all on 127.0.0.1 and ports chosen at run time,
 drives N chats through the help desk → HR scenario one turn at a time, and counts every request
-the server receives during each turn. Targets: at most 3 per plain turn and 4 per transfer.
-Prints the figures; exits 1 if a target is missed.
+the server receives during each turn. A turn is its own requests (take the lease, read the
+chat, commit) plus one per reply it delivers (each recorded before the next is sent). Targets:
+at most 3 of its own per plain turn and per transfer. Prints the figures; exits 1 if a target
+is missed.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-TARGETS = {"plain": 3, "transfer": 4}
+TARGETS = {"plain": 3, "transfer": 3}
 #: Which scenario step is which kind of turn.
 KINDS = {
     "install": "install",
@@ -32,7 +34,7 @@ KINDS = {
 }
 
 
-async def measure(chats: int, workdir: Path) -> dict[str, list[tuple[dict[str, int], float]]]:
+async def measure(chats: int, workdir: Path) -> dict[str, list[tuple[dict[str, int], float, int]]]:
     """Per kind of turn: the server's request counts and the wall time of every turn."""
     sys.path.insert(0, str(ROOT))  # run as a script from anywhere: the app is at the root
     import aiohttp
@@ -51,13 +53,15 @@ async def measure(chats: int, workdir: Path) -> dict[str, list[tuple[dict[str, i
     database = database_name()
     settings = Settings(
         config_path=TEST_CONFIG,
+        # Turns only: the sweeper's own queries would land in random turns' counts.
+        sweep_seconds=0.0,
         storage="cosmos",
         cosmos_endpoint=server.url,
         cosmos_key=EMULATOR_KEY,
         cosmos_database=database,
     )
     runner = web.AppRunner(create_app(settings), access_log=None)
-    figures: dict[str, list[tuple[dict[str, int], float]]] = defaultdict(list)
+    figures: dict[str, list[tuple[dict[str, int], float, int]]] = defaultdict(list)
     try:
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)
@@ -74,7 +78,8 @@ async def measure(chats: int, workdir: Path) -> dict[str, list[tuple[dict[str, i
                     elapsed = time.perf_counter() - started
                     after = await server.requests(database)
                     delta = {k: after.get(k, 0) - before.get(k, 0) for k in after}
-                    figures[KINDS[step]].append(({k: v for k, v in delta.items() if v}, elapsed))
+                    counts = {k: v for k, v in delta.items() if v}
+                    figures[KINDS[step]].append((counts, elapsed, len(received)))
                     before = after
                     started = time.perf_counter()
 
@@ -86,18 +91,22 @@ async def measure(chats: int, workdir: Path) -> dict[str, list[tuple[dict[str, i
     return figures
 
 
-def report(figures: dict[str, list[tuple[dict[str, int], float]]], chats: int) -> bool:
+def report(figures: dict[str, list[tuple[dict[str, int], float, int]]], chats: int) -> bool:
     """Print the table; True if every target is met."""
     print(f"Cosmos DB round trips per Crossdesk turn ({chats} chats, help desk → HR scenario)")
     print()
-    print("| turn | turns | round trips (min / median / max) | by kind | target | ms (median) |")
-    print("|---|---|---|---|---|---|")
+    print(
+        "| turn | turns | round trips (min / median / max) | of which deliveries | by kind"
+        " | target (turn's own) | ms (median) |"
+    )
+    print("|---|---|---|---|---|---|---|")
     met = True
     for kind in ("install", "plain", "transfer"):
         rows = figures[kind]
-        totals = [counts["total"] for counts, _ in rows]
+        totals = [counts["total"] for counts, _, _ in rows]
+        own = [counts["total"] - replies for counts, _, replies in rows]
         kinds: dict[str, list[int]] = defaultdict(list)
-        for counts, _ in rows:
+        for counts, _, _ in rows:
             for name, value in counts.items():
                 if name != "total":
                     kinds[name].append(value)
@@ -105,15 +114,19 @@ def report(figures: dict[str, list[tuple[dict[str, int], float]]], chats: int) -
             f"{name} {statistics.median(values):g}" for name, values in sorted(kinds.items())
         )
         target = TARGETS.get(kind)
-        ok = target is None or max(totals) <= target
+        ok = target is None or max(own) <= target
         met = met and ok
         print(
             f"| {kind} | {len(rows)} | {min(totals)} / {statistics.median(totals):g} /"
-            f" {max(totals)} | {breakdown} | {f'≤ {target}' if target else '—'}"
-            f"{'' if ok else ' MISSED'} | {statistics.median(t for _, t in rows) * 1000:.1f} |"
+            f" {max(totals)} | {statistics.median(r for _, _, r in rows):g} | {breakdown}"
+            f" | {f'≤ {target}' if target else '—'}{'' if ok else ' MISSED'}"
+            f" | {statistics.median(t for _, t, _ in rows) * 1000:.1f} |"
         )
     print()
-    print("round trips: every request the Cosmos DB server received during the turn.")
+    print(
+        "round trips: every request the Cosmos DB server received during the turn; deliveries:"
+        " the replies it delivered, one write each."
+    )
     return met
 
 

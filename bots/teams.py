@@ -1,15 +1,15 @@
 """The Teams activity handler: what Teams sends, as events for the runtime.
 
 A turn reads: is the sender's directory tenant allowed → which event is it (a message, a card
-click, the chat shown) → `Runtime.run_turn` with a channel that knows the guest from the
-activity and sends the replies on this turn's context. Everything else, de-duplication
-included, is the runtime's.
+click, the chat shown) → `Runtime.run_turn` with a channel that knows the guest and the chat
+from the activity. Everything else, de-duplication and sending the replies included, is the
+runtime's.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from botbuilder.core import InvokeResponse, TurnContext
@@ -18,9 +18,7 @@ from botbuilder.schema import Activity, ActivityTypes
 
 from bots.edge.wire import reference_json
 from bots.guest import directory_tenant_id, guest_metadata, member_metadata
-from bots.proactive import ProactiveChannel, activities_of
 from dialogs import ChatOpened, Event, GuestMessage, Runtime
-from pipeline.stages import Reply
 
 log = logging.getLogger(__name__)
 
@@ -34,8 +32,8 @@ _EXACTLY_ONCE = {
 
 
 class TeamsChannel:
-    """The runtime's `Channel` for a turn Teams started: the activity's facts, replies on its
-    turn context."""
+    """The runtime's `Channel` for a turn Teams started: the guest and the chat as the
+    activity tells them."""
 
     def __init__(self, turn_context: TurnContext) -> None:
         self._context = turn_context
@@ -49,24 +47,18 @@ class TeamsChannel:
     def reference(self) -> Mapping[str, Any] | None:
         return reference_json(self._context.activity)
 
-    async def send(self, reference: Mapping[str, Any] | None, replies: Sequence[Reply]) -> None:
-        activities = activities_of(replies)
-        if activities:
-            await self._context.send_activities(activities)
+    def reply_to(self) -> str | None:
+        activity_id: str | None = self._context.activity.id
+        return activity_id
 
 
 class CrossdeskBot(TeamsActivityHandler):
     """Feeds Teams messages, card clicks and installs to the runtime."""
 
     def __init__(
-        self,
-        runtime: Runtime,
-        proactive: ProactiveChannel,
-        *,
-        allowed_directory_tenants: frozenset[str] = frozenset(),
+        self, runtime: Runtime, *, allowed_directory_tenants: frozenset[str] = frozenset()
     ) -> None:
         self.runtime = runtime
-        self.proactive = proactive
         self.allowed_directory_tenants = allowed_directory_tenants
 
     async def on_turn(self, turn_context: TurnContext) -> None:
@@ -76,13 +68,6 @@ class CrossdeskBot(TeamsActivityHandler):
             log.warning("activity from a directory tenant that is not allowed ignored")
             return
         await super().on_turn(turn_context)
-
-    async def run_proactive(self, conversation_id: str, event: Event, *, event_id: str) -> bool:
-        """Run a turn Crossdesk starts itself (no Teams activity) on a chat, sending through
-        the conversation reference stored for it; False if `event_id` ran before."""
-        return await self.runtime.run_turn(
-            conversation_id, event, event_id=event_id, channel=self.proactive
-        )
 
     # what Teams sends
 

@@ -1,5 +1,18 @@
-"""The per-tenant pipeline runtime: the one owner of a chat's turn (no SDK)."""
+"""The per-tenant pipeline runtime: the one owner of a chat's turn, and the delivery of what
+turns send (no SDK)."""
 
+from dialogs.delivery import Delivery, Sender, Sweeper
 from dialogs.runtime import Channel, ChatOpened, Command, Event, GuestMessage, Runtime, Wake
 
-__all__ = ["Channel", "ChatOpened", "Command", "Event", "GuestMessage", "Runtime", "Wake"]
+__all__ = [
+    "Channel",
+    "ChatOpened",
+    "Command",
+    "Delivery",
+    "Event",
+    "GuestMessage",
+    "Runtime",
+    "Sender",
+    "Sweeper",
+    "Wake",
+]

@@ -3,10 +3,11 @@
 A turn is a straight line: take the chat (`Store.chat_turn`: its lease, its active session
 with the position where it waits) → open a session at the front door if there is none →
 route the event (a command, a repair of a stranded chat, or the waiting stage's input) →
-follow transitions and transfers until a stage waits or the chat ends → send the replies →
-commit everything as one atomic write. Stages (`pipeline/stages/`) decide what to say and
-where to go; the runtime records, moves and transfers. Nothing here touches the SDK: the
-Teams edge (`bots/`) hands events in and sends the replies through a `Channel`.
+follow transitions and transfers until a stage waits or the chat ends → commit everything,
+the replies to send included (the outbox), as one atomic write → deliver the outbox
+(`dialogs/delivery.py`). Stages (`pipeline/stages/`) decide what to say and where to go; the
+runtime records, moves and transfers. Nothing here touches the SDK: the Teams edge (`bots/`)
+hands events in through a `Channel` and posts the outbox through a `Sender`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, assert_never
 
+from dialogs.delivery import ADAPTIVE_CARD, Delivery, outgoing
 from dialogs.repair import Stranded, locate
 from errors import PipelineError
 from pipeline.config import Config, StageRef, Tenant
@@ -41,13 +43,12 @@ from pipeline.stages.base import (
     Wait,
 )
 from pipeline.transfer import TransferRecord, TransferRefused, plan_transfer
-from storage.base import ChatTurn, Store, TurnWrites
+from storage.base import ChatTurn, Outgoing, Store, TurnWrites
 
 log = logging.getLogger(__name__)
 
 #: Stages entered in one turn before the runtime stops a pipeline that never waits.
 MAX_STAGES_PER_TURN = 100
-ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 
 
 # what starts a turn
@@ -78,7 +79,8 @@ Event = GuestMessage | ChatOpened | Wake
 
 
 class Channel(Protocol):
-    """How a turn reaches the guest and what it knows of them (the Teams edge, or a test)."""
+    """What a turn knows of the event's chat and guest (the Teams edge, or a test); its
+    replies go out through the outbox, to the conversation reference stored for the chat."""
 
     def facts(self) -> Mapping[str, Any]:
         """`Guest.*` metadata the event carries (none for a turn Crossdesk started)."""
@@ -92,9 +94,26 @@ class Channel(Protocol):
         """The conversation reference of the event, to keep for proactive messages."""
         ...
 
-    async def send(self, reference: Mapping[str, Any] | None, replies: Sequence[Reply]) -> None:
-        """Deliver the turn's replies, in order, to the chat `reference` names."""
+    def reply_to(self) -> str | None:
+        """The id of the inbound activity the turn's replies answer (None: new messages)."""
         ...
+
+
+class Unprompted:
+    """The `Channel` of a turn Crossdesk starts itself: no guest facts, new messages to the
+    stored conversation reference."""
+
+    def facts(self) -> Mapping[str, Any]:
+        return {}
+
+    async def profile(self) -> Mapping[str, Any]:
+        return {}
+
+    def reference(self) -> Mapping[str, Any] | None:
+        return None
+
+    def reply_to(self) -> str | None:
+        return None
 
 
 class Command(enum.Enum):
@@ -168,23 +187,31 @@ class _Turn:
                 )
             )
 
-    def writes(self) -> TurnWrites:
+    def writes(self, outbox: Sequence[Outgoing]) -> TurnWrites:
         return TurnWrites(
             sessions=list(self.changed.values()),
             bound_session_id=self.bound,
             reference=self.reference,
             transfers=self.transfers,
+            outbox=outbox,
         )
 
 
 class Runtime:
-    """Runs turns of chats over one configuration and one store."""
+    """Runs turns of chats over one configuration and one store; `delivery` sends what they
+    commit."""
 
     def __init__(
-        self, config: Config, store: Store, *, clock: Callable[[], datetime] = utc_now
+        self,
+        config: Config,
+        store: Store,
+        delivery: Delivery,
+        *,
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.config = config
         self.store = store
+        self.delivery = delivery
         self.clock = clock
 
     async def run_turn(
@@ -203,9 +230,26 @@ class Runtime:
             await self._take_in(turn, event, channel)
             if turn.session is not None:
                 self._route(turn, event)
-            await channel.send(turn.reference or chat.reference, turn.replies)
-            await chat.commit(turn.writes())
+            await chat.commit(turn.writes(self._outbox(turn, channel)))
+            await self.delivery.deliver(chat)
         return True
+
+    async def run_unprompted(self, conversation_id: str, event: Event, *, event_id: str) -> bool:
+        """Run a turn Crossdesk starts itself (a timer, an admin's command, an agent's action
+        in another chat) on a chat by its conversation id; its replies go to the conversation
+        reference stored for the chat. `event_id` makes it exactly-once across instances."""
+        return await self.run_turn(conversation_id, event, event_id=event_id, channel=Unprompted())
+
+    def _outbox(self, turn: _Turn, channel: Channel) -> list[Outgoing]:
+        if not turn.replies:
+            return []
+        reference = turn.reference or turn.chat.reference
+        if reference is None:
+            raise PipelineError(
+                f"chat {turn.chat.conversation_id} has no conversation reference to send to"
+            )
+        reply_to = channel.reply_to()
+        return [outgoing(reference, reply, reply_to) for reply in turn.replies]
 
     # the steps of a turn
 

@@ -1,11 +1,14 @@
 """The storage contract every backend (SQLite, Cosmos DB) implements. No SDK here.
 
 Everything a chat changes happens in a turn: `Store.chat_turn` gives the turn the chat (its
-active session, with the position where it waits, and the conversation reference) under a
-lease no other turn of the chat can hold at the same time, on any instance; the turn commits
-everything it changed as one atomic step (`ChatTurn.commit`), together with the claim of the
-event that started it and the release of the lease. A turn that does not commit writes
-nothing and claims nothing, so a re-delivery of its event runs it again.
+active session, with the position where it waits, the conversation reference and the messages
+not yet delivered) under a lease no other turn of the chat can hold at the same time, on any
+instance; the turn commits everything it changed as one atomic step (`ChatTurn.commit`),
+together with the messages it means to send (the outbox) and the claim of the event that
+started it. A turn that does not commit writes nothing and claims nothing, so a re-delivery of
+its event runs it again. After the commit the turn, still holding the lease, delivers the
+outbox in order and records each delivery (`ChatTurn.settle`); what it cannot deliver stays
+for a later turn or for `Store.due_chats`.
 """
 
 from __future__ import annotations
@@ -18,9 +21,31 @@ from typing import Any, Protocol
 from pipeline.session import FlowStep, Session, TranscriptEntry
 from pipeline.transfer import TransferRecord
 
-#: How long a chat turn may hold the chat's lease before another turn may take it over.
-#: Teams gives up on a turn after ~15 s, so a live turn never needs longer.
-LEASE_SECONDS = 30.0
+#: How long a chat's lease lasts without renewal. A live turn renews it while it runs (every
+#: third of this), so only a dead process's lease expires, and a waiting turn takes it over
+#: well inside the 15 s after which Teams re-delivers an activity.
+LEASE_SECONDS = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A message a turn committed to send: an entry of the chat's outbox.
+
+    `activity` is the Bot Framework activity to post (its `conversation` and `serviceUrl` say
+    where), `reply_to` the inbound activity it answers (or None for a new message). `seq`
+    orders a chat's entries (the store assigns it at the commit); `attempts` and `due_at`
+    (epoch seconds) pace the retries of an entry that could not be delivered yet.
+    """
+
+    activity: Mapping[str, Any]
+    reply_to: str | None = None
+    seq: int = 0
+    attempts: int = 0
+    due_at: float = 0.0
+
+    @property
+    def conversation_id(self) -> str:
+        return str(self.activity["conversation"]["id"])
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +61,8 @@ class TurnWrites:
     bound_session_id: str | None = None
     reference: Mapping[str, Any] | None = None
     transfers: Sequence[TransferRecord] = ()
+    #: Messages to send, in order, after the commit (the store gives them their `seq`).
+    outbox: Sequence[Outgoing] = ()
 
 
 class ChatTurn(Protocol):
@@ -59,14 +86,39 @@ class ChatTurn(Protocol):
         """The conversation reference stored for the chat (for proactive messages)."""
         ...
 
-    async def commit(self, writes: TurnWrites) -> None:
-        """Write `writes`, claim the turn's event and release the lease, atomically.
+    @property
+    def holding(self) -> bool:
+        """Whether the turn still holds the chat's lease."""
+        ...
 
-        Sessions are version-guarded: `ConflictError`, with nothing written, if a session (or
-        the chat's lease) changed hands since the turn began, which only a turn that outlived
-        its lease can meet. Afterwards each written session's `version` is the stored one and
-        its pending flow and transcript are empty. A turn commits at most once.
+    @property
+    def outbox(self) -> Sequence[Outgoing]:
+        """The chat's undelivered messages, oldest first: those earlier turns left, and after
+        the commit this turn's too."""
+        ...
+
+    async def commit(self, writes: TurnWrites) -> None:
+        """Write `writes` (its outbox too) and claim the turn's event, atomically.
+
+        The lease stays held while the chat has undelivered messages (deliver them, then
+        `settle`); otherwise it is released with the commit. Sessions are version-guarded:
+        `ConflictError`, with nothing written, if a session (or the chat's lease) changed hands
+        since the turn began, which only a turn that outlived its lease can meet. Afterwards
+        each written session's `version` is the stored one and its pending flow and transcript
+        are empty. A turn commits at most once.
         """
+        ...
+
+    async def settle(
+        self,
+        *,
+        delivered: Sequence[int] = (),
+        postponed: Sequence[Outgoing] = (),
+        release: bool,
+    ) -> None:
+        """Record deliveries: the entries `delivered` (their `seq`; delivered, or given up on)
+        leave the outbox; `postponed` entries are stored with their new `attempts` and
+        `due_at`; `release` ends the turn's hold on the chat."""
         ...
 
 
@@ -87,15 +139,22 @@ class Store(Protocol):
     """Where chats are kept: their sessions, flows, transcripts, bindings and transfers."""
 
     def chat_turn(
-        self, conversation_id: str, event_id: str | None
+        self, conversation_id: str, event_id: str | None, *, wait: bool = True
     ) -> AbstractAsyncContextManager[ChatTurn | None]:
         """Run one turn of a chat exclusively, across every instance sharing the store.
 
-        Takes the chat's lease, waiting while another turn holds it (at most until it expires).
-        Yields None, holding nothing, when `event_id` was claimed by a committed turn already (a
-        re-delivery: the turn must do nothing). Leaving the block without a commit, normally or
-        by an exception, releases the lease and writes nothing.
+        Takes the chat's lease, waiting while another turn holds it (at most until it expires),
+        and renews it while the block runs. Yields None, holding nothing, when `event_id` was
+        claimed by a committed turn already (a re-delivery: the turn must do nothing). Leaving
+        the block releases the lease; without a commit, normally or by an exception, nothing
+        is written. `event_id` None runs a turn that claims nothing (e.g. a delivery); with
+        `wait` False, a chat another turn holds yields None at once.
         """
+        ...
+
+    async def due_chats(self, now: float, limit: int) -> list[str]:
+        """Chats with outbox entries due by `now` (epoch seconds) that no turn holds: the
+        deliveries a crashed or postponing turn left behind."""
         ...
 
     async def history(self, conversation_id: str) -> ChatHistory:

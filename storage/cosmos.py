@@ -4,28 +4,31 @@
 database and its container are created on start-up if missing. Layout, partitioning, indexing
 and costs: `storage/COSMOS.md`; document shapes: `storage/cosmos_documents.py`.
 
-A turn is three round trips, a transfer turn too:
+A turn, a transfer turn too, is:
 
 1. take the chat's lease: create the `lease` document (or replace an expired one);
-2. read the chat: one single-partition query for the head, the active session and the claim
-   of the turn's event (a claimed event ends the turn here: a re-delivery);
+2. read the chat: one single-partition query for the head, the active session, undelivered
+   messages and the claim of the turn's event (a claimed event ends the turn here);
 3. commit: one transactional batch in the chat's partition with everything the turn changed
-   (sessions, their log, the head, transfer records), the claim of its event and the deletion
-   of the lease, every write guarded by an ETag.
+   (sessions, their log, the head, transfer records), its outbox entries and the claim of its
+   event, every write guarded by an ETag; the lease is extended while there is something to
+   deliver, else deleted;
+4. one write per delivered message: deleting its outbox entry (the last one with the lease).
 
 A turn that does not commit deletes its lease and leaves nothing else behind.
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import logging
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager, suppress
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager, suppress
+from dataclasses import dataclass, replace
 from typing import Any, cast
 
 from azure.core import MatchConditions
@@ -42,11 +45,12 @@ from azure.cosmos.exceptions import (
 
 from errors import ConflictError, StorageError
 from pipeline.session import Session
-from storage.base import LEASE_SECONDS, ChatHistory, TurnWrites
+from storage.base import LEASE_SECONDS, ChatHistory, Outgoing, TurnWrites
 from storage.cosmos_documents import (
     CHATS,
     CHATS_INDEXING,
     CHATS_PARTITION,
+    DUE_QUERY,
     HEAD,
     HISTORY_QUERY,
     LEASE,
@@ -57,11 +61,14 @@ from storage.cosmos_documents import (
     head_document,
     lease_document,
     log_document,
+    out_document,
+    out_id,
+    outgoing_of,
     session_doc_id,
     session_document,
     transfer_document,
 )
-from storage.leases import LeaseWaits, TurnStart, start_turn
+from storage.leases import LeaseWaits, TurnStart, leased_turn
 from storage.records import flow_of, session_of, transcript_of, transfer_of
 
 log = logging.getLogger(__name__)
@@ -138,14 +145,20 @@ class CosmosTurn:
         store: CosmosStore,
         conversation_id: str,
         event_id: str | None,
+        owner: str,
         lease_etag: str,
         documents: list[Document],
     ) -> None:
         self._store = store
         self.conversation_id = conversation_id
         self.event_id = event_id
+        self.owner = owner
         self.lease_etag = lease_etag
         self.committed = False
+        #: Whether the turn still holds the chat's lease.
+        self.holding = True
+        #: Serializes the lease's renewal with the writes guarded by its ETag.
+        self.lease_lock = asyncio.Lock()
         self._head = next((d for d in documents if d.get("kind") == "head"), None)
         self._sessions = {d["id"]: d for d in documents if d.get("kind") == "session"}
         bound = self._head and self._sessions.get(session_doc_id(self._head["sessionId"]))
@@ -154,35 +167,84 @@ class CosmosTurn:
         self.reference: Mapping[str, Any] | None = (
             self._head.get("reference") if self._head else None
         )
+        self.outbox: list[Outgoing] = sorted(
+            (outgoing_of(d) for d in documents if d.get("kind") == "out"), key=lambda e: e.seq
+        )
 
     async def commit(self, writes: TurnWrites) -> None:
         if self.committed:
             raise StorageError(f"chat {self.conversation_id}: a turn commits once")
-        batch = self._batch(writes)
+        hold = bool(self.outbox or writes.outbox)
+        batch, added = self._batch(writes, hold)
         if len(batch) > _MAX_BATCH:
             raise StorageError(
                 f"a turn of chat {self.conversation_id} would write {len(batch)} documents at"
                 f" once; Cosmos DB takes at most {_MAX_BATCH} in one transactional batch"
             )
         store = self._store
-        with _errors(store.endpoint, f"committing a turn of chat {self.conversation_id}"):
-            try:
-                await store.chats.execute_item_batch(
-                    [operation for operation, _ in batch], partition_key=self.conversation_id
-                )
-            except CosmosBatchOperationError as error:
-                raise self._refusal(batch[error.error_index][1], error.status_code) from None
+        async with self.lease_lock:
+            with _errors(store.endpoint, f"committing a turn of chat {self.conversation_id}"):
+                try:
+                    results = await store.chats.execute_item_batch(
+                        [operation for operation, _ in batch], partition_key=self.conversation_id
+                    )
+                except CosmosBatchOperationError as error:
+                    raise self._refusal(batch[error.error_index][1], error.status_code) from None
+            if hold:
+                self.lease_etag = _etag(list(results)[-1])
         self.committed = True
+        self.holding = hold
+        self.outbox = [*self.outbox, *added]
         for session in writes.sessions:
             session.version += 1
             session.pending_flow.clear()
             session.pending_transcript.clear()
 
-    def _batch(self, writes: TurnWrites) -> list[tuple[tuple[Any, ...], _Op]]:
+    async def settle(
+        self,
+        *,
+        delivered: Sequence[int] = (),
+        postponed: Sequence[Outgoing] = (),
+        release: bool,
+    ) -> None:
+        store = self._store
+        operations: list[tuple[Any, ...]] = [("delete", (out_id(seq),)) for seq in delivered]
+        operations += [
+            ("replace", (out_id(e.seq), out_document(self.conversation_id, e))) for e in postponed
+        ]
+        async with self.lease_lock:
+            if release:
+                guard = {"if_match_etag": self.lease_etag}
+                operations.append(("delete", (LEASE,), guard))
+            with _errors(store.endpoint, f"recording deliveries of chat {self.conversation_id}"):
+                try:
+                    if operations:
+                        await store.chats.execute_item_batch(
+                            operations, partition_key=self.conversation_id
+                        )
+                except CosmosBatchOperationError as error:
+                    if not release or error.error_index != len(operations) - 1:
+                        raise
+                    # The lease ran out and another turn holds it: the deliveries still count.
+                    log.warning("chat %s: the lease ran out while delivering", self.conversation_id)
+                    if operations[:-1]:
+                        await store.chats.execute_item_batch(
+                            operations[:-1], partition_key=self.conversation_id
+                        )
+        done = set(delivered)
+        changed = {entry.seq: entry for entry in postponed}
+        self.outbox = [changed.get(e.seq, e) for e in self.outbox if e.seq not in done]
+        if release:
+            self.holding = False
+
+    def _batch(
+        self, writes: TurnWrites, hold: bool
+    ) -> tuple[list[tuple[tuple[Any, ...], _Op]], list[Outgoing]]:
         batch: list[tuple[tuple[Any, ...], _Op]] = []
         head = self._head
         sessions = int(head["sessions"]) if head else 0
         transfers = int(head["transfers"]) if head else 0
+        sent = int(head.get("sent", 0)) if head else 0
         for session in writes.sessions:
             doc_id = session_doc_id(session.id)
             version = session.version + 1
@@ -209,10 +271,21 @@ class CosmosTurn:
             transfers += 1
             body = transfer_document(record, seq=transfers)
             batch.append((("create", (body,)), _Op("transfer", record.from_session_id)))
+        added: list[Outgoing] = []
+        for outgoing in writes.outbox:
+            sent += 1
+            numbered = replace(outgoing, seq=sent)
+            added.append(numbered)
+            body = out_document(self.conversation_id, numbered)
+            batch.append((("create", (body,)), _Op("out", str(sent))))
+        counters = (sessions, transfers, sent)
         head_changes = (
             writes.bound_session_id is not None
             or (writes.reference is not None and writes.reference != self.reference)
-            or (head is not None and (sessions, transfers) != (head["sessions"], head["transfers"]))
+            or (
+                head is not None
+                and counters != (head["sessions"], head["transfers"], head.get("sent", 0))
+            )
         )
         if head_changes:
             bound = writes.bound_session_id or (str(head["sessionId"]) if head else "")
@@ -223,6 +296,7 @@ class CosmosTurn:
                 dict(reference) if reference is not None else None,
                 sessions=sessions,
                 transfers=transfers,
+                sent=sent,
             )
             if head is None:
                 batch.append((("create", (body,)), _Op("head", HEAD)))
@@ -233,8 +307,12 @@ class CosmosTurn:
             claim = claim_document(self.conversation_id, self.event_id, self._store.clock())
             batch.append((("create", (claim,)), _Op("claim", self.event_id)))
         guard = {"if_match_etag": self.lease_etag}
-        batch.append((("delete", (LEASE,), guard), _Op("lease", LEASE)))
-        return batch
+        if hold:
+            lease = self._store.lease_document(self.conversation_id, self.owner)
+            batch.append((("replace", (LEASE, lease), guard), _Op("lease", LEASE)))
+        else:
+            batch.append((("delete", (LEASE,), guard), _Op("lease", LEASE)))
+        return batch, added
 
     def _refusal(self, failed: _Op, status: int) -> StorageError:
         chat = f"chat {self.conversation_id}"
@@ -246,7 +324,7 @@ class CosmosTurn:
                 "head": "the chat's binding changed since this turn read it",
             }[failed.kind]
             return ConflictError(f"{chat}: {what}; nothing of the turn was written")
-        if status == 409 and failed.kind in ("transfer", "new-session"):
+        if status == 409 and failed.kind in ("transfer", "new-session", "out"):
             return ConflictError(
                 f"{chat}: {failed.kind} {failed.subject} exists already; nothing of the turn"
                 " was written"
@@ -255,6 +333,11 @@ class CosmosTurn:
             f"Cosmos DB at {self._store.endpoint} refused the commit of {chat}"
             f" ({status} on the {failed.kind} write)"
         )
+
+
+def _etag(result: Any) -> str:
+    """The ETag a batch operation's result carries."""
+    return cast(str, result.get("eTag") or result["resourceBody"]["_etag"])
 
 
 class CosmosStore:
@@ -366,17 +449,25 @@ class CosmosStore:
 
     # turns
 
-    @asynccontextmanager
-    async def chat_turn(
-        self, conversation_id: str, event_id: str | None
-    ) -> AsyncIterator[CosmosTurn | None]:
-        owner = uuid.uuid4().hex
-        began: list[CosmosTurn] = []
+    def lease_document(self, conversation_id: str, owner: str) -> Document:
+        """The chat's lease for `owner`, until `lease_seconds` from now; its TTL removes a
+        crashed holder's lease long after it expired."""
+        return lease_document(
+            conversation_id,
+            owner,
+            self.clock() + self.lease_seconds,
+            max(60, int(self.lease_seconds * 10)),
+        )
 
-        async def attempt() -> TurnStart:
+    def chat_turn(
+        self, conversation_id: str, event_id: str | None, *, wait: bool = True
+    ) -> AbstractAsyncContextManager[CosmosTurn | None]:
+        owner = uuid.uuid4().hex
+
+        async def attempt() -> tuple[TurnStart, CosmosTurn | None]:
             etag = await self._lease(conversation_id, owner)
             if etag is None:
-                return TurnStart.BUSY
+                return TurnStart.BUSY, None
             try:
                 documents = await self.query(
                     TURN_QUERY,
@@ -384,40 +475,29 @@ class CosmosStore:
                     [{"name": "@claim", "value": claim_id(event_id) if event_id else ""}],
                 )
             except BaseException:
-                await self._release(conversation_id, etag)
+                await self._release_lease(conversation_id, etag)
                 raise
             if event_id and any(d["id"] == claim_id(event_id) for d in documents):
-                await self._release(conversation_id, etag)
-                return TurnStart.DUPLICATE
-            began.append(CosmosTurn(self, conversation_id, event_id, etag, documents))
-            return TurnStart.LEASED
+                await self._release_lease(conversation_id, etag)
+                return TurnStart.DUPLICATE, None
+            turn = CosmosTurn(self, conversation_id, event_id, owner, etag, documents)
+            return TurnStart.LEASED, turn
 
-        leased = await start_turn(
-            self._waits, conversation_id, attempt, max_wait=2 * self.lease_seconds
+        return leased_turn(
+            self._waits,
+            conversation_id,
+            attempt,
+            lease_seconds=self.lease_seconds,
+            wait=wait,
+            renew=self._renew,
+            release=self._release,
         )
-        if not leased:
-            yield None
-            return
-        turn = began[-1]
-        try:
-            yield turn
-        finally:
-            if not turn.committed:
-                try:
-                    await self._release(conversation_id, turn.lease_etag)
-                except StorageError as error:
-                    log.error(
-                        "chat %s: could not release a turn's lease: %s", conversation_id, error
-                    )
-            self._waits.released(conversation_id)
 
     async def _lease(self, conversation_id: str, owner: str) -> str | None:
         """Take the chat's lease (or one whose holder ran out of time): its ETag, or None while
         another turn holds it."""
         now = self.clock()
-        document = lease_document(
-            conversation_id, owner, now + self.lease_seconds, int(self.lease_seconds * 10)
-        )
+        document = self.lease_document(conversation_id, owner)
         with _errors(self.endpoint, f"taking the lease of chat {conversation_id}"):
             try:
                 created = await self.chats.create_item(document)
@@ -438,14 +518,36 @@ class CosmosStore:
                 )
             except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
                 return None  # another waiter took it first
-        log.warning(
-            "chat %s: took over a lease whose turn ran for more than %.0f s",
-            conversation_id,
-            self.lease_seconds,
-        )
+        log.warning("chat %s: took over a lease whose holder stopped renewing it", conversation_id)
         return cast(str, taken["_etag"])
 
-    async def _release(self, conversation_id: str, etag: str) -> None:
+    async def _renew(self, turn: CosmosTurn) -> bool:
+        async with turn.lease_lock:
+            if not turn.holding:
+                return False
+            document = self.lease_document(turn.conversation_id, turn.owner)
+            with _errors(self.endpoint, f"renewing the lease of chat {turn.conversation_id}"):
+                try:
+                    renewed = await self.chats.replace_item(
+                        LEASE,
+                        document,
+                        etag=turn.lease_etag,
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+                except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
+                    return False
+            turn.lease_etag = cast(str, renewed["_etag"])
+        return True
+
+    async def _release(self, turn: CosmosTurn) -> None:
+        async with turn.lease_lock:
+            try:
+                await self._release_lease(turn.conversation_id, turn.lease_etag)
+            except StorageError as error:
+                log.error("chat %s: could not release its lease: %s", turn.conversation_id, error)
+            turn.holding = False
+
+    async def _release_lease(self, conversation_id: str, etag: str) -> None:
         with (
             _errors(self.endpoint, f"releasing the lease of chat {conversation_id}"),
             # Gone or changed: the lease ran out and another turn holds it now.
@@ -457,6 +559,19 @@ class CosmosStore:
                 etag=etag,
                 match_condition=MatchConditions.IfNotModified,
             )
+
+    async def due_chats(self, now: float, limit: int) -> list[str]:
+        due: dict[str, float] = {}
+        held: set[str] = set()
+        with _errors(self.endpoint, "looking for undelivered messages"):
+            async for item in self.chats.query_items(DUE_QUERY):
+                chat = str(item["conversationId"])
+                if item["kind"] == "lease" and float(item.get("until") or 0) > now:
+                    held.add(chat)
+                elif item["kind"] == "out" and float(item.get("dueAt") or 0) <= now:
+                    due[chat] = min(due.get(chat, now), float(item.get("dueAt") or 0))
+        ready = sorted((at, chat) for chat, at in due.items() if chat not in held)
+        return [chat for _, chat in ready[:limit]]
 
     # reading across turns
 

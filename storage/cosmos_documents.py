@@ -11,6 +11,7 @@ of its conversation id, so that everything a turn writes fits in one transaction
     transfer-<from id>   the record of one transfer (its id makes a second transfer impossible)
     inbound-<event>      a claimed event (an inbound activity id, or a proactive turn's id),
                          written by the turn that ran it; expires after a day
+    out-<seq>            a message a turn committed to send and that is not delivered yet
 
 Bodies are the shared records of `storage/records.py` plus `id`, `kind` and `seq`;
 `storage/COSMOS.md` explains the layout.
@@ -24,6 +25,7 @@ from typing import Any
 
 from pipeline.session import FlowStep, Session, TranscriptEntry
 from pipeline.transfer import TransferRecord
+from storage.base import Outgoing
 from storage.records import flow_record, session_record, transcript_record, transfer_record
 
 CHATS = "chats"
@@ -49,10 +51,16 @@ LEASE = "lease"
 #: Claims outlive Teams' re-deliveries (minutes) by far; Cosmos DB deletes them afterwards.
 CLAIM_TTL_SECONDS = 24 * 3600
 
-#: What a turn reads: the head, the active session(s), and the claim of its event if any.
+#: What a turn reads: the head, the active session(s), the undelivered messages, and the claim
+#: of its event if any.
 TURN_QUERY = (
     "SELECT * FROM c WHERE c.kind = 'head' OR (c.kind = 'session' AND c.state = 'active')"
-    " OR c.id = @claim"
+    " OR c.kind = 'out' OR c.id = @claim"
+)
+#: Undelivered messages and leases of every chat (a cross-partition query, for the sweeper).
+DUE_QUERY = (
+    "SELECT c.conversationId, c.kind, c.dueAt, c.until FROM c"
+    " WHERE c.kind = 'out' OR c.kind = 'lease'"
 )
 #: Everything of a chat that the export shows.
 HISTORY_QUERY = "SELECT * FROM c WHERE c.kind IN ('head', 'session', 'log', 'transfer')"
@@ -127,8 +135,10 @@ def head_document(
     *,
     sessions: int,
     transfers: int,
+    sent: int,
 ) -> dict[str, Any]:
-    """The binding of a chat to its current session (`sessions`/`transfers` count both)."""
+    """The binding of a chat to its current session (`sessions`, `transfers` and `sent` count
+    sessions, transfer records and outbox entries, and give them their `seq`)."""
     return {
         "id": HEAD,
         "conversationId": conversation_id,
@@ -137,7 +147,36 @@ def head_document(
         "reference": reference,
         "sessions": sessions,
         "transfers": transfers,
+        "sent": sent,
     }
+
+
+def out_id(seq: int) -> str:
+    return f"out-{seq:010d}"
+
+
+def out_document(conversation_id: str, entry: Outgoing) -> dict[str, Any]:
+    """An outbox entry: what to post, where, and when to try (again)."""
+    return {
+        "id": out_id(entry.seq),
+        "conversationId": conversation_id,
+        "kind": "out",
+        "seq": entry.seq,
+        "dueAt": entry.due_at,
+        "attempts": entry.attempts,
+        "replyTo": entry.reply_to,
+        "activity": entry.activity,
+    }
+
+
+def outgoing_of(document: dict[str, Any]) -> Outgoing:
+    return Outgoing(
+        document["activity"],
+        document.get("replyTo"),
+        int(document["seq"]),
+        int(document.get("attempts", 0)),
+        float(document.get("dueAt", 0.0)),
+    )
 
 
 def claim_document(conversation_id: str, event_id: str, at: float) -> dict[str, Any]:

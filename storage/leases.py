@@ -1,4 +1,5 @@
-"""Waiting for a chat's lease, the same way on every backend. No SDK, no I/O of its own."""
+"""A chat's lease, taken, waited for and renewed the same way on every backend. No SDK, no
+I/O of its own: each backend gives the one step that tries to take it."""
 
 from __future__ import annotations
 
@@ -6,10 +7,11 @@ import asyncio
 import contextlib
 import enum
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Protocol, TypeVar
 
 from errors import StorageError
-from storage.base import LEASE_SECONDS
 
 
 class TurnStart(enum.Enum):
@@ -39,30 +41,68 @@ class LeaseWaits:
             await asyncio.wait_for(event.wait(), seconds)
 
 
-async def start_turn(
+class Held(Protocol):
+    """What a backend's turn object tells the shared lease code."""
+
+    @property
+    def holding(self) -> bool: ...
+
+
+H = TypeVar("H", bound=Held)
+
+
+@asynccontextmanager
+async def leased_turn(
     waits: LeaseWaits,
     conversation_id: str,
-    attempt: Callable[[], Awaitable[TurnStart]],
+    attempt: Callable[[], Awaitable[tuple[TurnStart, H | None]]],
     *,
-    max_wait: float = 2 * LEASE_SECONDS,
-) -> bool:
-    """Try `attempt` until it leases the chat (True) or finds the activity claimed (False).
+    lease_seconds: float,
+    wait: bool,
+    renew: Callable[[H], Awaitable[bool]],
+    release: Callable[[H], Awaitable[None]],
+) -> AsyncIterator[H | None]:
+    """A chat turn under the chat's lease, the same way on every backend.
 
-    Between attempts it waits for this process's holder to release the lease, or for a short,
-    growing, jittered delay (the holder may be another instance). `StorageError` after
-    `max_wait` seconds of a busy chat.
+    Tries `attempt` (claim check + lease + read, the backend's one step) until it leases the
+    chat or finds the event claimed; with `wait` False it tries once. While the block runs the
+    lease is renewed every third of `lease_seconds` (`renew` answers False once it was lost),
+    so only a dead process's lease expires; on leaving, a turn still holding it `release`s it
+    and this process's waiters for the chat are woken.
     """
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + max_wait
+    deadline = loop.time() + (2 * lease_seconds if wait else 0.0)
     delay = 0.01
     while True:
-        outcome = await attempt()
-        if outcome is not TurnStart.BUSY:
-            return outcome is TurnStart.LEASED
+        outcome, turn = await attempt()
+        if outcome is not TurnStart.BUSY or not wait:
+            break
         if loop.time() >= deadline:
             raise StorageError(
-                f"the chat {conversation_id} stayed busy for {max_wait:.0f} s; another turn"
-                " holds its lease"
+                f"the chat {conversation_id} stayed busy for {2 * lease_seconds:.0f} s;"
+                " another turn holds its lease"
             )
         await waits.wait(conversation_id, delay * random.uniform(0.5, 1.0))
         delay = min(delay * 2, 0.2)
+    if turn is None:
+        yield None
+        return
+
+    async def heartbeat(held: H) -> None:
+        while True:
+            await asyncio.sleep(lease_seconds / 3)
+            if not held.holding or not await renew(held):
+                return
+
+    beating = asyncio.create_task(heartbeat(turn))
+    try:
+        yield turn
+    finally:
+        beating.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await beating
+        try:
+            if turn.holding:
+                await release(turn)
+        finally:
+            waits.released(conversation_id)

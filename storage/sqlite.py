@@ -1,7 +1,8 @@
 """The embedded default backend: one SQLite file, no server, no account.
 
-A turn is two short transactions: one takes the chat's lease and reads the chat, one commits
-everything the turn changed with the claim of its event and the lease's release. They run
+A turn is short transactions: one takes the chat's lease and reads the chat, one commits
+everything the turn changed with its outbox and the claim of its event (and releases the lease
+when there is nothing to deliver), then one per delivered message. They run
 synchronously on the event loop: SQLite answers in microseconds on a local file (WAL mode, no
 fsync per commit), less than handing them to a thread would cost, and because no transaction
 spans an `await`, coroutines never see each other's half-written state. Several processes may
@@ -15,15 +16,16 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from errors import ConflictError, StorageError
 from pipeline.session import Session
-from storage.base import LEASE_SECONDS, ChatHistory, TurnWrites
-from storage.leases import LeaseWaits, TurnStart, start_turn
+from storage.base import LEASE_SECONDS, ChatHistory, Outgoing, TurnWrites
+from storage.leases import LeaseWaits, TurnStart, leased_turn
 from storage.records import (
     flow_of,
     flow_record,
@@ -36,7 +38,7 @@ from storage.records import (
 )
 
 #: Bumped when the tables change; `_upgrade` brings an older file up to date.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
@@ -80,6 +82,16 @@ CREATE TABLE IF NOT EXISTS claims (
     at REAL NOT NULL,
     PRIMARY KEY (conversation_id, event_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    conversation_id TEXT NOT NULL,
+    due_at REAL NOT NULL,
+    attempts INTEGER NOT NULL,
+    reply_to TEXT,
+    activity TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outbox_by_conversation ON outbox (conversation_id, id);
+CREATE INDEX IF NOT EXISTS outbox_by_due ON outbox (due_at);
 CREATE TABLE IF NOT EXISTS leases (
     conversation_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -154,36 +166,39 @@ class SqliteStore:
 
     # turns
 
-    @asynccontextmanager
-    async def chat_turn(
-        self, conversation_id: str, event_id: str | None
-    ) -> AsyncIterator[SqliteTurn | None]:
+    def chat_turn(
+        self, conversation_id: str, event_id: str | None, *, wait: bool = True
+    ) -> AbstractAsyncContextManager[SqliteTurn | None]:
         owner = uuid.uuid4().hex
-        began: list[SqliteTurn] = []
 
-        async def attempt() -> TurnStart:
-            outcome, turn = self._begin(conversation_id, event_id, owner)
-            if turn is not None:
-                began.append(turn)
-            return outcome
+        async def attempt() -> tuple[TurnStart, SqliteTurn | None]:
+            return self._begin(conversation_id, event_id, owner)
 
-        leased = await start_turn(
-            self._waits, conversation_id, attempt, max_wait=2 * self.lease_seconds
+        return leased_turn(
+            self._waits,
+            conversation_id,
+            attempt,
+            lease_seconds=self.lease_seconds,
+            wait=wait,
+            renew=self._renew,
+            release=self._release,
         )
-        if not leased:
-            yield None
-            return
-        turn = began[-1]
-        try:
-            yield turn
-        finally:
-            if not turn.committed:
-                with self._transaction() as db:
-                    db.execute(
-                        "DELETE FROM leases WHERE conversation_id = ? AND owner = ?",
-                        (conversation_id, owner),
-                    )
-            self._waits.released(conversation_id)
+
+    async def _renew(self, turn: SqliteTurn) -> bool:
+        with self._transaction() as db:
+            renewed = db.execute(
+                "UPDATE leases SET until = ? WHERE conversation_id = ? AND owner = ?",
+                (self._clock() + self.lease_seconds, turn.conversation_id, turn.owner),
+            ).rowcount
+        return renewed == 1
+
+    async def _release(self, turn: SqliteTurn) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "DELETE FROM leases WHERE conversation_id = ? AND owner = ?",
+                (turn.conversation_id, turn.owner),
+            )
+        turn.holding = False
 
     def _begin(
         self, conversation_id: str, event_id: str | None, owner: str
@@ -221,6 +236,14 @@ class SqliteStore:
                     " WHERE c.conversation_id = ?",
                     (conversation_id,),
                 ).fetchone()
+                pending = [
+                    _outgoing(row)
+                    for row in db.execute(
+                        "SELECT id, attempts, due_at, reply_to, activity FROM outbox"
+                        " WHERE conversation_id = ? ORDER BY id",
+                        (conversation_id,),
+                    )
+                ]
         except _LeaseBusy:
             return TurnStart.BUSY, None
         reference, record = chat if chat else (None, None)
@@ -232,18 +255,27 @@ class SqliteStore:
             session=session_of(json.loads(record)) if record else None,
             known=chat is not None,
             reference=json.loads(reference) if reference else None,
+            outbox=pending,
         )
         return TurnStart.LEASED, turn
 
     def _commit(self, turn: SqliteTurn, writes: TurnWrites) -> None:
         conversation_id = turn.conversation_id
+        added: list[Outgoing] = []
+        hold = bool(turn.outbox or writes.outbox)
         try:
             with self._transaction() as db:
-                released = db.execute(
-                    "DELETE FROM leases WHERE conversation_id = ? AND owner = ?",
-                    (conversation_id, turn.owner),
-                ).rowcount
-                if released != 1:
+                if hold:
+                    kept = db.execute(
+                        "UPDATE leases SET until = ? WHERE conversation_id = ? AND owner = ?",
+                        (self._clock() + self.lease_seconds, conversation_id, turn.owner),
+                    ).rowcount
+                else:
+                    kept = db.execute(
+                        "DELETE FROM leases WHERE conversation_id = ? AND owner = ?",
+                        (conversation_id, turn.owner),
+                    ).rowcount
+                if kept != 1:
                     raise ConflictError(
                         f"chat {conversation_id}: the turn outlived its lease and another turn"
                         " took the chat over; nothing of it was written"
@@ -271,6 +303,20 @@ class SqliteStore:
                         for r in writes.transfers
                     ],
                 )
+                for entry in writes.outbox:
+                    cursor = db.execute(
+                        "INSERT INTO outbox (conversation_id, due_at, attempts, reply_to, activity)"
+                        " VALUES (?, ?, ?, ?, ?)",
+                        (
+                            conversation_id,
+                            entry.due_at,
+                            entry.attempts,
+                            entry.reply_to,
+                            _dump(entry.activity),
+                        ),
+                    )
+                    assert cursor.lastrowid is not None
+                    added.append(replace(entry, seq=cursor.lastrowid))
                 if turn.event_id:
                     self._claim(db, conversation_id, turn.event_id)
         except sqlite3.IntegrityError as error:
@@ -282,6 +328,35 @@ class SqliteStore:
             session.version += 1
             session.pending_flow.clear()
             session.pending_transcript.clear()
+        turn.outbox = [*turn.outbox, *added]
+        turn.holding = hold
+
+    def _settle(
+        self,
+        turn: SqliteTurn,
+        delivered: Sequence[int],
+        postponed: Sequence[Outgoing],
+        release: bool,
+    ) -> None:
+        with self._transaction() as db:
+            db.executemany(
+                "DELETE FROM outbox WHERE id = ? AND conversation_id = ?",
+                [(seq, turn.conversation_id) for seq in delivered],
+            )
+            db.executemany(
+                "UPDATE outbox SET attempts = ?, due_at = ? WHERE id = ? AND conversation_id = ?",
+                [(e.attempts, e.due_at, e.seq, turn.conversation_id) for e in postponed],
+            )
+            if release:
+                db.execute(
+                    "DELETE FROM leases WHERE conversation_id = ? AND owner = ?",
+                    (turn.conversation_id, turn.owner),
+                )
+        done = set(delivered)
+        changed = {entry.seq: entry for entry in postponed}
+        turn.outbox = [changed.get(e.seq, e) for e in turn.outbox if e.seq not in done]
+        if release:
+            turn.holding = False
 
     def _write_session(self, db: sqlite3.Connection, session: Session) -> None:
         stored = session_record(session)
@@ -334,6 +409,16 @@ class SqliteStore:
             db.execute("DELETE FROM claims WHERE at < ?", (now - CLAIM_RETENTION_SECONDS,))
 
     # reading across turns
+
+    async def due_chats(self, now: float, limit: int) -> list[str]:
+        rows = self._db.execute(
+            "SELECT o.conversation_id FROM outbox o"
+            " LEFT JOIN leases l ON l.conversation_id = o.conversation_id"
+            " WHERE o.due_at <= ? AND (l.until IS NULL OR l.until <= ?)"
+            " GROUP BY o.conversation_id ORDER BY min(o.due_at) LIMIT ?",
+            (now, now, limit),
+        ).fetchall()
+        return [conversation_id for (conversation_id,) in rows]
 
     async def history(self, conversation_id: str) -> ChatHistory:
         db = self._db
@@ -401,6 +486,7 @@ class SqliteTurn:
         session: Session | None,
         known: bool,
         reference: Mapping[str, Any] | None,
+        outbox: list[Outgoing],
     ) -> None:
         self._store = store
         self.conversation_id = conversation_id
@@ -409,13 +495,30 @@ class SqliteTurn:
         self.session = session
         self.known = known
         self.reference = reference
+        self.outbox = outbox
         self.committed = False
+        #: Whether the turn still holds the chat's lease.
+        self.holding = True
 
     async def commit(self, writes: TurnWrites) -> None:
         if self.committed:
             raise StorageError(f"chat {self.conversation_id}: a turn commits once")
         self._store._commit(self, writes)
         self.committed = True
+
+    async def settle(
+        self,
+        *,
+        delivered: Sequence[int] = (),
+        postponed: Sequence[Outgoing] = (),
+        release: bool,
+    ) -> None:
+        self._store._settle(self, delivered, postponed, release)
+
+
+def _outgoing(row: tuple[Any, ...]) -> Outgoing:
+    seq, attempts, due_at, reply_to, activity = row
+    return Outgoing(json.loads(activity), reply_to, seq, attempts, due_at)
 
 
 def _upgrade(db: sqlite3.Connection) -> None:

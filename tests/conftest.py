@@ -55,15 +55,20 @@ async def start_bot(tmp_path: Path, connector: FakeConnector) -> AsyncIterator[S
     http = aiohttp.ClientSession()
 
     async def start(
-        settings: Settings | None = None, config: Path = TEST_CONFIG, sqlite: str | None = None
+        settings: Settings | None = None,
+        config: Path = TEST_CONFIG,
+        sqlite: str | None = None,
+        sweep_seconds: float = 0.0,
     ) -> RunningBot:
         """A bot on a SQLite file of its own, or on the file named `sqlite` (in `tmp_path`)
-        that another bot of the test shares."""
+        that another bot of the test shares. Its sweeper of undelivered messages is off unless
+        `sweep_seconds` is given: a test sweeps when it means to (`app[SWEEPER].sweep()`)."""
         base = settings or Settings()
         settings = replace(
             base,
             config_path=config,
             sqlite_path=tmp_path / (sqlite or f"crossdesk-{len(runners)}.sqlite3"),
+            sweep_seconds=sweep_seconds,
         )
         app = create_app(settings)
         runner = web.AppRunner(app, access_log=None)

@@ -11,16 +11,17 @@ from pathlib import Path
 import pytest
 import yaml
 
-from dialogs import Wake
+from dialogs import Sweeper, Wake
+from dialogs.delivery import RetryLater, Undeliverable
 from errors import PipelineError
 from storage.sqlite import SqliteStore
 from tests.support.desk import (
     CHAT,
     DESK,
     Desk,
-    SendFailed,
     desk,
     open_desk,
+    reply_of,
     stages,
     tenant,
     texts,
@@ -137,17 +138,20 @@ async def test_a_wake_leaves_a_chat_without_an_active_session_alone(tmp_path: Pa
 async def test_proactive_turns_run_once_across_instances_sharing_a_store(tmp_path: Path) -> None:
     chat = await at_hr(tmp_path)
     other = Desk(chat.config, SqliteStore(tmp_path / "desk.sqlite3"))
+    before = len(chat.sender.sent)
     ran = [
-        await desk_.runtime.run_turn(
-            CHAT, Wake(), event_id="crossdesk:timer:42", channel=desk_.channel
-        )
+        await desk_.runtime.run_unprompted(CHAT, Wake(), event_id="crossdesk:timer:42")
         for desk_ in (chat, other, chat)
     ]
     assert ran == [True, False, False]
-    assert texts(chat.channel.sent[-1]) == ["Leave, pay, or something else?"]
-    assert other.channel.sent == []
-    # It went to the conversation reference stored for the chat.
-    assert chat.channel.references[-1] == {"conversation": {"id": CHAT}, "serviceUrl": "https://x/"}
+    [reminder] = chat.sender.sent[before:]
+    assert other.sender.sent == []
+    assert reminder.activity["text"] == "Leave, pay, or something else?"
+    # A new message (not a reply) in the chat its stored conversation reference names.
+    assert reminder.reply_to is None and "replyToId" not in reminder.activity
+    assert reminder.activity["conversation"] == {"id": CHAT}
+    assert reminder.activity["serviceUrl"] == "https://smba.example/"
+    assert reminder.activity["recipient"] == {"id": "29:1megan", "name": "Megan Bowen"}
 
 
 # what a turn guarantees
@@ -162,20 +166,49 @@ async def test_an_event_runs_once(tmp_path: Path) -> None:
     assert [e["text"] for e in session["transcript"] if e["direction"] == "in"] == ["Payslip"]
 
 
-async def test_a_turn_whose_replies_cannot_be_sent_stores_nothing_and_runs_again(
+async def test_replies_the_channel_refuses_for_now_are_retried_in_order_and_sent_once(
     tmp_path: Path,
 ) -> None:
     chat = open_desk(tmp_path)
-    await chat.open()
-    chat.channel.fail_sends = 1
-    with pytest.raises(SendFailed):
-        await chat.say("Payslip", event_id="1:retried")
+    chat.sender.answers = [
+        RetryLater("the Bot Connector answered 429", after=1.5),
+        RetryLater("the Bot Connector answered 502"),
+    ]
+    assert texts(await chat.open()) == ["Hi Megan.", "What do you need help with?"]
+    assert chat.sender.attempts == 4
+    # It waited as long as the channel asked, then backed off.
+    assert chat.epoch.slept[0] == 1.5 and 0.5 <= chat.epoch.slept[1] <= 1.0
     [session] = (await chat.export())["sessions"]
-    assert "Guest.Question" not in session["metadata"]
-    assert texts(await chat.say("Payslip", event_id="1:retried")) == ["[card] Which team?"]
+    assert [s["stage"] for s in session["flow"]] == ["greet", "ask"]
+    async with chat.store.chat_turn(CHAT, None) as turn:
+        assert turn is not None and turn.outbox == [], "nothing is left to deliver"
+
+
+async def test_a_long_wait_leaves_the_rest_to_the_sweeper_in_order(tmp_path: Path) -> None:
+    chat = open_desk(tmp_path)
+    chat.sender.answers = [RetryLater("the Bot Connector answered 429", after=30.0)]
+    assert await chat.open() == [], "the turn does not wait 30 s"
     [session] = (await chat.export())["sessions"]
-    assert [s["stage"] for s in session["flow"]] == ["greet", "ask", "route"]
-    assert [e["text"] for e in session["transcript"] if e["direction"] == "in"] == ["Payslip"]
+    assert session["waiting_at"] == {"pipeline": "welcome", "stage": "ask"}
+    sweeper = Sweeper(chat.store, chat.delivery)
+    assert await sweeper.sweep() == 0, "not due yet"
+    chat.epoch.now += 30
+    assert await sweeper.sweep() == 1
+    assert [reply_of(e).text for e in chat.sender.sent] == [
+        "Hi Megan.",
+        "What do you need help with?",
+    ]
+    assert await sweeper.sweep() == 0
+
+
+async def test_a_message_the_channel_will_never_take_is_given_up_not_retried(
+    tmp_path: Path,
+) -> None:
+    chat = open_desk(tmp_path)
+    chat.sender.answers = [Undeliverable("the Bot Connector answered 403")]
+    assert texts(await chat.open()) == ["What do you need help with?"]
+    assert chat.sender.attempts == 2
+    assert await Sweeper(chat.store, chat.delivery).sweep() == 0
 
 
 async def test_a_pipeline_that_never_waits_is_stopped_and_nothing_is_stored(

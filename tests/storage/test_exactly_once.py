@@ -10,10 +10,10 @@ import sqlite3
 
 import pytest
 
-from app import Settings
-from bots.endpoint import BOT
+from app import RUNTIME, STORE, Settings
 from dialogs import Wake
 from storage.export import conversation_export
+from storage.sqlite import SqliteStore
 from tests.conftest import RunningBot, StartBot
 from tests.support.cosmos import EMULATOR_KEY, CosmosServer
 from tests.support.teams import TeamsChat
@@ -49,7 +49,7 @@ async def test_a_proactive_turn_runs_once_across_instances_and_sends_to_the_stor
     # A reminder timer fires on both instances at once, with the same event id.
     ran = await asyncio.gather(
         *(
-            bot.app[BOT].run_proactive(
+            bot.app[RUNTIME].run_unprompted(
                 chat.conversation_id, Wake(), event_id="crossdesk:reminder:7"
             )
             for bot in (one, other, one, other)
@@ -76,7 +76,9 @@ async def test_a_turn_whose_commit_fails_stores_the_redelivered_message_once(
     await chat.install()
     # The disk fails on the turn's last statement (the claim of the activity): SQLite rolls
     # back the whole commit.
-    database = bot.app[BOT].runtime.store.path  # type: ignore[attr-defined]
+    store = bot.app[STORE]
+    assert isinstance(store, SqliteStore)
+    database = store.path
     fault = sqlite3.connect(database)
     fault.execute(
         "CREATE TRIGGER disk_full BEFORE INSERT ON claims BEGIN SELECT RAISE(ABORT, 'disk'); END"

@@ -16,10 +16,11 @@ from typing import Any
 
 import yaml
 
-from dialogs import ChatOpened, Event, GuestMessage, Runtime, Wake
+from dialogs import ChatOpened, Delivery, Event, GuestMessage, Runtime, Wake
+from dialogs.delivery import SendResult, Sent
 from pipeline.config import Config, load_config
 from pipeline.stages import Reply
-from storage.base import Store
+from storage.base import Outgoing, Store
 from storage.export import conversation_export
 from storage.sqlite import SqliteStore
 
@@ -197,22 +198,14 @@ def write_config(folder: Path, config: Mapping[str, Any], name: str = "desk.yaml
     return load_config(path)
 
 
-class SendFailed(Exception):
-    """The channel could not deliver (as when Teams' connector is down)."""
-
-
 @dataclass
 class RecordingChannel:
-    """A `Channel` that keeps what each turn sent."""
+    """A `Channel` for one chat: the guest's facts, the chat's reference, the event's id."""
 
     facts_: Mapping[str, Any] = field(default_factory=lambda: dict(GUEST))
     profile_: Mapping[str, Any] = field(default_factory=lambda: dict(PROFILE))
-    reference_: Mapping[str, Any] | None = field(
-        default_factory=lambda: {"conversation": {"id": CHAT}, "serviceUrl": "https://x/"}
-    )
-    sent: list[list[Reply]] = field(default_factory=list)
-    references: list[Mapping[str, Any] | None] = field(default_factory=list)
-    fail_sends: int = 0
+    reference_: Mapping[str, Any] | None = field(default_factory=lambda: dict(REFERENCE))
+    reply_to_: str | None = None
 
     def facts(self) -> Mapping[str, Any]:
         return self.facts_
@@ -223,12 +216,55 @@ class RecordingChannel:
     def reference(self) -> Mapping[str, Any] | None:
         return self.reference_
 
-    async def send(self, reference: Mapping[str, Any] | None, replies: Sequence[Reply]) -> None:
-        if self.fail_sends:
-            self.fail_sends -= 1
-            raise SendFailed("the connector answered 502")
-        self.sent.append(list(replies))
-        self.references.append(reference)
+    def reply_to(self) -> str | None:
+        return self.reply_to_
+
+
+REFERENCE = {
+    "user": {"id": "29:1megan", "name": "Megan Bowen"},
+    "bot": {"id": "28:bot", "name": "Crossdesk"},
+    "conversation": {"id": CHAT},
+    "channelId": "msteams",
+    "serviceUrl": "https://smba.example/",
+}
+
+
+@dataclass
+class RecordingSender:
+    """A `Sender` that keeps what it was given; `answers` are used first (to fail sends)."""
+
+    sent: list[Outgoing] = field(default_factory=list)
+    answers: list[SendResult] = field(default_factory=list)
+    attempts: int = 0
+
+    async def send(self, entry: Outgoing) -> SendResult:
+        self.attempts += 1
+        if self.answers:
+            return self.answers.pop(0)
+        self.sent.append(entry)
+        return Sent(f"sent-{len(self.sent)}")
+
+
+def reply_of(entry: Outgoing) -> Reply:
+    """What an outbox entry shows the guest."""
+    activity = entry.activity
+    cards = [a["content"] for a in activity.get("attachments", [])]
+    return Reply(text=activity.get("text"), card=cards[0] if cards else None)
+
+
+class EpochClock:
+    """Epoch seconds that move only when something sleeps on them (delivery waits)."""
+
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 class Clock:
@@ -245,27 +281,37 @@ class Clock:
 class Desk:
     """One chat driven through the runtime; each call returns the replies of its turn."""
 
-    def __init__(self, config: Config, store: Store, chat: str = CHAT) -> None:
+    def __init__(
+        self,
+        config: Config,
+        store: Store,
+        chat: str = CHAT,
+        sender: RecordingSender | None = None,
+    ) -> None:
         self.config = config
         self.store = store
-        self.runtime = Runtime(config, store, clock=Clock())
         self.chat = chat
-        self.channel = RecordingChannel()
+        self.sender = sender or RecordingSender()
+        self.epoch = EpochClock()
+        self.delivery = Delivery(self.sender, clock=self.epoch, sleep=self.epoch.sleep)
+        self.runtime = Runtime(config, store, self.delivery, clock=Clock())
+        self.channel = RecordingChannel(reference_={**REFERENCE, "conversation": {"id": chat}})
         self._events = itertools.count(1)
         self.last: list[Reply] = []
 
     def with_config(self, config: Config) -> Desk:
         """The same chat and store after a restart with another configuration."""
-        restarted = Desk(config, self.store, self.chat)
+        restarted = Desk(config, self.store, self.chat, self.sender)
         restarted.channel = self.channel
         restarted._events = self._events
         return restarted
 
     async def run(self, event: Event, event_id: str | None = None) -> list[Reply]:
-        before = len(self.channel.sent)
+        before = len(self.sender.sent)
         event_id = event_id or f"1:event-{next(self._events)}"
+        self.channel.reply_to_ = event_id
         await self.runtime.run_turn(self.chat, event, event_id=event_id, channel=self.channel)
-        sent = [reply for turn in self.channel.sent[before:] for reply in turn]
+        sent = [reply_of(entry) for entry in self.sender.sent[before:]]
         if sent:
             self.last = sent
         return sent

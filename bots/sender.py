@@ -1,0 +1,87 @@
+"""Posting outbox entries to the Bot Connector, and reading its answers as the runtime needs.
+
+Each entry is posted once per attempt through the kept connector client of its service URL
+(`bots/edge/connector.py`: kept-alive connections, the bot's cached token) as the SDK's
+`send_to_conversation` / `reply_to_activity` post it, without the SDK's turn context (its
+per-send deep copies and hooks). The Bot Connector's answers map to what the delivery does:
+429 waits as long as Retry-After asks; 412, 500, 502, 503 and 504 are retried with back-off
+(a 5xx may hide a message that was delivered: the delivery is at least once there); 400, 403
+and 404 will not change (the bot was blocked or removed, the chat deleted) and are given up.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import aiohttp
+from botframework.connector import models
+from botframework.connector.auth import AuthenticationConstants, ClaimsIdentity
+from msrest.exceptions import ClientRequestError
+
+from bots.edge.connector import CachingBotFrameworkAuthentication
+from bots.edge.wire import activity_from_json
+from dialogs.delivery import RetryLater, SendResult, Sent, Undeliverable
+from storage.base import Outgoing
+
+log = logging.getLogger(__name__)
+
+#: Answers worth another attempt (Teams' guidance: 412, 429, 502 and 504; 500 and 503 too).
+_TRANSIENT = frozenset({408, 412, 429, 500, 502, 503, 504})
+
+
+class ConnectorSender:
+    """The runtime's `Sender`: posts an entry to the conversation its activity names."""
+
+    def __init__(self, authentication: CachingBotFrameworkAuthentication, app_id: str) -> None:
+        claims = ClaimsIdentity(
+            {
+                AuthenticationConstants.AUDIENCE_CLAIM: app_id,
+                AuthenticationConstants.APP_ID_CLAIM: app_id,
+            },
+            True,
+        )
+        self._connectors = authentication.create_connector_factory(claims)
+
+    async def send(self, entry: Outgoing) -> SendResult:
+        activity = activity_from_json(dict(entry.activity))
+        conversation_id = entry.conversation_id
+        try:
+            client = await self._connectors.create(activity.service_url, None)
+            if entry.reply_to:
+                answer = await client.conversations.reply_to_activity(
+                    conversation_id, entry.reply_to, activity
+                )
+            else:
+                answer = await client.conversations.send_to_conversation(conversation_id, activity)
+        except models.ErrorResponseException as error:
+            return _refused(error.response)
+        except (ClientRequestError, aiohttp.ClientError, TimeoutError) as error:
+            # The connection failed: the message may or may not have arrived.
+            return RetryLater(f"connection failed ({type(error).__name__})")
+        return Sent(getattr(answer, "id", None))
+
+
+def _refused(response: Any) -> SendResult:
+    status = int(getattr(response, "status_code", 0) or 0)
+    if status in _TRANSIENT:
+        return RetryLater(f"the Bot Connector answered {status}", _retry_after(response))
+    return Undeliverable(f"the Bot Connector answered {status}")
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds the answer's Retry-After header asks for (a number or an HTTP date)."""
+    value = (getattr(response, "headers", None) or {}).get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (moment - datetime.now(UTC)).total_seconds())

@@ -1,0 +1,246 @@
+"""Delivering a chat's outbox: every message a turn committed, in order, once.
+
+A turn commits the messages it means to send with everything else it changed (the outbox),
+then delivers them while it still holds the chat's lease, recording each delivery before the
+next send. What the channel refuses for now (throttling, a busy or failing service) is retried
+with the channel's own pacing, inside the turn while the wait is short, else later by
+`Sweeper`, which also delivers what a process that died after its commit left behind. No SDK
+here: the Teams edge provides the `Sender`.
+
+What stays at least once: a message whose delivery the channel accepted but whose answer never
+reached Crossdesk (the process died, or the connection broke, in between) is sent again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol
+
+from errors import StorageError
+from pipeline.stages.base import Reply
+from storage.base import ChatTurn, Outgoing, Store
+
+log = logging.getLogger(__name__)
+
+ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
+
+
+@dataclass(frozen=True, slots=True)
+class Sent:
+    """The channel took the message (`activity_id`: the id it gave it)."""
+
+    activity_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryLater:
+    """The channel could not take the message now; `after` is how long it asked to wait."""
+
+    reason: str
+    after: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Undeliverable:
+    """The channel will never take this message (the bot was removed, the chat is gone)."""
+
+    reason: str
+
+
+SendResult = Sent | RetryLater | Undeliverable
+
+
+class Sender(Protocol):
+    """Posts one outbox entry to its conversation."""
+
+    async def send(self, entry: Outgoing) -> SendResult: ...
+
+
+def outgoing(reference: Mapping[str, Any], reply: Reply, reply_to: str | None) -> Outgoing:
+    """The outbox entry for `reply` in the chat `reference` names: a Bot Framework message
+    activity as the SDK's `MessageFactory` and `TurnContext` would build it."""
+    activity: dict[str, Any] = {
+        "type": "message",
+        "from": reference.get("bot"),
+        "recipient": reference.get("user"),
+        "conversation": reference.get("conversation"),
+        "channelId": reference.get("channelId"),
+        "serviceUrl": reference.get("serviceUrl"),
+        "inputHint": "acceptingInput",
+    }
+    if reference.get("locale"):
+        activity["locale"] = reference["locale"]
+    if reply.text:
+        activity["text"] = reply.text
+    if reply.card is not None:
+        activity["attachmentLayout"] = "list"
+        activity["attachments"] = [{"contentType": ADAPTIVE_CARD, "content": reply.card}]
+    if reply_to:
+        activity["replyToId"] = reply_to
+    return Outgoing({k: v for k, v in activity.items() if v is not None}, reply_to)
+
+
+class Pacer:
+    """Teams' limits for a bot's messages to one conversation: at most 7 in 1 s, 8 in 2 s and
+    60 in 30 s. Kept per process: the chat's lease makes one process deliver a chat at a time."""
+
+    WINDOWS = ((1.0, 7), (2.0, 8), (30.0, 60))
+
+    def __init__(self, conversations: int = 4096) -> None:
+        self._capacity = conversations
+        self._sent: OrderedDict[str, deque[float]] = OrderedDict()
+
+    def delay(self, conversation_id: str, now: float) -> float:
+        """How long to wait before the next message to the conversation."""
+        sent = self._sent.get(conversation_id)
+        if not sent:
+            return 0.0
+        wait = 0.0
+        for seconds, most in self.WINDOWS:
+            recent = [at for at in sent if at > now - seconds]
+            if len(recent) >= most:
+                wait = max(wait, recent[-most] + seconds - now)
+        return wait
+
+    def record(self, conversation_id: str, at: float) -> None:
+        sent = self._sent.setdefault(conversation_id, deque(maxlen=60))
+        sent.append(at)
+        self._sent.move_to_end(conversation_id)
+        while len(self._sent) > self._capacity:
+            self._sent.popitem(last=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How long to wait after a failed send, and when to wait inside the turn."""
+
+    #: Waits up to this long happen inside the turn; longer ones leave the rest to the sweeper.
+    inline_wait: float = 2.0
+    first_backoff: float = 0.5
+    max_backoff: float = 300.0
+    #: Attempts after which a message is given up on (about a day with the back-off capped).
+    max_attempts: int = 300
+
+    def backoff(self, attempts: int) -> float:
+        """Exponential, capped, with jitter (so retries of many chats spread out)."""
+        growth: float = 2.0 ** max(0, attempts - 1)
+        return min(self.max_backoff, self.first_backoff * growth) * random.uniform(0.5, 1.0)
+
+
+class Delivery:
+    """Delivers chats' outboxes through a `Sender`, in order, each message once."""
+
+    def __init__(
+        self,
+        sender: Sender,
+        *,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.sender = sender
+        self.clock = clock
+        self.sleep = sleep
+        self.policy = policy or RetryPolicy()
+        self.pacer = Pacer()
+
+    async def deliver(self, chat: ChatTurn) -> None:
+        """Deliver the outbox of the chat `chat` holds, recording each message as it goes;
+        what cannot go within `RetryPolicy.inline_wait` is stored for later."""
+        entries = list(chat.outbox)
+        index = 0
+        while index < len(entries):
+            entry = entries[index]
+            now = self.clock()
+            wait = max(entry.due_at - now, self.pacer.delay(entry.conversation_id, now))
+            if wait > self.policy.inline_wait:
+                await chat.settle(postponed=_after(entries[index:], now + wait), release=True)
+                return
+            if wait > 0:
+                await self.sleep(wait)
+            result = await self.sender.send(entry)
+            last = index == len(entries) - 1
+            match result:
+                case Sent():
+                    self.pacer.record(entry.conversation_id, self.clock())
+                    await chat.settle(delivered=[entry.seq], release=last)
+                    index += 1
+                case Undeliverable(reason=reason):
+                    log.warning(
+                        "chat %s: message %d given up: %s", chat.conversation_id, entry.seq, reason
+                    )
+                    await chat.settle(delivered=[entry.seq], release=last)
+                    index += 1
+                case RetryLater(reason=reason, after=after):
+                    attempts = entry.attempts + 1
+                    if attempts >= self.policy.max_attempts:
+                        log.error(
+                            "chat %s: message %d given up after %d attempts: %s",
+                            chat.conversation_id,
+                            entry.seq,
+                            attempts,
+                            reason,
+                        )
+                        await chat.settle(delivered=[entry.seq], release=last)
+                        index += 1
+                        continue
+                    delay = after if after is not None else self.policy.backoff(attempts)
+                    log.info(
+                        "chat %s: message %d not delivered (%s); again in %.1f s",
+                        chat.conversation_id,
+                        entry.seq,
+                        reason,
+                        delay,
+                    )
+                    entries[index] = replace(entry, attempts=attempts, due_at=self.clock() + delay)
+        if chat.holding:
+            await chat.settle(release=True)
+
+
+def _after(entries: Sequence[Outgoing], due_at: float) -> list[Outgoing]:
+    """`entries`, none due before `due_at`: later messages wait for earlier ones."""
+    return [replace(entry, due_at=max(entry.due_at, due_at)) for entry in entries]
+
+
+class Sweeper:
+    """Delivers what turns left in outboxes: messages to retry later, and those of a process
+    that died after its commit. Every instance runs one; the chat's lease keeps them apart."""
+
+    def __init__(
+        self,
+        store: Store,
+        delivery: Delivery,
+        *,
+        interval: float = 1.0,
+        batch: int = 100,
+    ) -> None:
+        self.store = store
+        self.delivery = delivery
+        self.interval = interval
+        self.batch = batch
+
+    async def sweep(self) -> int:
+        """Deliver the chats due now that no turn holds; how many chats it delivered."""
+        delivered = 0
+        for conversation_id in await self.store.due_chats(self.delivery.clock(), self.batch):
+            async with self.store.chat_turn(conversation_id, None, wait=False) as chat:
+                if chat is None or not chat.outbox:
+                    continue
+                await self.delivery.deliver(chat)
+                delivered += 1
+        return delivered
+
+    async def run(self) -> None:
+        """Sweep every `interval` seconds until cancelled."""
+        while True:
+            try:
+                await self.sweep()
+            except StorageError as error:
+                log.error("delivering left-over messages failed: %s", error)
+            await asyncio.sleep(self.interval)
