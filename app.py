@@ -28,11 +28,26 @@ from dialogs import Delivery, Runtime, Sweeper
 from dialogs.repair import Stranded, locate
 from errors import ConfigError, CrossdeskError
 from pipeline.config import EXAMPLE_CONFIG, Config, load_config
-from storage.base import Store
+from storage.base import LEASE_SECONDS, Store
 from storage.export import conversation_export
 from storage.sqlite import SqliteStore
 
 log = logging.getLogger("crossdesk")
+
+
+#: The Bot Framework's endpoint settings (sovereign and government clouds, a local identity
+#: provider), read from the environment under the names its own configuration uses, and the
+#: attribute each becomes for the SDK.
+CHANNEL_ENDPOINT_SETTINGS = {
+    "ChannelService": "CHANNEL_SERVICE",
+    "OAuthUrl": "OAUTH_URL",
+    "ToChannelFromBotLoginUrl": "TO_CHANNEL_FROM_BOT_LOGIN_URL",
+    "ToChannelFromBotOAuthScope": "TO_CHANNEL_FROM_BOT_OAUTH_SCOPE",
+    "ToBotFromChannelTokenIssuer": "TO_BOT_FROM_CHANNEL_TOKEN_ISSUER",
+    "ToBotFromChannelOpenIdMetadataUrl": "TO_BOT_FROM_CHANNEL_OPENID_METADATA_URL",
+    "ToBotFromEmulatorOpenIdMetadataUrl": "TO_BOT_FROM_EMULATOR_OPENID_METADATA_URL",
+    "CallerId": "CALLER_ID",
+}
 
 
 @dataclass(frozen=True)
@@ -55,6 +70,8 @@ class Settings:
     #: How often each instance looks for messages left to deliver (0: never; tests sweep
     #: themselves).
     sweep_seconds: float = 2.0
+    #: How long a chat's lease outlives a process that stopped renewing it.
+    lease_seconds: float = LEASE_SECONDS
     #: Endpoint overrides for the SDK's authentication (tests point these at local servers).
     auth_endpoints: Mapping[str, str] = field(default_factory=dict)
 
@@ -80,6 +97,12 @@ class Settings:
             cosmos_key=env.get("COSMOS_KEY", ""),
             cosmos_database=env.get("COSMOS_DATABASE", "") or "crossdesk",
             sweep_seconds=_seconds(env, "CROSSDESK_SWEEP_SECONDS", 2.0),
+            lease_seconds=_seconds(env, "CROSSDESK_LEASE_SECONDS", LEASE_SECONDS) or LEASE_SECONDS,
+            auth_endpoints={
+                attribute: env[name].strip()
+                for name, attribute in CHANNEL_ENDPOINT_SETTINGS.items()
+                if env.get(name, "").strip()
+            },
         )
 
     def channel(self) -> ChannelSettings:
@@ -109,7 +132,7 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
 async def open_store(settings: Settings) -> Store:
     """The configured backend (`CROSSDESK_STORAGE`: `sqlite`, the default, or `cosmos`)."""
     if settings.storage == "sqlite":
-        return SqliteStore(settings.sqlite_path)
+        return SqliteStore(settings.sqlite_path, lease_seconds=settings.lease_seconds)
     if settings.storage == "cosmos":
         required = {"COSMOS_ENDPOINT": settings.cosmos_endpoint, "COSMOS_KEY": settings.cosmos_key}
         missing = [
@@ -123,7 +146,10 @@ async def open_store(settings: Settings) -> Store:
         from storage.cosmos import CosmosStore
 
         return await CosmosStore.open(
-            settings.cosmos_endpoint, settings.cosmos_key, settings.cosmos_database
+            settings.cosmos_endpoint,
+            settings.cosmos_key,
+            settings.cosmos_database,
+            lease_seconds=settings.lease_seconds,
         )
     raise ConfigError(
         [f"CROSSDESK_STORAGE: unknown backend {settings.storage!r} (use sqlite or cosmos)"]
@@ -139,7 +165,9 @@ SWEEPER = web.AppKey("sweeper", Sweeper)
 def create_app(settings: Settings, config: Config | None = None) -> web.Application:
     """The aiohttp application; the configuration is validated here, before serving."""
     config = config or load_config(settings.config_path)
-    app = web.Application(client_max_size=1024 * 1024)
+    # Bodies are read as sent: Teams never compresses one, and the endpoint refuses any that is
+    # (aiohttp would otherwise decode it first and fail on a body that lies about it).
+    app = web.Application(client_max_size=1024 * 1024, handler_args={"auto_decompress": False})
     endpoint = app[ENDPOINT] = TeamsEndpoint(settings.channel())
 
     async def resources(app: web.Application) -> AsyncIterator[None]:

@@ -1,16 +1,27 @@
 """The Bot Framework endpoint: `POST /api/messages`, as an aiohttp sub-application.
 
-Crossdesk answers the channel itself rather than through the SDK's `CloudAdapter.process`:
-400 for a body that is not an activity, 401 for any authentication failure (the SDK answers
-500 to most of them), invoke bodies returned as they are (the SDK serializes them twice). The
-sub-application owns the outbound side too: the adapter, the kept-alive connector session and
-the signing keys, started and stopped with it.
+Crossdesk answers the channel itself rather than through the SDK's `CloudAdapter.process`, and
+no request can make it answer 500:
+
+- 413 for a body over 1 MiB, 415 for a compressed body or a charset other than UTF-8, 400 for a
+  body that is not a JSON activity (nested more than `MAX_DEPTH` deep, text that is not valid
+  Unicode, no `serviceUrl` or conversation id, ids with control characters), all before
+  authentication runs;
+- 401 for any authentication failure (the SDK answers 500 to most of them);
+- invoke bodies returned as they are (the SDK serializes them twice); the SDK's 501 for an
+  invoke Crossdesk does not handle stays;
+- 503 for a turn that failed (logged once; the guest is told for a message): it committed
+  nothing and claimed nothing, so the channel's re-delivery runs it again.
+
+The sub-application owns the outbound side too: the adapter, the kept-alive connector session
+and the signing keys, started and stopped with it.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
@@ -113,20 +124,41 @@ class TeamsEndpoint:
         await self._http.close()
 
     async def messages(self, request: web.Request) -> web.Response:
-        """The Bot Framework endpoint: 400 for a malformed activity, 401 for failed auth."""
+        """The Bot Framework endpoint (see the module's docstring for its answers)."""
+        encoding = request.headers.get("Content-Encoding", "").strip().lower()
+        if encoding not in ("", "identity"):
+            return _answer(415, f"the body must not be encoded ({encoding})")
+        charset = request.charset
+        if charset is not None and charset.strip().lower() not in ("utf-8", "utf8"):
+            return _answer(415, f"the body must be UTF-8, not {charset}")
+        raw = await request.read()  # over client_max_size: aiohttp answers 413
         try:
-            body = await request.json()
+            body = json.loads(raw)
+        except RecursionError:
+            return _answer(400, "the body is nested too deeply")
         except ValueError:
-            return _bad_request("the body is not JSON")
+            return _answer(400, "the body is not JSON")
         if not isinstance(body, dict) or not isinstance(body.get("type"), str):
-            return _bad_request("the body is not an activity (an object with a `type`)")
+            return _answer(400, "the body is not an activity (an object with a `type`)")
+        problem = _unreadable(body)
+        if problem:
+            return _answer(400, problem)
         try:
             activity = activity_from_json(body)
-        except (DeserializationError, TypeError, ValueError, AttributeError):
-            return _bad_request("the activity cannot be read")
+        except (DeserializationError, TypeError, ValueError, AttributeError, RecursionError):
+            return _answer(400, "the activity cannot be read")
         conversation = activity.conversation
         if not activity.service_url or conversation is None or not conversation.id:
-            return _bad_request("the activity has no serviceUrl or conversation id")
+            return _answer(400, "the activity has no serviceUrl or conversation id")
+        for name, value in (
+            ("conversation id", conversation.id),
+            ("activity id", activity.id),
+            ("serviceUrl", activity.service_url),
+        ):
+            if value is not None and not _plain_id(value):
+                return _answer(400, f"the activity's {name} is not a plain string")
+        if not str(activity.service_url).lower().startswith(("https://", "http://")):
+            return _answer(400, "the activity's serviceUrl is not an http(s) URL")
 
         try:
             authenticated = await self.authentication.authenticate_request(
@@ -140,9 +172,16 @@ class TeamsEndpoint:
             )
             return web.json_response({"error": "unauthorized"}, status=401)
 
-        response = await self.adapter.process_activity(
-            authenticated, activity, request.config_dict[BOT].on_turn
-        )
+        try:
+            response = await self.adapter.process_activity(
+                authenticated, activity, request.config_dict[BOT].on_turn
+            )
+        except TurnFailed:
+            return _answer(503, "the turn failed; nothing of it was kept, send it again")
+        except Exception as error:
+            # Raised by the SDK outside the turn (building the turn's clients, its answer).
+            log.error("activity %s failed outside its turn", activity.id, exc_info=error)
+            return _answer(503, "the activity could not be handled; send it again")
         if response is None:
             return web.Response(status=201)
         payload: Any = response.body
@@ -153,11 +192,55 @@ class TeamsEndpoint:
         return web.json_response(payload, status=response.status)
 
 
-def _bad_request(reason: str) -> web.Response:
-    return web.json_response({"error": reason}, status=400)
+#: Nesting deeper than any activity Teams sends (a card's data included) is refused with 400
+#: before it can exhaust the parsers' recursion.
+MAX_DEPTH = 64
+#: Longer than any id Teams uses; a longer one is refused with 400.
+_MAX_ID = 2048
+_CONTROL = frozenset(chr(code) for code in (*range(32), 127))
+
+
+class TurnFailed(Exception):
+    """A turn raised; it was logged and the guest told, the channel gets 503."""
+
+
+def _answer(status: int, reason: str) -> web.Response:
+    return web.json_response({"error": reason}, status=status)
+
+
+def _unreadable(body: Any) -> str | None:
+    """Why the parsed body cannot be an activity: nested deeper than `MAX_DEPTH`, or text
+    with a lone surrogate (JSON escapes can encode one; no Unicode text contains it)."""
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return f"the activity is nested more than {MAX_DEPTH} deep"
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and not _unicode(key):
+                    return "the activity holds text that is not valid Unicode"
+                stack.append((item, depth + 1))
+        elif isinstance(value, str) and not _unicode(value):
+            return "the activity holds text that is not valid Unicode"
+    return None
+
+
+def _unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _plain_id(value: Any) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= _MAX_ID and not _CONTROL.intersection(value)
 
 
 async def _on_turn_error(context: TurnContext, error: Exception) -> None:
+    """The one path of a failed turn: log it once, tell the guest of a message, answer 503."""
     log.error(
         "turn failed for activity %s (%s)",
         context.activity.id,
@@ -165,6 +248,13 @@ async def _on_turn_error(context: TurnContext, error: Exception) -> None:
         exc_info=error,
     )
     if context.activity.type == ActivityTypes.message:
-        await context.send_activity(
-            "Sorry, something went wrong on our side. Please send your message again."
-        )
+        try:
+            await context.send_activity(
+                "Sorry, something went wrong on our side. If no answer follows, please send"
+                " your message again."
+            )
+        except Exception as failure:
+            log.warning(
+                "the guest could not be told that the turn failed (%s)", type(failure).__name__
+            )
+    raise TurnFailed from error

@@ -223,16 +223,29 @@ class Runtime:
         proactive caller chooses (e.g. a timer's), claimed in the turn's commit.
         """
         async with self.store.chat_turn(conversation_id, event_id) as chat:
-            if chat is None:
-                log.info("chat %s: event %s ran before; ignored", conversation_id, event_id)
-                return False
-            turn = _Turn(chat, event_id, self.clock(), chat.session)
-            await self._take_in(turn, event, channel)
-            if turn.session is not None:
-                self._route(turn, event)
-            await chat.commit(turn.writes(self._outbox(turn, channel)))
-            await self.delivery.deliver(chat)
-        return True
+            if chat is not None:
+                await self._run(chat, event, channel)
+                return True
+        log.info("chat %s: event %s ran before; ignored", conversation_id, event_id)
+        # The channel re-delivers an event whose answer it did not get: if its turn committed
+        # but died delivering, deliver what it left now rather than at the next sweep.
+        await self.deliver_pending(conversation_id)
+        return False
+
+    async def deliver_pending(self, conversation_id: str) -> None:
+        """Deliver what a chat's outbox holds, unless a turn of the chat is running."""
+        async with self.store.chat_turn(conversation_id, None, wait=False) as chat:
+            if chat is not None and chat.outbox:
+                await self.delivery.deliver(chat)
+
+    async def _run(self, chat: ChatTurn, event: Event, channel: Channel) -> None:
+        """The turn's straight line, under the chat's lease."""
+        turn = _Turn(chat, chat.event_id, self.clock(), chat.session)
+        await self._take_in(turn, event, channel)
+        if turn.session is not None:
+            self._route(turn, event)
+        await chat.commit(turn.writes(self._outbox(turn, channel)))
+        await self.delivery.deliver(chat)
 
     async def run_unprompted(self, conversation_id: str, event: Event, *, event_id: str) -> bool:
         """Run a turn Crossdesk starts itself (a timer, an admin's command, an agent's action

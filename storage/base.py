@@ -72,6 +72,11 @@ class ChatTurn(Protocol):
     def conversation_id(self) -> str: ...
 
     @property
+    def event_id(self) -> str | None:
+        """The event the turn runs (claimed at its commit), if any."""
+        ...
+
+    @property
     def session(self) -> Session | None:
         """The active session the chat is bound to, if any."""
         ...

@@ -86,10 +86,11 @@ async def test_a_turn_whose_commit_fails_stores_the_redelivered_message_once(
     fault.commit()
     message = chat.activity("message", text="My parental leave request is stuck")
     failed = await chat.post(message)
-    # The SDK answers 201 after its turn-error handler; the guest is asked to send again.
-    assert failed.status == 201
-    assert bot.connector.of(chat.conversation_id)[-1].text == (
-        "Sorry, something went wrong on our side. Please send your message again."
+    # Nothing of the turn was kept: the channel is told so (it re-delivers), the guest too.
+    assert failed.status == 503
+    assert chat.received().texts()[-1] == (
+        "Sorry, something went wrong on our side. If no answer follows, please send your"
+        " message again."
     )
     export = await conversation_export(bot.store, chat.conversation_id)
     [session] = export["sessions"]
