@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
+from azure.core.exceptions import DeserializationError as AzureDeserializationError
 from botbuilder.core import TurnContext
 from botbuilder.integration.aiohttp import ConfigurationBotFrameworkAuthentication
 from botbuilder.schema import ActivityTypes
@@ -176,6 +177,8 @@ class TeamsEndpoint:
             response = await self.adapter.process_activity(
                 authenticated, activity, request.config_dict[BOT].on_turn
             )
+        except UnreadableValue:
+            return _answer(400, "the activity's value cannot be read")
         except TurnFailed:
             return _answer(503, "the turn failed; nothing of it was kept, send it again")
         except Exception as error:
@@ -202,6 +205,10 @@ _CONTROL = frozenset(chr(code) for code in (*range(32), 127))
 
 class TurnFailed(Exception):
     """A turn raised; it was logged and the guest told, the channel gets 503."""
+
+
+class UnreadableValue(Exception):
+    """The SDK could not read a part of the activity it needed (an invoke's value): 400."""
 
 
 def _answer(status: int, reason: str) -> web.Response:
@@ -240,7 +247,15 @@ def _plain_id(value: Any) -> bool:
 
 
 async def _on_turn_error(context: TurnContext, error: Exception) -> None:
-    """The one path of a failed turn: log it once, tell the guest of a message, answer 503."""
+    """The one path of a failed turn: log it once, tell the guest of a message, answer 503
+    (400 when the SDK could not read the activity's value: the input, not the turn, is bad)."""
+    if isinstance(error, DeserializationError | AzureDeserializationError):
+        log.warning(
+            "activity %s refused: the SDK cannot read its value (%s)",
+            context.activity.id,
+            type(error).__name__,
+        )
+        raise UnreadableValue from error
     log.error(
         "turn failed for activity %s (%s)",
         context.activity.id,

@@ -65,7 +65,8 @@ class ConnectorSender:
 
 
 def _refused(response: Any) -> SendResult:
-    status = int(getattr(response, "status_code", 0) or 0)
+    # msrest keeps the transport's own response: aiohttp's (`status`), or requests' (`status_code`).
+    status = int(getattr(response, "status", None) or getattr(response, "status_code", 0) or 0)
     if status in _TRANSIENT:
         return RetryLater(f"the Bot Connector answered {status}", _retry_after(response))
     return Undeliverable(f"the Bot Connector answered {status}")

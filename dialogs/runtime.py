@@ -233,8 +233,9 @@ class Runtime:
         return False
 
     async def deliver_pending(self, conversation_id: str) -> None:
-        """Deliver what a chat's outbox holds, unless a turn of the chat is running."""
-        async with self.store.chat_turn(conversation_id, None, wait=False) as chat:
+        """Deliver what a chat's outbox holds (after the turn holding the chat, if one does:
+        a dead process's lease expires within `LEASE_SECONDS`, well inside Teams' 15 s)."""
+        async with self.store.chat_turn(conversation_id, None) as chat:
             if chat is not None and chat.outbox:
                 await self.delivery.deliver(chat)
 

@@ -1,12 +1,14 @@
 """A fake Bot Connector (the Teams channel's REST API) on 127.0.0.1.
 
 It serves what the SDK calls: replies, new messages, updates and member look-ups, records every
-request, and can be told to fail a route to test how the bot degrades.
+request, and can be told to fail a route to test how the bot degrades: `intercept` sees every
+request before it is served and may answer it instead (a fault, nothing recorded).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
@@ -28,6 +30,9 @@ class FakeConnector:
     connections: set[int] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
     url: str = ""
+    #: Called with each request's kind ("send" or "member"), conversation id and the request;
+    #: a response it returns is answered instead, and a send answered so is not recorded.
+    intercept: Callable[[str, str, web.Request], Awaitable[web.StreamResponse | None]] | None = None
     _runner: web.AppRunner | None = None
 
     def app(self) -> web.Application:
@@ -51,13 +56,17 @@ class FakeConnector:
         if self._runner:
             await self._runner.cleanup()
 
-    async def _post(self, request: web.Request) -> web.Response:
+    async def _post(self, request: web.Request) -> web.StreamResponse:
         transport = request.transport
         if transport is not None:
             self.connections.add(id(transport))
         body = await request.json()
         reply_to = request.match_info.get("reply_to")
         conversation = unquote(request.match_info["conversation"])
+        if self.intercept is not None:
+            answer = await self.intercept("send", conversation, request)
+            if answer is not None:
+                return answer
         self.received.append(
             Received(conversation, reply_to, body, request.headers.get("Authorization"))
         )
@@ -66,7 +75,12 @@ class FakeConnector:
     async def _put(self, request: web.Request) -> web.Response:
         return web.json_response({"id": request.match_info["activity"]})
 
-    async def _member(self, request: web.Request) -> web.Response:
+    async def _member(self, request: web.Request) -> web.StreamResponse:
+        if self.intercept is not None:
+            conversation = unquote(request.match_info["conversation"])
+            answer = await self.intercept("member", conversation, request)
+            if answer is not None:
+                return answer
         if self.fail_members:
             return web.json_response({"error": {"code": "ServiceError"}}, status=500)
         member = self.members.get(unquote(request.match_info["member"]))
