@@ -8,7 +8,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.conftest import RunningBot
+from app import CHANNEL_ENDPOINT_SETTINGS, Settings
+from tests.conftest import RunningBot, StartBot
 from tests.support.export import chat_export
 from tests.support.identity import APP_ID, FakeIdentity
 from tests.support.teams import TeamsChat
@@ -75,3 +76,31 @@ async def test_failed_authentication_gets_401_and_runs_nothing(
     assert response.status == 401
     assert secured.connector.received == []
     assert (await chat_export(secured, chat.conversation_id))["sessions"] == []
+
+
+async def test_the_bot_frameworks_endpoint_settings_come_from_the_environment(
+    start_bot: StartBot, identity: FakeIdentity
+) -> None:
+    """The settings a sovereign cloud or a local identity provider needs, under the names the
+    Bot Framework's own configuration uses: with them the bot validates against, and gets its
+    tokens from, the identity service they name (here a local one), and nowhere else."""
+    names = {attribute: name for name, attribute in CHANNEL_ENDPOINT_SETTINGS.items()}
+    env = {names[attribute]: url for attribute, url in identity.sdk_endpoints().items()}
+    env.update(MicrosoftAppId=APP_ID, MicrosoftAppPassword="s3cret")
+    settings = Settings.from_env(env)
+    assert dict(settings.auth_endpoints) == identity.sdk_endpoints()
+    bot = await start_bot(settings)
+
+    chat = bot.chat()
+    chat.headers = bearer(identity.mint(APP_ID, bot.connector.url))
+    greeting = await chat.install()
+    assert greeting.saying(
+        "Hi Megan Bowen, welcome to the Help Desk. I'll get you to the right team."
+    )
+    assert {r.authorization for r in chat.received()} == {"Bearer outbound-token-1"}
+    forgery = bot.chat()
+    response = await forgery.post(
+        forgery.activity("message", text="hello"),
+        headers=bearer(forged(identity, bot.connector.url)),
+    )
+    assert response.status == 401
