@@ -25,6 +25,7 @@ from bots.endpoint import BOT, ChannelSettings, TeamsEndpoint
 from bots.sender import ConnectorSender
 from bots.teams import CrossdeskBot
 from dialogs import Delivery, Runtime, Sweeper
+from dialogs.delivery import Pacer
 from dialogs.repair import Stranded, locate
 from errors import ConfigError, CrossdeskError
 from pipeline.config import EXAMPLE_CONFIG, Config, load_config
@@ -72,6 +73,9 @@ class Settings:
     sweep_seconds: float = 2.0
     #: How long a chat's lease outlives a process that stopped renewing it.
     lease_seconds: float = LEASE_SECONDS
+    #: Whether replies are paced under Teams' per-conversation limits (off only for a Bot
+    #: Connector without them: benchmarks).
+    pacing: bool = True
     #: Endpoint overrides for the SDK's authentication (tests point these at local servers).
     auth_endpoints: Mapping[str, str] = field(default_factory=dict)
 
@@ -98,6 +102,7 @@ class Settings:
             cosmos_database=env.get("COSMOS_DATABASE", "") or "crossdesk",
             sweep_seconds=_seconds(env, "CROSSDESK_SWEEP_SECONDS", 2.0),
             lease_seconds=_seconds(env, "CROSSDESK_LEASE_SECONDS", LEASE_SECONDS) or LEASE_SECONDS,
+            pacing=_switch(env, "CROSSDESK_PACING", True),
             auth_endpoints={
                 attribute: env[name].strip()
                 for name, attribute in CHANNEL_ENDPOINT_SETTINGS.items()
@@ -127,6 +132,17 @@ def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
     if seconds < 0:
         raise ConfigError([f"{name}: must not be negative: {value!r}"])
     return seconds
+
+
+def _switch(env: Mapping[str, str], name: str, default: bool) -> bool:
+    value = env.get(name, "").strip().lower()
+    if not value:
+        return default
+    if value in ("on", "true", "1", "yes"):
+        return True
+    if value in ("off", "false", "0", "no"):
+        return False
+    raise ConfigError([f"{name}: on or off, not {env[name]!r}"])
 
 
 async def open_store(settings: Settings) -> Store:
@@ -173,7 +189,10 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
     async def resources(app: web.Application) -> AsyncIterator[None]:
         store = await open_store(settings)
         app[STORE] = store
-        delivery = Delivery(ConnectorSender(endpoint.authentication, settings.app_id))
+        delivery = Delivery(
+            ConnectorSender(endpoint.authentication, settings.app_id),
+            pacer=Pacer() if settings.pacing else Pacer(windows=()),
+        )
         runtime = app[RUNTIME] = Runtime(config, store, delivery)
         app[SWEEPER] = Sweeper(store, delivery, interval=settings.sweep_seconds)
         app[BOT] = CrossdeskBot(

@@ -2,11 +2,13 @@
 
 Each entry is posted once per attempt through the kept connector client of its service URL
 (`bots/edge/connector.py`: kept-alive connections, the bot's cached token) as the SDK's
-`send_to_conversation` / `reply_to_activity` post it, without the SDK's turn context (its
-per-send deep copies and hooks). The Bot Connector's answers map to what the delivery does:
-429 waits as long as Retry-After asks; 412, 500, 502, 503 and 504 are retried with back-off
-(a 5xx may hide a message that was delivered: the delivery is at least once there); 400, 403
-and 404 will not change (the bot was blocked or removed, the chat deleted) and are given up.
+`send_to_conversation` / `reply_to_activity` post it, straight from its JSON: without the SDK's
+turn context (its per-send deep copies and hooks) or a model built to be serialized back.
+
+The Bot Connector's answers map to what the delivery does: 429 waits as long as Retry-After
+asks; 412, 500, 502, 503 and 504 are retried with back-off (a 5xx may hide a message that was
+delivered: the delivery is at least once there); 400, 403 and 404 will not change (the bot was
+blocked or removed, the chat deleted) and are given up.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from botframework.connector.auth import AuthenticationConstants, ClaimsIdentity
 from msrest.exceptions import ClientRequestError
 
 from bots.edge.connector import CachingBotFrameworkAuthentication
-from bots.edge.wire import activity_from_json
 from dialogs.delivery import RetryLater, SendResult, Sent, Undeliverable
 from storage.base import Outgoing
 
@@ -46,16 +47,12 @@ class ConnectorSender:
         self._connectors = authentication.create_connector_factory(claims)
 
     async def send(self, entry: Outgoing) -> SendResult:
-        activity = activity_from_json(dict(entry.activity))
-        conversation_id = entry.conversation_id
+        activity = dict(entry.activity)
         try:
-            client = await self._connectors.create(activity.service_url, None)
-            if entry.reply_to:
-                answer = await client.conversations.reply_to_activity(
-                    conversation_id, entry.reply_to, activity
-                )
-            else:
-                answer = await client.conversations.send_to_conversation(conversation_id, activity)
+            client = await self._connectors.create(str(activity["serviceUrl"]), None)
+            answer = await client.conversations.post_activity(
+                entry.conversation_id, entry.reply_to, activity
+            )
         except models.ErrorResponseException as error:
             return _refused(error.response)
         except (ClientRequestError, aiohttp.ClientError, TimeoutError) as error:
@@ -65,7 +62,7 @@ class ConnectorSender:
 
 
 def _refused(response: Any) -> SendResult:
-    # msrest keeps the transport's own response: aiohttp's (`status`), or requests' (`status_code`).
+    # msrest keeps the transport's response: aiohttp's (`status`) or requests' (`status_code`).
     status = int(getattr(response, "status", None) or getattr(response, "status_code", 0) or 0)
     if status in _TRANSIENT:
         return RetryLater(f"the Bot Connector answered {status}", _retry_after(response))

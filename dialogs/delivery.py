@@ -86,15 +86,24 @@ def outgoing(reference: Mapping[str, Any], reply: Reply, reply_to: str | None) -
     return Outgoing({k: v for k, v in activity.items() if v is not None}, reply_to)
 
 
+#: Teams' limits for a bot's messages to one conversation: (seconds, most messages in them).
+TEAMS_LIMITS = ((1.0, 7), (2.0, 8), (30.0, 60))
+
+
 class Pacer:
-    """Teams' limits for a bot's messages to one conversation: at most 7 in 1 s, 8 in 2 s and
-    60 in 30 s. Kept per process: the chat's lease makes one process deliver a chat at a time."""
+    """Keeps a bot's messages to each conversation under `windows` (default Teams' limits:
+    at most 7 in 1 s, 8 in 2 s and 60 in 30 s); no windows, no pacing. Kept per process: the
+    chat's lease makes one process deliver a chat at a time."""
 
-    WINDOWS = ((1.0, 7), (2.0, 8), (30.0, 60))
-
-    def __init__(self, conversations: int = 4096) -> None:
+    def __init__(
+        self,
+        windows: Sequence[tuple[float, int]] = TEAMS_LIMITS,
+        conversations: int = 4096,
+    ) -> None:
+        self.windows = tuple(windows)
         self._capacity = conversations
         self._sent: OrderedDict[str, deque[float]] = OrderedDict()
+        self._longest = max((most for _, most in self.windows), default=0)
 
     def delay(self, conversation_id: str, now: float) -> float:
         """How long to wait before the next message to the conversation."""
@@ -102,14 +111,16 @@ class Pacer:
         if not sent:
             return 0.0
         wait = 0.0
-        for seconds, most in self.WINDOWS:
+        for seconds, most in self.windows:
             recent = [at for at in sent if at > now - seconds]
             if len(recent) >= most:
                 wait = max(wait, recent[-most] + seconds - now)
         return wait
 
     def record(self, conversation_id: str, at: float) -> None:
-        sent = self._sent.setdefault(conversation_id, deque(maxlen=60))
+        if not self._longest:
+            return
+        sent = self._sent.setdefault(conversation_id, deque(maxlen=self._longest))
         sent.append(at)
         self._sent.move_to_end(conversation_id)
         while len(self._sent) > self._capacity:
@@ -143,12 +154,13 @@ class Delivery:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         policy: RetryPolicy | None = None,
+        pacer: Pacer | None = None,
     ) -> None:
         self.sender = sender
         self.clock = clock
         self.sleep = sleep
         self.policy = policy or RetryPolicy()
-        self.pacer = Pacer()
+        self.pacer = pacer or Pacer()
 
     async def deliver(self, chat: ChatTurn) -> None:
         """Deliver the outbox of the chat `chat` holds, recording each message as it goes;

@@ -251,12 +251,37 @@ class _Conversations(ConversationsOperations):
         }
         return await self._post(url, headers, activity)
 
+    async def post_activity(
+        self, conversation_id: str, reply_to: str | None, activity: dict[str, Any]
+    ) -> Any:
+        """Post an activity already in its JSON form (an outbox entry): the URL, headers, token
+        and transport of `reply_to_activity` (with `reply_to`) or `send_to_conversation`,
+        without building a model only to serialize it back."""
+        conversation = self._serialize.url("conversation_id", conversation_id, "str")
+        headers = {"Accept": "application/json", "Content-Type": "application/json; charset=utf-8"}
+        if reply_to:
+            url = self._client.format_url(
+                ConversationsOperations.reply_to_activity.metadata["url"],
+                conversationId=conversation,
+                activityId=self._serialize.url("activity_id", reply_to, "str"),
+            )
+            headers["x-ms-conversation-id"] = conversation_id
+        else:
+            url = self._client.format_url(
+                ConversationsOperations.send_to_conversation.metadata["url"],
+                conversationId=conversation,
+            )
+        return await self._send_json(url, headers, activity)
+
     # The generated code reads the URL template off the method it runs in.
     send_to_conversation.metadata = ConversationsOperations.send_to_conversation.metadata  # type: ignore[attr-defined]
     reply_to_activity.metadata = ConversationsOperations.reply_to_activity.metadata  # type: ignore[attr-defined]
 
     async def _post(self, url: str, headers: dict[str, str], activity: Activity) -> Any:
-        request = self._client.post(url, {}, headers, self._serialize.body(activity, "Activity"))
+        return await self._send_json(url, headers, self._serialize.body(activity, "Activity"))
+
+    async def _send_json(self, url: str, headers: dict[str, str], body: Any) -> Any:
+        request = self._client.post(url, {}, headers, body)
         # What the pipeline's policies would add: the user agent and the bot's token.
         self.config.user_agent_policy.on_request(Request(request))
         await self._token.authorize(request)
