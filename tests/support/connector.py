@@ -1,8 +1,10 @@
 """A fake Bot Connector (the Teams channel's REST API) on 127.0.0.1.
 
-It serves what the SDK calls: replies, new messages, updates and member look-ups, records every
-request, and can be told to fail a route to test how the bot degrades: `intercept` sees every
-request before it is served and may answer it instead (a fault, nothing recorded).
+It serves what the bot calls: replies, new messages, updates (keeping every version of an
+activity), new 1:1 conversations and member look-ups; records every request in arrival order
+per conversation, and can be told to fail a route to test how the bot degrades: `intercept`
+sees every request (its kind: "send", "update", "create" or "member") before it is served and
+may answer it instead (a fault, nothing recorded).
 """
 
 from __future__ import annotations
@@ -26,6 +28,12 @@ class FakeConnector:
 
     received: list[Received] = field(default_factory=list)
     members: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: Every version of each activity the bot sent and then updated, by activity id.
+    versions: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    #: 1:1 conversations the bot created, by member id; members who never installed the app
+    #: (creating a chat with them answers 403, as Teams does).
+    created: dict[str, str] = field(default_factory=dict)
+    not_installed: set[str] = field(default_factory=set)
     fail_members: bool = False
     connections: set[int] = field(default_factory=set)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
@@ -37,6 +45,7 @@ class FakeConnector:
 
     def app(self) -> web.Application:
         app = web.Application()
+        app.router.add_post("/v3/conversations", self._create)
         app.router.add_post("/v3/conversations/{conversation}/activities", self._post)
         app.router.add_post("/v3/conversations/{conversation}/activities/{reply_to}", self._post)
         app.router.add_put("/v3/conversations/{conversation}/activities/{activity}", self._put)
@@ -67,13 +76,50 @@ class FakeConnector:
             answer = await self.intercept("send", conversation, request)
             if answer is not None:
                 return answer
+        activity_id = f"bot-activity-{next(self._ids)}"
         self.received.append(
-            Received(conversation, reply_to, body, request.headers.get("Authorization"))
+            Received(
+                conversation,
+                reply_to,
+                {**body, "id": activity_id},
+                request.headers.get("Authorization"),
+            )
         )
-        return web.json_response({"id": f"bot-activity-{next(self._ids)}"}, status=201)
+        self.versions[activity_id] = [body]
+        return web.json_response({"id": activity_id}, status=201)
 
-    async def _put(self, request: web.Request) -> web.Response:
-        return web.json_response({"id": request.match_info["activity"]})
+    async def _put(self, request: web.Request) -> web.StreamResponse:
+        activity_id = request.match_info["activity"]
+        conversation = unquote(request.match_info["conversation"])
+        if self.intercept is not None:
+            answer = await self.intercept("update", conversation, request)
+            if answer is not None:
+                return answer
+        if activity_id not in self.versions:
+            return web.json_response({"error": {"code": "ActivityNotFound"}}, status=404)
+        self.versions[activity_id].append(await request.json())
+        return web.json_response({"id": activity_id})
+
+    async def _create(self, request: web.Request) -> web.StreamResponse:
+        """A 1:1 conversation with one member: the same id every time, as in Teams."""
+        body = await request.json()
+        members = body.get("members") or []
+        member = str(members[0].get("id")) if members else ""
+        if self.intercept is not None:
+            answer = await self.intercept("create", member, request)
+            if answer is not None:
+                return answer
+        if not member:
+            return web.json_response({"error": {"code": "BadArgument"}}, status=400)
+        if member in self.not_installed:
+            error = {"code": "BotNotInConversationRoster", "message": "The bot is not part of"}
+            return web.json_response({"error": error}, status=403)
+        conversation = self.created.setdefault(member, f"a:1created-{len(self.created) + 1}")
+        return web.json_response({"id": conversation}, status=201)
+
+    def latest(self, activity_id: str) -> dict[str, Any]:
+        """An activity the bot sent, as its last update left it."""
+        return self.versions[activity_id][-1]
 
     async def _member(self, request: web.Request) -> web.StreamResponse:
         if self.intercept is not None:
