@@ -1,14 +1,15 @@
-"""Crossdesk: entry point and app factory.
+"""Crossdesk: entry point, app factory and the `crossdesk` command.
 
-`python app.py` serves the bot on http://$HOST:$PORT/api/messages (default 127.0.0.1:3978);
-`python app.py sessions --conversation ID` prints a chat's sessions as JSON;
-`python app.py check` validates the configuration and exits.
+`crossdesk run` (or `python app.py`) serves the bot on http://$HOST:$PORT/api/messages (default
+127.0.0.1:3978); `crossdesk check [FILE]` checks a configuration; `crossdesk sessions` finds
+chats; `crossdesk manifest` builds the Teams app package. `crossdesk --help` lists them all.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import json
 import logging
@@ -18,18 +19,31 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiohttp import web
+try:
+    from aiohttp import web
 
-from bots.endpoint import BOT, ChannelSettings, TeamsEndpoint
-from bots.proactive import ProactiveChannel
-from bots.teams import CrossdeskBot
-from dialogs import Runtime
-from dialogs.repair import Stranded, locate
-from errors import ConfigError, CrossdeskError
-from pipeline.config import EXAMPLE_CONFIG, Config, load_config
-from storage.base import Store
-from storage.export import conversation_export
-from storage.sqlite import SqliteStore
+    from bots.endpoint import BOT, ChannelSettings, TeamsEndpoint
+    from bots.proactive import ProactiveChannel
+    from bots.teams import CrossdeskBot
+    from dialogs import Runtime
+    from dialogs.repair import Stranded, locate
+    from errors import ConfigError, CrossdeskError
+    from pipeline.config import EXAMPLE_CONFIG, Config, check_config, load_config
+    from pipeline.findings import Severity, count
+    from storage.base import Store
+    from storage.export import conversation_export
+    from storage.sqlite import SqliteStore
+except ModuleNotFoundError as missing:
+    if __name__ != "__main__":
+        raise
+    # `python app.py …` with a Python that lacks Crossdesk's packages: say what to run instead.
+    print(
+        f"Crossdesk's packages are not installed for {sys.executable} ({missing.name} is"
+        " missing). Run `make run` once (it sets up .venv), then use .venv/bin/crossdesk …"
+        " (or .venv/bin/python app.py …).",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 log = logging.getLogger("crossdesk")
 
@@ -224,11 +238,93 @@ def _write_manifest(settings: Settings, out: Path, version: str, domains: list[s
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python app.py", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="serve the bot (the default)")
-    check = commands.add_parser("check", help="validate the configuration and exit")
+def _check(settings: Settings, file: Path | None, *, strict: bool, store: bool) -> int:
+    """`check`: every finding, one line each, then a one-line summary; exit 1 when the
+    configuration would not start (with `strict`, when it has warnings too)."""
+    path = file or settings.config_path
+    report = check_config(path)
+    for finding in report.findings:
+        print(f"{finding.severity}: {finding}")
+    if store and report.config is not None:
+        live, stranded = asyncio.run(_stranded_chats(settings, report.config))
+        _print_stranded(settings, report.config, live, stranded)
+    print(report.summary(strict))
+    return 1 if report.failed(strict) else 0
+
+
+def _serve(settings: Settings, *, strict: bool) -> int:
+    """`run`: check the configuration, then serve until stopped."""
+    report = check_config(settings.config_path)
+    if report.failed(strict) or report.config is None:
+        stopping = [f for f in report.findings if f.severity is not Severity.INFO]
+        if not strict:
+            stopping = report.errors
+        print(
+            f"Crossdesk cannot start; the configuration has {count(len(stopping), 'problem')}:",
+            file=sys.stderr,
+        )
+        for finding in stopping:
+            print(f"  {finding}", file=sys.stderr)
+        return 2
+    for finding in report.warnings:
+        log.warning("configuration: %s", finding)
+    app = create_app(settings, report.config)
+    app.on_startup.append(settle_garbage_collector)
+    auth = "on" if settings.app_id else "off (no MicrosoftAppId)"
+    storage = (
+        f"Cosmos DB {settings.cosmos_endpoint} database {settings.cosmos_database}"
+        if settings.storage == "cosmos"
+        else f"SQLite {settings.sqlite_path}"
+    )
+    url = f"http://{settings.host}:{settings.port}"
+
+    def serving(_: str) -> None:
+        # Called by aiohttp once the port is bound: never claim a port we did not get.
+        log.info(
+            "Crossdesk on %s/api/messages, config %s, %s, auth %s",
+            url,
+            settings.config_path,
+            storage,
+            auth,
+        )
+
+    try:
+        web.run_app(app, host=settings.host, port=settings.port, print=serving)
+    except CrossdeskError as error:
+        # The store opens as the app starts (cleanup_ctx): a bad endpoint or key ends up here.
+        print(f"Crossdesk cannot start: {error}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        reason = (
+            "the port is in use (another Crossdesk? set PORT to a free port)"
+            if error.errno == errno.EADDRINUSE
+            else error.strerror or str(error)
+        )
+        print(f"Crossdesk cannot listen on {url}: {reason}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Crossdesk, the Teams help desk: serve the bot, check its configuration,"
+        " find chats, build the Teams app package.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, aliases in (("run", ["serve"]),):
+        run = commands.add_parser(name, aliases=aliases, help="serve the bot (the default command)")
+        run.add_argument("--strict", action="store_true", help="refuse to start on warnings")
+    check = commands.add_parser(
+        "check", help="check a configuration: errors, warnings, notes, then a summary"
+    )
+    check.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        help="the configuration (default: CROSSDESK_CONFIG, else config/example.yaml)",
+    )
+    check.add_argument("--strict", action="store_true", help="count warnings as errors")
     check.add_argument(
         "--store",
         action="store_true",
@@ -242,57 +338,39 @@ def main(argv: list[str] | None = None) -> int:
     package.add_argument(
         "--domain", action="append", default=[], help="a valid domain (repeatable)"
     )
-    args = parser.parse_args(argv)
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    """The `crossdesk` command (also `python app.py`); returns the exit code."""
+    prog = "crossdesk" if Path(sys.argv[0]).name == "crossdesk" else "python app.py"
+    args = _parser(prog).parse_args(argv)
+    command = args.command or "run"
+    serving = command in ("run", "serve")
     logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
+        level=os.environ.get("LOG_LEVEL", "INFO" if serving else "WARNING"),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     try:
         settings = Settings.from_env()
-        if args.command == "sessions":
+        if serving:
+            return _serve(settings, strict=getattr(args, "strict", False))
+        if command == "check":
+            return _check(settings, args.file, strict=args.strict, store=args.store)
+        if command == "sessions":
             asyncio.run(_print_sessions(settings, args.conversation))
             return 0
-        if args.command == "manifest":
+        if command == "manifest":
             return _write_manifest(settings, args.out, args.version, args.domain)
-        config = load_config(settings.config_path)
-        if args.command == "check":
-            print(f"{settings.config_path}: OK ({len(config.tenants)} tenants)")
-            if args.store:
-                live, stranded = asyncio.run(_stranded_chats(settings, config))
-                _print_stranded(settings, config, live, stranded)
-            return 0
-        app = create_app(settings, config)
-        app.on_startup.append(settle_garbage_collector)
     except ConfigError as error:
-        print("Crossdesk cannot start; the configuration has problems:", file=sys.stderr)
+        print(f"{prog} {command}: the settings have problems:", file=sys.stderr)
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
     except CrossdeskError as error:
-        print(f"Crossdesk cannot start: {error}", file=sys.stderr)
+        print(f"{prog} {command}: {error}", file=sys.stderr)
         return 2
-    auth = "on" if settings.app_id else "off (no MicrosoftAppId)"
-    storage = (
-        f"Cosmos DB {settings.cosmos_endpoint} database {settings.cosmos_database}"
-        if settings.storage == "cosmos"
-        else f"SQLite {settings.sqlite_path}"
-    )
-    log.info(
-        "Crossdesk on http://%s:%d/api/messages, config %s, %s, auth %s",
-        settings.host,
-        settings.port,
-        settings.config_path,
-        storage,
-        auth,
-    )
-    try:
-        web.run_app(app, host=settings.host, port=settings.port, print=None)
-    except CrossdeskError as error:
-        # The store opens as the app starts (cleanup_ctx): a bad endpoint or key ends up here.
-        print(f"Crossdesk cannot start: {error}", file=sys.stderr)
-        return 2
-    return 0
+    raise AssertionError(f"unhandled command {command}")
 
 
 if __name__ == "__main__":

@@ -17,12 +17,18 @@ from pipeline.stages.base import (
     StageBase,
     StageContext,
     StageHelp,
+    Stored,
     Wait,
     stored_key_problems,
 )
 
 TYPE_IT = "Please type your answer as a message."
 STALE_CARD = "That card is from an earlier step; here is where we are now."
+#: The check's warning for a blank transition after the guest's answer.
+SILENT_END = (
+    "blank, so the chat ends without a word once the guest answers; go on to an `end` stage"
+    " that says goodbye"
+)
 
 
 class QuestionStage(StageBase):
@@ -61,3 +67,10 @@ class QuestionStage(StageBase):
 
     def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
         yield from stored_key_problems("store_as", self.store_as)
+
+    def warnings(self, check: CheckContext) -> Iterator[tuple[str, str]]:
+        if self.next is None:
+            yield "next", SILENT_END
+
+    def stores(self) -> Iterator[Stored]:
+        yield Stored("store_as", self.store_as, None, self.next)

@@ -14,6 +14,7 @@ from pipeline.stages.base import (
     Outcome,
     StageBase,
     StageContext,
+    Stored,
     stored_key_problems,
 )
 
@@ -43,3 +44,7 @@ class SetMetadataStage(StageBase):
     def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
         for key in self.set:
             yield from stored_key_problems(f"set.{key}", key)
+
+    def stores(self) -> Iterator[Stored]:
+        for key, value in self.set.items():
+            yield Stored(f"set.{key}", key, None if "${" in value else value, self.next)

@@ -49,9 +49,17 @@ class TenantTransferStage(StageBase):
         yield "failure_text", self.failure_text
 
     def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
-        if not _EXPRESSION.search(self.tenant) and self.tenant not in check.tenant_ids:
+        if _EXPRESSION.search(self.tenant):
+            return
+        if self.tenant not in check.tenant_ids:
             yield (
                 "tenant",
                 f"transfer to '{self.tenant}', which is not a tenant"
                 f" (tenants: {', '.join(check.tenant_ids)})",
             )
+        elif refusal := check.refusal(self.tenant):
+            yield "tenant", f"transfer to '{self.tenant}': {refusal}"
+
+    def warnings(self, check: CheckContext) -> Iterator[tuple[str, str]]:
+        if not _EXPRESSION.search(self.tenant) and (doubt := check.doubt(self.tenant)):
+            yield "tenant", f"transfer to '{self.tenant}': {doubt}"
