@@ -28,7 +28,13 @@ try:
     from dialogs import Runtime
     from dialogs.repair import Stranded, locate
     from errors import ConfigError, CrossdeskError
-    from pipeline.config import EXAMPLE_CONFIG, Config, check_config, load_config
+    from pipeline.config import (
+        EXAMPLE_CONFIG,
+        Config,
+        check_config,
+        load_config,
+        schema_text,
+    )
     from pipeline.findings import Severity, count
     from storage.base import Store
     from storage.export import conversation_export
@@ -238,6 +244,16 @@ def _write_manifest(settings: Settings, out: Path, version: str, domains: list[s
     return 0
 
 
+def _schema(out: Path | None) -> int:
+    text = schema_text()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        print(f"{out}: the configuration's JSON Schema")
+    return 0
+
+
 def _check(settings: Settings, file: Path | None, *, strict: bool, store: bool) -> int:
     """`check`: every finding, one line each, then a one-line summary; exit 1 when the
     configuration would not start (with `strict`, when it has warnings too)."""
@@ -332,6 +348,10 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     sessions = commands.add_parser("sessions", help="print a chat's sessions as JSON")
     sessions.add_argument("--conversation", required=True, help="the Teams conversation id")
+    schema = commands.add_parser(
+        "schema", help="print the configuration's JSON Schema (for editors), or write it"
+    )
+    schema.add_argument("--out", type=Path, help="write it to this file instead")
     package = commands.add_parser("manifest", help="build the Teams app package to sideload")
     package.add_argument("--out", type=Path, default=Path("crossdesk.zip"), help="the zip to write")
     package.add_argument("--version", default="1.0.0", help="the app version (semver)")
@@ -362,6 +382,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if command == "manifest":
             return _write_manifest(settings, args.out, args.version, args.domain)
+        if command == "schema":
+            return _schema(args.out)
     except ConfigError as error:
         print(f"{prog} {command}: the settings have problems:", file=sys.stderr)
         for problem in error.problems:

@@ -9,6 +9,7 @@ stage and field. Errors stop start-up; warnings are logged (`strict` makes them 
 from __future__ import annotations
 
 import difflib
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,6 +26,10 @@ from pipeline.stages.base import METADATA_KEY, SLUG
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "cards" / "templates"
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "example.yaml"
+#: The JSON Schema of the configuration, generated from the models (`crossdesk schema`), for
+#: editors: a YAML file starting `# yaml-language-server: $schema=crossdesk.schema.json` gets
+#: completion and checks as it is typed.
+SCHEMA_FILE = EXAMPLE_CONFIG.parent / "crossdesk.schema.json"
 
 
 class _Model(BaseModel):
@@ -91,6 +96,18 @@ class ConfigFile(_Model):
         list[Tenant],
         Field(min_length=1, description="The departments, each with its pipelines."),
     ]
+
+
+def config_schema() -> dict[str, Any]:
+    """The configuration's JSON Schema (draft 2020-12), generated from the models."""
+    schema = ConfigFile.model_json_schema()
+    schema["title"] = "Crossdesk configuration"
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def schema_text() -> str:
+    """`config_schema()` as the shipped file holds it."""
+    return json.dumps(config_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
 @dataclass(frozen=True, slots=True)

@@ -206,7 +206,14 @@ class StageBase(BaseModel):
     #: Whether the pipeline can wait at this stage for the guest's input.
     waits: ClassVar[bool] = False
 
-    key: Annotated[str, Field(pattern=SLUG)]
+    key: Annotated[
+        str,
+        Field(
+            pattern=SLUG,
+            description="The stage's name in its pipeline (lower-case letters, digits, '-' and"
+            " '_'); transitions name it.",
+        ),
+    ]
 
     @property
     def type_name(self) -> str:

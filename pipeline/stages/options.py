@@ -33,9 +33,14 @@ class Choice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    title: Annotated[str, Field(min_length=1)]
-    value: str | None = None
-    next: str | None = None
+    title: Annotated[str, Field(min_length=1, description="The button's text.")]
+    value: Annotated[
+        str | None,
+        Field(description="What is stored when the guest picks it (default: the title)."),
+    ] = None
+    next: Annotated[
+        str | None, Field(description="The key of the stage to go on to; blank ends the chat.")
+    ] = None
 
     @property
     def stored_value(self) -> str:
@@ -50,9 +55,18 @@ class OptionsStage(StageBase):
     waits = True
 
     type: Literal["options"]
-    text: str
-    store_as: Annotated[str | None, Field(pattern=METADATA_KEY)] = None
-    choices: Annotated[list[Choice], Field(min_length=1)]
+    text: Annotated[str, Field(description="The question on the card; binds metadata with ${…}.")]
+    store_as: Annotated[
+        str | None,
+        Field(
+            pattern=METADATA_KEY,
+            description="The metadata key the picked choice's value is stored under.",
+        ),
+    ] = None
+    choices: Annotated[
+        list[Choice],
+        Field(min_length=1, description="One button each; Teams shows at most six."),
+    ]
 
     def enter(self, context: StageContext) -> Outcome:
         return Outcome(self.prompt(context), Wait())

@@ -38,9 +38,17 @@ class QuestionStage(StageBase):
     waits = True
 
     type: Literal["question"]
-    text: str
-    store_as: Annotated[str, Field(pattern=METADATA_KEY)]
-    next: str | None = None
+    text: Annotated[str, Field(description="The question; binds metadata with ${…}.")]
+    store_as: Annotated[
+        str,
+        Field(
+            pattern=METADATA_KEY,
+            description="The metadata key the answer is stored under, e.g. HR.Detail.",
+        ),
+    ]
+    next: Annotated[
+        str | None, Field(description="The key of the stage to go on to; blank ends the chat.")
+    ] = None
 
     def enter(self, context: StageContext) -> Outcome:
         return Outcome(self.prompt(context), Wait())
