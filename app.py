@@ -14,10 +14,13 @@ import gc
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 try:
     from aiohttp import web
@@ -25,6 +28,7 @@ try:
     from bots.endpoint import BOT, ChannelSettings, TeamsEndpoint
     from bots.proactive import ProactiveChannel
     from bots.teams import CrossdeskBot
+    from cards.options import SUBMIT_KEY
     from dialogs import Runtime
     from dialogs.repair import Stranded, locate
     from errors import ConfigError, CrossdeskError
@@ -36,8 +40,9 @@ try:
         schema_text,
     )
     from pipeline.findings import Severity, count
-    from storage.base import Store
-    from storage.export import conversation_export
+    from pipeline.session import Direction, Session, SessionState, TranscriptEntry, iso
+    from storage.base import ChatHistory, SessionSearch, Store
+    from storage.export import conversation_export, export
     from storage.sqlite import SqliteStore
 except ModuleNotFoundError as missing:
     if __name__ != "__main__":
@@ -182,10 +187,192 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def _print_sessions(settings: Settings, conversation_id: str) -> None:
-    store = await open_store(settings)
+async def _open_admin_store(settings: Settings) -> Store:
+    """The configured store for an admin command: a SQLite file that is not there is an error
+    (opening it would create an empty one and answer that nothing was found)."""
+    path = settings.sqlite_path
+    if settings.storage == "sqlite" and not path.is_file():
+        relative = "" if path.is_absolute() else f", relative to the current folder {Path.cwd()}"
+        raise CrossdeskError(
+            f"no SQLite store at {path.absolute()} (CROSSDESK_SQLITE_PATH={path}{relative});"
+            " point CROSSDESK_SQLITE_PATH (or --sqlite) at the file the bot writes"
+        )
+    return await open_store(settings)
+
+
+def _when(text: str, now: datetime) -> datetime:
+    """`7d`, `12h`, `30m`, `2w` ago, or an ISO date or time (UTC unless it names an offset)."""
+    relative = re.fullmatch(r"(\d+)\s*([mhdw])", text.strip())
+    if relative:
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[relative.group(2)]
+        return now - timedelta(**{unit: int(relative.group(1))})
     try:
-        print(json.dumps(await conversation_export(store, conversation_id), indent=2))
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: write e.g. 7d, 12h, 30m, 2026-03-01 or 2026-03-01T09:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _moment(text: str) -> datetime:
+    return _when(text, datetime.now(UTC))
+
+
+def _guest(session: Session) -> str:
+    name = session.metadata.get("Guest.Name") or ""
+    email = session.metadata.get("Guest.Email") or session.metadata.get("Guest.UserPrincipalName")
+    return f"{name} <{email}>" if email else str(name)
+
+
+def _minute(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _summary(session: Session) -> dict[str, Any]:
+    position = session.position
+    return {
+        "session": session.id,
+        "conversation": session.conversation_id,
+        "tenant": session.tenant_id,
+        "state": session.state.value,
+        "started": iso(session.started_at),
+        "ended": iso(session.ended_at) if session.ended_at else None,
+        "guest": {
+            "name": session.metadata.get("Guest.Name"),
+            "email": session.metadata.get("Guest.Email"),
+            "userPrincipalName": session.metadata.get("Guest.UserPrincipalName"),
+        },
+        "waiting_at": None
+        if position is None
+        else {"pipeline": position.pipeline, "stage": position.stage},
+    }
+
+
+def _table(sessions: list[Session], search: SessionSearch, prog: str) -> str:
+    if not sessions:
+        return "no sessions match"
+    rows = [("STARTED (UTC)", "SESSION", "TENANT", "STATE", "GUEST")]
+    rows += [
+        (_minute(s.started_at), s.id[:8], s.tenant_id, s.state.value, _guest(s)) for s in sessions
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    more = ", the newest; --limit shows more" if len(sessions) >= search.limit else ""
+    lines.append(
+        f"{count(len(sessions), 'session')}{more}; `{prog} sessions {sessions[0].id[:8]}`"
+        " shows a session's chat"
+    )
+    return "\n".join(line.rstrip() for line in lines)
+
+
+async def _chat_of(store: Store, wanted: str) -> ChatHistory | list[Session]:
+    """The chat `wanted` names (a conversation id, or a session id or its beginning), or the
+    sessions of several chats that its beginning matches."""
+    if re.fullmatch(r"[0-9a-f]{4,32}", wanted):
+        found = await store.search_sessions(SessionSearch(session=wanted, limit=20))
+        chats = {session.conversation_id for session in found}
+        if len(chats) > 1:
+            return found
+        if chats:
+            return await store.history(chats.pop())
+    return await store.history(wanted)
+
+
+def _chat_view(history: ChatHistory) -> str:
+    """A chat as an admin reads it: each session with its links, answers and transcript."""
+    sessions = history.sessions
+    lines = [
+        f"chat {history.conversation_id}: {count(len(sessions), 'session')},"
+        f" {count(len(history.transfers), 'transfer')}",
+        f"guest: {_guest(sessions[-1])}",
+    ]
+    for number, session in enumerate(sessions, 1):
+        meta = session.metadata
+        name = meta.get("Session.TenantName", session.tenant_id)
+        state = session.state.value
+        if session.position is not None:
+            state += f", waits at {session.position.pipeline}/{session.position.stage}"
+        if to := meta.get("Session.TransferredTo.TenantId"):
+            state += f" to {to}"
+        came = meta.get("Session.TransferredFrom.TenantId")
+        ended = f", ended {_minute(session.ended_at)}" if session.ended_at else ""
+        lines += [
+            "",
+            f"{number}. {session.tenant_id} ({name}): {state}" + (f", from {came}" if came else ""),
+            f"   session {session.id}, started {_minute(session.started_at)}{ended} UTC",
+        ]
+        answers = {
+            k: v for k, v in sorted(meta.items()) if not k.startswith(("Guest.", "Session."))
+        }
+        if "Guest.Question" in meta:
+            answers = {"Guest.Question": meta["Guest.Question"], **answers}
+        if resolution := meta.get("Session.Status.Resolution"):
+            answers["Session.Status.Resolution"] = resolution
+        lines += [f"   {key}: {value}" for key, value in answers.items()]
+        for entry in history.transcripts.get(session.id, ()):
+            who = "guest" if entry.direction is Direction.IN else "bot  "
+            lines.append(f"   {entry.at.astimezone(UTC):%H:%M}  {who}  {_said(entry)}")
+    return "\n".join(lines)
+
+
+def _said(entry: TranscriptEntry) -> str:
+    """One transcript entry in a line: its text, the first words of a card, or a click."""
+    if entry.text:
+        return entry.text.replace("\n", " ")
+    for attachment in entry.attachments:
+        body = (attachment.get("content") or {}).get("body") or []
+        texts = [b.get("text") for b in body if isinstance(b, dict) and b.get("text")]
+        return f"[card] {texts[0] if texts else attachment.get('contentType', '')}"
+    if entry.value is not None:
+        submitted = entry.value.get(SUBMIT_KEY)
+        choice = submitted.get("choice") if isinstance(submitted, dict) else None
+        return f"[clicked] {choice}" if choice is not None else f"[submitted] {entry.value}"
+    return ""
+
+
+async def _sessions(settings: Settings, args: argparse.Namespace, prog: str) -> int:
+    """`sessions`: find sessions across chats, or show one chat."""
+    store = await _open_admin_store(settings)
+    try:
+        if args.conversation:  # the chat's export, as the first release printed it
+            print(json.dumps(await conversation_export(store, args.conversation), indent=2))
+            return 0
+        if args.chat:
+            found = await _chat_of(store, args.chat)
+            if isinstance(found, list):
+                print(
+                    f"{args.chat!r} begins sessions of {count(len(found), 'chat')}; give more of"
+                    " the session id:",
+                    file=sys.stderr,
+                )
+                print(_table(found, SessionSearch(limit=len(found) + 1), prog), file=sys.stderr)
+                return 1
+            if not found.sessions:
+                print(f"no chat or session {args.chat!r} in this store", file=sys.stderr)
+                return 1
+            if args.json:
+                print(json.dumps(export(found), indent=2, ensure_ascii=False))
+            else:
+                print(_chat_view(found))
+            return 0
+        search = SessionSearch(
+            started_from=args.since,
+            started_before=args.until,
+            tenant_id=args.tenant,
+            state=SessionState(args.state) if args.state else None,
+            guest=args.guest,
+            limit=args.limit,
+        )
+        sessions = await store.search_sessions(search)
+        if args.json:
+            print(json.dumps([_summary(s) for s in sessions], indent=2, ensure_ascii=False))
+        else:
+            print(_table(sessions, search, prog))
+        return 0
     finally:
         await store.close()
 
@@ -193,9 +380,7 @@ async def _print_sessions(settings: Settings, conversation_id: str) -> None:
 async def _stranded_chats(settings: Settings, config: Config) -> tuple[int, list[Stranded]]:
     """How many chats of the configured store are live, and those that `config` would move on
     (see dialogs/repair.py)."""
-    if settings.storage == "sqlite" and not settings.sqlite_path.exists():
-        raise CrossdeskError(f"no SQLite store at {settings.sqlite_path} (CROSSDESK_SQLITE_PATH)")
-    store = await open_store(settings)
+    store = await _open_admin_store(settings)
     live, stranded = 0, []
     try:
         async for session in store.live_sessions():
@@ -321,6 +506,12 @@ def _serve(settings: Settings, *, strict: bool) -> int:
     return 0
 
 
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
 def _parser(prog: str) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=prog,
@@ -346,8 +537,33 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         action="store_true",
         help="also list the live chats of the configured store this configuration would move",
     )
-    sessions = commands.add_parser("sessions", help="print a chat's sessions as JSON")
-    sessions.add_argument("--conversation", required=True, help="the Teams conversation id")
+    sessions = commands.add_parser(
+        "sessions",
+        help="find chats: list and search sessions (newest first), or show one chat",
+        description="Without CHAT: the sessions that match, newest first, as a table. With"
+        " CHAT (a session id, its first characters, or a Teams conversation id): that chat's"
+        " sessions, linked by their transfers, with what was said. Times are UTC.",
+    )
+    sessions.add_argument("chat", nargs="?", help="a session id (or its start) or conversation id")
+    sessions.add_argument(
+        "--since", type=_moment, help="started at or after: 7d, 12h, 30m ago, or 2026-03-01"
+    )
+    sessions.add_argument("--until", type=_moment, help="started before: the forms of --since")
+    sessions.add_argument("--tenant", help="in this tenant (its id)")
+    sessions.add_argument(
+        "--state", choices=[state.value for state in SessionState], help="in this state"
+    )
+    sessions.add_argument("--guest", help="part of the guest's name or email, in any case")
+    sessions.add_argument(
+        "--limit", type=_positive, default=50, help="at most this many (default 50)"
+    )
+    sessions.add_argument("--json", action="store_true", help="print JSON (for scripts)")
+    sessions.add_argument(
+        "--sqlite", type=Path, help="the SQLite store (default: CROSSDESK_SQLITE_PATH)"
+    )
+    sessions.add_argument(
+        "--conversation", help="print this conversation's sessions in full as JSON"
+    )
     schema = commands.add_parser(
         "schema", help="print the configuration's JSON Schema (for editors), or write it"
     )
@@ -378,8 +594,9 @@ def main(argv: list[str] | None = None) -> int:
         if command == "check":
             return _check(settings, args.file, strict=args.strict, store=args.store)
         if command == "sessions":
-            asyncio.run(_print_sessions(settings, args.conversation))
-            return 0
+            if args.sqlite is not None:
+                settings = replace(settings, storage="sqlite", sqlite_path=args.sqlite)
+            return asyncio.run(_sessions(settings, args, prog))
         if command == "manifest":
             return _write_manifest(settings, args.out, args.version, args.domain)
         if command == "schema":
