@@ -409,8 +409,11 @@ def _print_stranded(
         print(f"  {chat.describe(config)}")
 
 
-def _write_manifest(settings: Settings, out: Path, version: str, domains: list[str]) -> int:
-    from manifest.package import PackageError, build_manifest, write_package
+def _write_manifest(
+    settings: Settings, config_file: Path | None, out: Path, version: str, domains: list[str]
+) -> int:
+    """`manifest`: the Teams app package, branded from the configuration's `teams_app`."""
+    from manifest.package import PackageError, app_icons, build_manifest, write_package
 
     if not settings.app_id:
         print(
@@ -418,14 +421,25 @@ def _write_manifest(settings: Settings, out: Path, version: str, domains: list[s
             file=sys.stderr,
         )
         return 2
+    path = config_file or settings.config_path
+    report = check_config(path)
+    if report.errors or report.parsed is None:
+        print(f"Cannot build the package: {path} has errors (crossdesk check):", file=sys.stderr)
+        for finding in report.errors:
+            print(f"  {finding}", file=sys.stderr)
+        return 2
+    app = report.parsed.teams_app
+    color, outline, _ = app_icons(app, path.parent)
     try:
-        write_package(out, build_manifest(settings.app_id, version, domains))
+        write_package(out, build_manifest(settings.app_id, version, domains, app), color, outline)
     except PackageError as error:
         print("The Teams app package was refused:", file=sys.stderr)
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    print(f"{out}: manifest.json, color.png, outline.png (bot {settings.app_id})")
+    print(
+        f"{out}: manifest.json, color.png, outline.png ('{app.short_name}', bot {settings.app_id})"
+    )
     return 0
 
 
@@ -569,6 +583,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     )
     schema.add_argument("--out", type=Path, help="write it to this file instead")
     package = commands.add_parser("manifest", help="build the Teams app package to sideload")
+    package.add_argument(
+        "--config",
+        type=Path,
+        help="the configuration whose teams_app brands it (default: CROSSDESK_CONFIG)",
+    )
     package.add_argument("--out", type=Path, default=Path("crossdesk.zip"), help="the zip to write")
     package.add_argument("--version", default="1.0.0", help="the app version (semver)")
     package.add_argument(
@@ -598,7 +617,7 @@ def main(argv: list[str] | None = None) -> int:
                 settings = replace(settings, storage="sqlite", sqlite_path=args.sqlite)
             return asyncio.run(_sessions(settings, args, prog))
         if command == "manifest":
-            return _write_manifest(settings, args.out, args.version, args.domain)
+            return _write_manifest(settings, args.config, args.out, args.version, args.domain)
         if command == "schema":
             return _schema(args.out)
     except ConfigError as error:

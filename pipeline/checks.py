@@ -109,6 +109,7 @@ class _Checker:
         self._reachability()
         self._loops()
         self._transfer_cycles()
+        self._teams_app()
 
     # where
 
@@ -614,6 +615,15 @@ class _Checker:
                     f" ({self.config.max_transfers_per_chat}) ends such a chain",
                 )
             )
+
+    # the Teams app
+
+    def _teams_app(self) -> None:
+        """What would make `crossdesk manifest` refuse the package, found now."""
+        from manifest.package import branding_problems
+
+        for field, problem in branding_problems(self.config.teams_app, self.source.path.parent):
+            self.findings.append(error(self.source.where_of(tuple(field.split("."))), problem))
 
 
 # --- helpers ------------------------------------------------------------------------------------

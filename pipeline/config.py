@@ -78,6 +78,56 @@ class Tenant(_Model):
     ]
 
 
+class Developer(_Model):
+    """Who publishes the Teams app, as Teams shows it on the app's page."""
+
+    name: Annotated[str, Field(description="Up to 32 characters.")] = "Crossdesk"
+    website_url: Annotated[str, Field(description="An https:// page about the app.")] = (
+        "https://github.com/crossdesk/crossdesk"
+    )
+    privacy_url: Annotated[str, Field(description="An https:// privacy statement.")] = (
+        "https://github.com/crossdesk/crossdesk/blob/main/PRIVACY.md"
+    )
+    terms_of_use_url: Annotated[str, Field(description="An https:// terms of use page.")] = (
+        "https://github.com/crossdesk/crossdesk/blob/main/LICENSE"
+    )
+
+
+class TeamsApp(_Model):
+    """How the Teams app looks to employees: names, descriptions, publisher, colour, icons.
+
+    `crossdesk manifest` builds the package from it; `check` checks it the same way."""
+
+    short_name: Annotated[
+        str, Field(description="The app's name in Teams; up to 30 characters.")
+    ] = "Crossdesk"
+    full_name: Annotated[str, Field(description="The app's full name; up to 100 characters.")] = (
+        "Crossdesk help desk"
+    )
+    short_description: Annotated[str, Field(description="Up to 80 characters.")] = (
+        "One chat for IT, HR, Legal and every other help desk."
+    )
+    full_description: Annotated[str, Field(description="Up to 4000 characters.")] = (
+        "Ask for help in one chat. Crossdesk greets you, asks what you need and hands the chat"
+        " to the right department - IT Support, HR, Legal - without losing anything you said."
+    )
+    developer: Annotated[Developer, Field(description="Who publishes the app.")] = Developer()
+    accent_color: Annotated[str, Field(description="The colour behind the icon, as #RRGGBB.")] = (
+        "#2E5AAC"
+    )
+    color_icon: Annotated[
+        str | None,
+        Field(description="A 192x192 PNG, relative to this file (default: Crossdesk's icon)."),
+    ] = None
+    outline_icon: Annotated[
+        str | None,
+        Field(
+            description="A 32x32 PNG, white on transparent, relative to this file (default:"
+            " Crossdesk's)."
+        ),
+    ] = None
+
+
 class ConfigFile(_Model):
     """A Crossdesk configuration: the tenants (departments), where chats start, and limits."""
 
@@ -96,6 +146,10 @@ class ConfigFile(_Model):
         list[Tenant],
         Field(min_length=1, description="The departments, each with its pipelines."),
     ]
+    teams_app: Annotated[
+        TeamsApp,
+        Field(description="How the Teams app looks (for `crossdesk manifest`); optional."),
+    ] = TeamsApp()
 
 
 def config_schema() -> dict[str, Any]:
@@ -523,7 +577,11 @@ def _fields_at(data: Any, path: DataPath) -> list[str]:
 
 
 def _nested_model(path: DataPath) -> type[BaseModel] | None:
-    """Models below the top level other than tenants (none yet)."""
+    """Models below the top level other than tenants: the Teams app's."""
+    if path == ("teams_app",):
+        return TeamsApp
+    if path == ("teams_app", "developer"):
+        return Developer
     return None
 
 
