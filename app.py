@@ -578,6 +578,11 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     sessions.add_argument(
         "--conversation", help="print this conversation's sessions in full as JSON"
     )
+    commands.add_parser(
+        "cards",
+        help="preview and check card templates: cards render|check|functions (see cards --help)",
+        add_help=False,
+    ).add_argument("arguments", nargs=argparse.REMAINDER)
     schema = commands.add_parser(
         "schema", help="print the configuration's JSON Schema (for editors), or write it"
     )
@@ -599,6 +604,12 @@ def _parser(prog: str) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """The `crossdesk` command (also `python app.py`); returns the exit code."""
     prog = "crossdesk" if Path(sys.argv[0]).name == "crossdesk" else "python app.py"
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["cards"]:
+        # Everything after `cards` is the card tool's own (its --help too).
+        from cards.__main__ import main as cards
+
+        return cards(argv[1:])
     args = _parser(prog).parse_args(argv)
     command = args.command or "run"
     serving = command in ("run", "serve")
