@@ -1,8 +1,8 @@
-"""Crossdesk: entry point and app factory.
+"""Crossdesk: entry point, app factory and the `crossdesk` command.
 
-`python app.py` serves the bot on http://$HOST:$PORT/api/messages (default 127.0.0.1:3978);
-`python app.py sessions --conversation ID` prints a chat's sessions as JSON;
-`python app.py check` validates the configuration and exits.
+`crossdesk run` (or `python app.py`) serves the bot on http://$HOST:$PORT/api/messages (default
+127.0.0.1:3978); `crossdesk check [FILE]` checks a configuration; `crossdesk sessions` finds
+chats; `crossdesk manifest` builds the Teams app package. `crossdesk --help` lists them all.
 """
 
 from __future__ import annotations
@@ -10,28 +10,53 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import gc
 import json
 import logging
 import os
+import re
 import sys
 from collections.abc import AsyncIterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
-from aiohttp import web
+try:
+    from aiohttp import web
 
-from bots.endpoint import BOT, ChannelSettings, TeamsEndpoint
-from bots.sender import ConnectorSender
-from bots.teams import CrossdeskBot
-from dialogs import Delivery, Runtime, Sweeper
-from dialogs.delivery import Pacer
-from dialogs.repair import Stranded, locate
-from errors import ConfigError, CrossdeskError
-from pipeline.config import EXAMPLE_CONFIG, Config, load_config
-from storage.base import LEASE_SECONDS, Store
-from storage.export import conversation_export
-from storage.sqlite import SqliteStore
+    from bots.endpoint import BOT, ChannelSettings, TeamsEndpoint
+    from bots.sender import ConnectorSender
+    from bots.teams import CrossdeskBot
+    from cards.options import SUBMIT_KEY
+    from dialogs import Delivery, Runtime, Sweeper
+    from dialogs.delivery import Pacer
+    from dialogs.repair import Stranded, locate
+    from errors import ConfigError, CrossdeskError
+    from pipeline.config import (
+        EXAMPLE_CONFIG,
+        Config,
+        check_config,
+        load_config,
+        schema_text,
+    )
+    from pipeline.findings import Severity, count
+    from pipeline.session import Direction, Session, SessionState, TranscriptEntry, iso
+    from storage.base import LEASE_SECONDS, ChatHistory, SessionSearch, Store
+    from storage.export import conversation_export, export
+    from storage.sqlite import SqliteStore
+except ModuleNotFoundError as missing:
+    if __name__ != "__main__":
+        raise
+    # `python app.py …` with a Python that lacks Crossdesk's packages: say what to run instead.
+    print(
+        f"Crossdesk's packages are not installed for {sys.executable} ({missing.name} is"
+        " missing). Run `make run` once (it sets up .venv), then use .venv/bin/crossdesk …"
+        " (or .venv/bin/python app.py …).",
+        file=sys.stderr,
+    )
+    sys.exit(2)
 
 log = logging.getLogger("crossdesk")
 
@@ -246,10 +271,192 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def _print_sessions(settings: Settings, conversation_id: str) -> None:
-    store = await open_store(settings)
+async def _open_admin_store(settings: Settings) -> Store:
+    """The configured store for an admin command: a SQLite file that is not there is an error
+    (opening it would create an empty one and answer that nothing was found)."""
+    path = settings.sqlite_path
+    if settings.storage == "sqlite" and not path.is_file():
+        relative = "" if path.is_absolute() else f", relative to the current folder {Path.cwd()}"
+        raise CrossdeskError(
+            f"no SQLite store at {path.absolute()} (CROSSDESK_SQLITE_PATH={path}{relative});"
+            " point CROSSDESK_SQLITE_PATH (or --sqlite) at the file the bot writes"
+        )
+    return await open_store(settings)
+
+
+def _when(text: str, now: datetime) -> datetime:
+    """`7d`, `12h`, `30m`, `2w` ago, or an ISO date or time (UTC unless it names an offset)."""
+    relative = re.fullmatch(r"(\d+)\s*([mhdw])", text.strip())
+    if relative:
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[relative.group(2)]
+        return now - timedelta(**{unit: int(relative.group(1))})
     try:
-        print(json.dumps(await conversation_export(store, conversation_id), indent=2))
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a time: write e.g. 7d, 12h, 30m, 2026-03-01 or 2026-03-01T09:00"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _moment(text: str) -> datetime:
+    return _when(text, datetime.now(UTC))
+
+
+def _guest(session: Session) -> str:
+    name = session.metadata.get("Guest.Name") or ""
+    email = session.metadata.get("Guest.Email") or session.metadata.get("Guest.UserPrincipalName")
+    return f"{name} <{email}>" if email else str(name)
+
+
+def _minute(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
+
+
+def _summary(session: Session) -> dict[str, Any]:
+    position = session.position
+    return {
+        "session": session.id,
+        "conversation": session.conversation_id,
+        "tenant": session.tenant_id,
+        "state": session.state.value,
+        "started": iso(session.started_at),
+        "ended": iso(session.ended_at) if session.ended_at else None,
+        "guest": {
+            "name": session.metadata.get("Guest.Name"),
+            "email": session.metadata.get("Guest.Email"),
+            "userPrincipalName": session.metadata.get("Guest.UserPrincipalName"),
+        },
+        "waiting_at": None
+        if position is None
+        else {"pipeline": position.pipeline, "stage": position.stage},
+    }
+
+
+def _table(sessions: list[Session], search: SessionSearch, prog: str) -> str:
+    if not sessions:
+        return "no sessions match"
+    rows = [("STARTED (UTC)", "SESSION", "TENANT", "STATE", "GUEST")]
+    rows += [
+        (_minute(s.started_at), s.id[:8], s.tenant_id, s.state.value, _guest(s)) for s in sessions
+    ]
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True))
+        for row in rows
+    ]
+    more = ", the newest; --limit shows more" if len(sessions) >= search.limit else ""
+    lines.append(
+        f"{count(len(sessions), 'session')}{more}; `{prog} sessions {sessions[0].id[:8]}`"
+        " shows a session's chat"
+    )
+    return "\n".join(line.rstrip() for line in lines)
+
+
+async def _chat_of(store: Store, wanted: str) -> ChatHistory | list[Session]:
+    """The chat `wanted` names (a conversation id, or a session id or its beginning), or the
+    sessions of several chats that its beginning matches."""
+    if re.fullmatch(r"[0-9a-f]{4,32}", wanted):
+        found = await store.search_sessions(SessionSearch(session=wanted, limit=20))
+        chats = {session.conversation_id for session in found}
+        if len(chats) > 1:
+            return found
+        if chats:
+            return await store.history(chats.pop())
+    return await store.history(wanted)
+
+
+def _chat_view(history: ChatHistory) -> str:
+    """A chat as an admin reads it: each session with its links, answers and transcript."""
+    sessions = history.sessions
+    lines = [
+        f"chat {history.conversation_id}: {count(len(sessions), 'session')},"
+        f" {count(len(history.transfers), 'transfer')}",
+        f"guest: {_guest(sessions[-1])}",
+    ]
+    for number, session in enumerate(sessions, 1):
+        meta = session.metadata
+        name = meta.get("Session.TenantName", session.tenant_id)
+        state = session.state.value
+        if session.position is not None:
+            state += f", waits at {session.position.pipeline}/{session.position.stage}"
+        if to := meta.get("Session.TransferredTo.TenantId"):
+            state += f" to {to}"
+        came = meta.get("Session.TransferredFrom.TenantId")
+        ended = f", ended {_minute(session.ended_at)}" if session.ended_at else ""
+        lines += [
+            "",
+            f"{number}. {session.tenant_id} ({name}): {state}" + (f", from {came}" if came else ""),
+            f"   session {session.id}, started {_minute(session.started_at)}{ended} UTC",
+        ]
+        answers = {
+            k: v for k, v in sorted(meta.items()) if not k.startswith(("Guest.", "Session."))
+        }
+        if "Guest.Question" in meta:
+            answers = {"Guest.Question": meta["Guest.Question"], **answers}
+        if resolution := meta.get("Session.Status.Resolution"):
+            answers["Session.Status.Resolution"] = resolution
+        lines += [f"   {key}: {value}" for key, value in answers.items()]
+        for entry in history.transcripts.get(session.id, ()):
+            who = "guest" if entry.direction is Direction.IN else "bot  "
+            lines.append(f"   {entry.at.astimezone(UTC):%H:%M}  {who}  {_said(entry)}")
+    return "\n".join(lines)
+
+
+def _said(entry: TranscriptEntry) -> str:
+    """One transcript entry in a line: its text, the first words of a card, or a click."""
+    if entry.text:
+        return entry.text.replace("\n", " ")
+    for attachment in entry.attachments:
+        body = (attachment.get("content") or {}).get("body") or []
+        texts = [b.get("text") for b in body if isinstance(b, dict) and b.get("text")]
+        return f"[card] {texts[0] if texts else attachment.get('contentType', '')}"
+    if entry.value is not None:
+        submitted = entry.value.get(SUBMIT_KEY)
+        choice = submitted.get("choice") if isinstance(submitted, dict) else None
+        return f"[clicked] {choice}" if choice is not None else f"[submitted] {entry.value}"
+    return ""
+
+
+async def _sessions(settings: Settings, args: argparse.Namespace, prog: str) -> int:
+    """`sessions`: find sessions across chats, or show one chat."""
+    store = await _open_admin_store(settings)
+    try:
+        if args.conversation:  # the chat's export, as the first release printed it
+            print(json.dumps(await conversation_export(store, args.conversation), indent=2))
+            return 0
+        if args.chat:
+            found = await _chat_of(store, args.chat)
+            if isinstance(found, list):
+                print(
+                    f"{args.chat!r} begins sessions of {count(len(found), 'chat')}; give more of"
+                    " the session id:",
+                    file=sys.stderr,
+                )
+                print(_table(found, SessionSearch(limit=len(found) + 1), prog), file=sys.stderr)
+                return 1
+            if not found.sessions:
+                print(f"no chat or session {args.chat!r} in this store", file=sys.stderr)
+                return 1
+            if args.json:
+                print(json.dumps(export(found), indent=2, ensure_ascii=False))
+            else:
+                print(_chat_view(found))
+            return 0
+        search = SessionSearch(
+            started_from=args.since,
+            started_before=args.until,
+            tenant_id=args.tenant,
+            state=SessionState(args.state) if args.state else None,
+            guest=args.guest,
+            limit=args.limit,
+        )
+        sessions = await store.search_sessions(search)
+        if args.json:
+            print(json.dumps([_summary(s) for s in sessions], indent=2, ensure_ascii=False))
+        else:
+            print(_table(sessions, search, prog))
+        return 0
     finally:
         await store.close()
 
@@ -257,9 +464,7 @@ async def _print_sessions(settings: Settings, conversation_id: str) -> None:
 async def _stranded_chats(settings: Settings, config: Config) -> tuple[int, list[Stranded]]:
     """How many chats of the configured store are live, and those that `config` would move on
     (see dialogs/repair.py)."""
-    if settings.storage == "sqlite" and not settings.sqlite_path.exists():
-        raise CrossdeskError(f"no SQLite store at {settings.sqlite_path} (CROSSDESK_SQLITE_PATH)")
-    store = await open_store(settings)
+    store = await _open_admin_store(settings)
     live, stranded = 0, []
     try:
         async for session in store.live_sessions():
@@ -288,8 +493,11 @@ def _print_stranded(
         print(f"  {chat.describe(config)}")
 
 
-def _write_manifest(settings: Settings, out: Path, version: str, domains: list[str]) -> int:
-    from manifest.package import PackageError, build_manifest, write_package
+def _write_manifest(
+    settings: Settings, config_file: Path | None, out: Path, version: str, domains: list[str]
+) -> int:
+    """`manifest`: the Teams app package, branded from the configuration's `teams_app`."""
+    from manifest.package import PackageError, app_icons, build_manifest, write_package
 
     if not settings.app_id:
         print(
@@ -297,86 +505,225 @@ def _write_manifest(settings: Settings, out: Path, version: str, domains: list[s
             file=sys.stderr,
         )
         return 2
+    path = config_file or settings.config_path
+    report = check_config(path)
+    if report.errors or report.parsed is None:
+        print(f"Cannot build the package: {path} has errors (crossdesk check):", file=sys.stderr)
+        for finding in report.errors:
+            print(f"  {finding}", file=sys.stderr)
+        return 2
+    app = report.parsed.teams_app
+    color, outline, _ = app_icons(app, path.parent)
     try:
-        write_package(out, build_manifest(settings.app_id, version, domains))
+        write_package(out, build_manifest(settings.app_id, version, domains, app), color, outline)
     except PackageError as error:
         print("The Teams app package was refused:", file=sys.stderr)
         for problem in error.problems:
             print(f"  {problem}", file=sys.stderr)
         return 2
-    print(f"{out}: manifest.json, color.png, outline.png (bot {settings.app_id})")
+    print(
+        f"{out}: manifest.json, color.png, outline.png ('{app.short_name}', bot {settings.app_id})"
+    )
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python app.py", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command")
-    commands.add_parser("serve", help="serve the bot (the default)")
-    check = commands.add_parser("check", help="validate the configuration and exit")
-    check.add_argument(
-        "--store",
-        action="store_true",
-        help="also list the live chats of the configured store this configuration would move",
-    )
-    sessions = commands.add_parser("sessions", help="print a chat's sessions as JSON")
-    sessions.add_argument("--conversation", required=True, help="the Teams conversation id")
-    package = commands.add_parser("manifest", help="build the Teams app package to sideload")
-    package.add_argument("--out", type=Path, default=Path("crossdesk.zip"), help="the zip to write")
-    package.add_argument("--version", default="1.0.0", help="the app version (semver)")
-    package.add_argument(
-        "--domain", action="append", default=[], help="a valid domain (repeatable)"
-    )
-    args = parser.parse_args(argv)
+def _schema(out: Path | None) -> int:
+    text = schema_text()
+    if out is None:
+        sys.stdout.write(text)
+    else:
+        out.write_text(text, encoding="utf-8")
+        print(f"{out}: the configuration's JSON Schema")
+    return 0
 
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    try:
-        settings = Settings.from_env()
-        if args.command == "sessions":
-            asyncio.run(_print_sessions(settings, args.conversation))
-            return 0
-        if args.command == "manifest":
-            return _write_manifest(settings, args.out, args.version, args.domain)
-        config = load_config(settings.config_path)
-        if args.command == "check":
-            print(f"{settings.config_path}: OK ({len(config.tenants)} tenants)")
-            if args.store:
-                live, stranded = asyncio.run(_stranded_chats(settings, config))
-                _print_stranded(settings, config, live, stranded)
-            return 0
-        app = create_app(settings, config)
-        app.on_startup.append(settle_garbage_collector)
-    except ConfigError as error:
-        print("Crossdesk cannot start; the configuration has problems:", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  {problem}", file=sys.stderr)
+
+def _check(settings: Settings, file: Path | None, *, strict: bool, store: bool) -> int:
+    """`check`: every finding, one line each, then a one-line summary; exit 1 when the
+    configuration would not start (with `strict`, when it has warnings too)."""
+    path = file or settings.config_path
+    report = check_config(path)
+    for finding in report.findings:
+        print(f"{finding.severity}: {finding}")
+    if store and report.config is not None:
+        live, stranded = asyncio.run(_stranded_chats(settings, report.config))
+        _print_stranded(settings, report.config, live, stranded)
+    print(report.summary(strict))
+    return 1 if report.failed(strict) else 0
+
+
+def _serve(settings: Settings, *, strict: bool) -> int:
+    """`run`: check the configuration, then serve until stopped."""
+    report = check_config(settings.config_path)
+    if report.failed(strict) or report.config is None:
+        stopping = [f for f in report.findings if f.severity is not Severity.INFO]
+        if not strict:
+            stopping = report.errors
+        print(
+            f"Crossdesk cannot start; the configuration has {count(len(stopping), 'problem')}:",
+            file=sys.stderr,
+        )
+        for finding in stopping:
+            print(f"  {finding}", file=sys.stderr)
         return 2
-    except CrossdeskError as error:
-        print(f"Crossdesk cannot start: {error}", file=sys.stderr)
-        return 2
+    for finding in report.warnings:
+        log.warning("configuration: %s", finding)
+    app = create_app(settings, report.config)
+    app.on_startup.append(settle_garbage_collector)
     auth = "on" if settings.app_id else "off (no MicrosoftAppId)"
     storage = (
         f"Cosmos DB {settings.cosmos_endpoint} database {settings.cosmos_database}"
         if settings.storage == "cosmos"
         else f"SQLite {settings.sqlite_path}"
     )
-    log.info(
-        "Crossdesk on http://%s:%d/api/messages, config %s, %s, auth %s",
-        settings.host,
-        settings.port,
-        settings.config_path,
-        storage,
-        auth,
-    )
+    url = f"http://{settings.host}:{settings.port}"
+
+    def serving(_: str) -> None:
+        # Called by aiohttp once the port is bound: never claim a port we did not get.
+        log.info(
+            "Crossdesk on %s/api/messages, config %s, %s, auth %s",
+            url,
+            settings.config_path,
+            storage,
+            auth,
+        )
+
     try:
-        web.run_app(app, host=settings.host, port=settings.port, print=None)
+        web.run_app(app, host=settings.host, port=settings.port, print=serving)
     except CrossdeskError as error:
         # The store opens as the app starts (cleanup_ctx): a bad endpoint or key ends up here.
         print(f"Crossdesk cannot start: {error}", file=sys.stderr)
         return 2
+    except OSError as error:
+        reason = (
+            "the port is in use (another Crossdesk? set PORT to a free port)"
+            if error.errno == errno.EADDRINUSE
+            else error.strerror or str(error)
+        )
+        print(f"Crossdesk cannot listen on {url}: {reason}", file=sys.stderr)
+        return 2
     return 0
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return int(text)
+
+
+def _parser(prog: str) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        description="Crossdesk, the Teams help desk: serve the bot, check its configuration,"
+        " find chats, build the Teams app package.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, aliases in (("run", ["serve"]),):
+        run = commands.add_parser(name, aliases=aliases, help="serve the bot (the default command)")
+        run.add_argument("--strict", action="store_true", help="refuse to start on warnings")
+    check = commands.add_parser(
+        "check", help="check a configuration: errors, warnings, notes, then a summary"
+    )
+    check.add_argument(
+        "file",
+        nargs="?",
+        type=Path,
+        help="the configuration (default: CROSSDESK_CONFIG, else config/example.yaml)",
+    )
+    check.add_argument("--strict", action="store_true", help="count warnings as errors")
+    check.add_argument(
+        "--store",
+        action="store_true",
+        help="also list the live chats of the configured store this configuration would move",
+    )
+    sessions = commands.add_parser(
+        "sessions",
+        help="find chats: list and search sessions (newest first), or show one chat",
+        description="Without CHAT: the sessions that match, newest first, as a table. With"
+        " CHAT (a session id, its first characters, or a Teams conversation id): that chat's"
+        " sessions, linked by their transfers, with what was said. Times are UTC.",
+    )
+    sessions.add_argument("chat", nargs="?", help="a session id (or its start) or conversation id")
+    sessions.add_argument(
+        "--since", type=_moment, help="started at or after: 7d, 12h, 30m ago, or 2026-03-01"
+    )
+    sessions.add_argument("--until", type=_moment, help="started before: the forms of --since")
+    sessions.add_argument("--tenant", help="in this tenant (its id)")
+    sessions.add_argument(
+        "--state", choices=[state.value for state in SessionState], help="in this state"
+    )
+    sessions.add_argument("--guest", help="part of the guest's name or email, in any case")
+    sessions.add_argument(
+        "--limit", type=_positive, default=50, help="at most this many (default 50)"
+    )
+    sessions.add_argument("--json", action="store_true", help="print JSON (for scripts)")
+    sessions.add_argument(
+        "--sqlite", type=Path, help="the SQLite store (default: CROSSDESK_SQLITE_PATH)"
+    )
+    sessions.add_argument(
+        "--conversation", help="print this conversation's sessions in full as JSON"
+    )
+    commands.add_parser(
+        "cards",
+        help="preview and check card templates: cards render|check|functions (see cards --help)",
+        add_help=False,
+    ).add_argument("arguments", nargs=argparse.REMAINDER)
+    schema = commands.add_parser(
+        "schema", help="print the configuration's JSON Schema (for editors), or write it"
+    )
+    schema.add_argument("--out", type=Path, help="write it to this file instead")
+    package = commands.add_parser("manifest", help="build the Teams app package to sideload")
+    package.add_argument(
+        "--config",
+        type=Path,
+        help="the configuration whose teams_app brands it (default: CROSSDESK_CONFIG)",
+    )
+    package.add_argument("--out", type=Path, default=Path("crossdesk.zip"), help="the zip to write")
+    package.add_argument("--version", default="1.0.0", help="the app version (semver)")
+    package.add_argument(
+        "--domain", action="append", default=[], help="a valid domain (repeatable)"
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The `crossdesk` command (also `python app.py`); returns the exit code."""
+    prog = "crossdesk" if Path(sys.argv[0]).name == "crossdesk" else "python app.py"
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["cards"]:
+        # Everything after `cards` is the card tool's own (its --help too).
+        from cards.__main__ import main as cards
+
+        return cards(argv[1:])
+    args = _parser(prog).parse_args(argv)
+    command = args.command or "run"
+    serving = command in ("run", "serve")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO" if serving else "WARNING"),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        settings = Settings.from_env()
+        if serving:
+            return _serve(settings, strict=getattr(args, "strict", False))
+        if command == "check":
+            return _check(settings, args.file, strict=args.strict, store=args.store)
+        if command == "sessions":
+            if args.sqlite is not None:
+                settings = replace(settings, storage="sqlite", sqlite_path=args.sqlite)
+            return asyncio.run(_sessions(settings, args, prog))
+        if command == "manifest":
+            return _write_manifest(settings, args.config, args.out, args.version, args.domain)
+        if command == "schema":
+            return _schema(args.out)
+    except ConfigError as error:
+        print(f"{prog} {command}: the settings have problems:", file=sys.stderr)
+        for problem in error.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return 2
+    except CrossdeskError as error:
+        print(f"{prog} {command}: {error}", file=sys.stderr)
+        return 2
+    raise AssertionError(f"unhandled command {command}")
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """The Teams app package: manifest (schema v1.17) and the two icons, zipped for sideloading.
 
-The manifest is filled from a template with the bot's Entra app id, the version and the valid
-domains, then checked against Microsoft's official v1.17 JSON schema (shipped in
+The manifest is filled from a template with the bot's Entra app id, the version, the valid
+domains and the configuration's `teams_app` (names, descriptions, developer, accent colour,
+icons), then checked against Microsoft's official v1.17 JSON schema (shipped in
 `manifest/schema/`, from the MIT npm package `@microsoft/app-manifest`) and the icon rules.
-A package with any problem is refused, one message per problem.
+A package with any problem is refused, one message per problem; `branding_problems` runs the
+same checks for `crossdesk check`, naming the configuration's fields.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from jsonschema import Draft4Validator
 from PIL import Image, UnidentifiedImageError
 
 from errors import CrossdeskError
+from pipeline.config import TeamsApp
 
 HERE = Path(__file__).resolve().parent
 TEMPLATE = HERE / "manifest.template.json"
@@ -45,15 +48,91 @@ def teams_app_id(bot_id: str) -> str:
     return str(uuid.uuid5(_APP_ID_NAMESPACE, bot_id.lower()))
 
 
-def build_manifest(bot_id: str, version: str, valid_domains: Iterable[str]) -> dict[str, Any]:
-    """The manifest for this bot, from the template."""
+def build_manifest(
+    bot_id: str, version: str, valid_domains: Iterable[str], app: TeamsApp | None = None
+) -> dict[str, Any]:
+    """The manifest for this bot, from the template and the configuration's `teams_app`."""
+    app = app or TeamsApp()
     manifest: dict[str, Any] = json.loads(TEMPLATE.read_text(encoding="utf-8"))
     manifest["id"] = teams_app_id(bot_id)
     manifest["version"] = version
     manifest["validDomains"] = sorted(set(valid_domains))
+    manifest["name"] = {"short": app.short_name, "full": app.full_name}
+    manifest["description"] = {"short": app.short_description, "full": app.full_description}
+    manifest["developer"] = {
+        "name": app.developer.name,
+        "websiteUrl": app.developer.website_url,
+        "privacyUrl": app.developer.privacy_url,
+        "termsOfUseUrl": app.developer.terms_of_use_url,
+    }
+    manifest["accentColor"] = app.accent_color
     for bot in manifest["bots"]:
         bot["botId"] = bot_id
     return manifest
+
+
+#: Where each branded manifest field comes from in the configuration.
+BRANDED_FIELDS = {
+    "$.name.short": "teams_app.short_name",
+    "$.name.full": "teams_app.full_name",
+    "$.description.short": "teams_app.short_description",
+    "$.description.full": "teams_app.full_description",
+    "$.developer.name": "teams_app.developer.name",
+    "$.developer.websiteUrl": "teams_app.developer.website_url",
+    "$.developer.privacyUrl": "teams_app.developer.privacy_url",
+    "$.developer.termsOfUseUrl": "teams_app.developer.terms_of_use_url",
+    "$.accentColor": "teams_app.accent_color",
+}
+
+
+def _in_words(error: Any) -> str:
+    """A schema error on a branded field as an admin reads it."""
+    value = error.instance
+    if error.validator == "maxLength" and isinstance(value, str):
+        return f"is {len(value)} characters long; Teams allows at most {error.validator_value}"
+    if error.validator == "pattern" and str(error.validator_value).startswith("^#"):
+        return f"{value!r} is not a colour written as # and six hex digits, e.g. #2E5AAC"
+    if error.validator == "pattern":
+        return f"{value!r} is not a web address starting with https://"
+    return str(error.message)
+
+
+def app_icons(app: TeamsApp, config_dir: Path) -> tuple[bytes | None, bytes | None, list[str]]:
+    """The color and outline icons `app` names (relative to the configuration's folder), or
+    Crossdesk's own; None with a problem when a named file cannot be read."""
+    problems: list[str] = []
+    icons: list[bytes | None] = []
+    for field, name, default in (
+        ("teams_app.color_icon", app.color_icon, COLOR_ICON),
+        ("teams_app.outline_icon", app.outline_icon, OUTLINE_ICON),
+    ):
+        file = config_dir / name if name else default
+        try:
+            icons.append(file.read_bytes())
+        except OSError as error:
+            icons.append(None)
+            problems.append(f"{field}: cannot read '{name}' ({file}): {error.strerror}")
+    return icons[0], icons[1], problems
+
+
+def branding_problems(app: TeamsApp, config_dir: Path) -> list[tuple[str, str]]:
+    """(configuration field, problem) for a `teams_app` that would make the package refused."""
+    found: list[tuple[str, str]] = []
+    manifest = build_manifest("00000000-0000-0000-0000-000000000000", "1.0.0", [], app)
+    for error in sorted(_validator().iter_errors(manifest), key=lambda e: list(e.path)):
+        field = BRANDED_FIELDS.get(_path(error.absolute_path))
+        if field is not None:
+            found.append((field, _in_words(error)))
+    color, outline, unreadable = app_icons(app, config_dir)
+    for problem in unreadable:
+        field, message = problem.split(": ", 1)
+        found.append((field, message))
+    if color is not None and outline is not None:
+        for problem in icon_problems(color, outline):
+            name, message = problem.split(": ", 1)
+            field = "teams_app.color_icon" if name == "color.png" else "teams_app.outline_icon"
+            found.append((field, message))
+    return found
 
 
 @cache

@@ -2,28 +2,34 @@
 
 A configuration is one YAML file. Card templates are JSON files named relative to the
 configuration's folder, falling back to the templates shipped in `cards/templates/`.
-Every problem is reported as one line naming file, tenant, stage and field.
+Every finding is one line naming file and line, tenant, pipeline (when a tenant has several),
+stage and field. Errors stop start-up; warnings are logged (`strict` makes them errors).
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from cards import CompiledTemplate, TemplateError, compile_template
-from cards.validate import check_template
+from cards import CompiledTemplate
 from errors import ConfigError
+from pipeline.findings import Finding, Severity, count, error, of_severity
+from pipeline.source import DataPath, Source, SourceError, read_source
 from pipeline.stages import STAGE_TYPE_NAMES, AnyStage, Stage
-from pipeline.stages.base import SLUG, CheckContext
+from pipeline.stages.base import METADATA_KEY, SLUG
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "cards" / "templates"
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "example.yaml"
+#: The JSON Schema of the configuration, generated from the models (`crossdesk schema`), for
+#: editors: a YAML file starting `# yaml-language-server: $schema=crossdesk.schema.json` gets
+#: completion and checks as it is typed.
+SCHEMA_FILE = EXAMPLE_CONFIG.parent / "crossdesk.schema.json"
 
 
 class _Model(BaseModel):
@@ -33,26 +39,129 @@ class _Model(BaseModel):
 class Pipeline(_Model):
     """An ordered list of stages; a chat starts at the first."""
 
-    stages: Annotated[list[Stage], Field(min_length=1)]
+    stages: Annotated[
+        list[Stage],
+        Field(min_length=1, description="The stages in order; a chat starts at the first."),
+    ]
 
 
 class Tenant(_Model):
     """A department: its pipelines, which of them is primary, and whom it accepts chats from."""
 
-    id: Annotated[str, Field(pattern=SLUG)]
-    name: Annotated[str, Field(min_length=1)]
-    enabled: bool = True
-    accepts_transfers_from: list[str] | None = None
-    primary_pipeline: str
-    pipelines: dict[str, Pipeline]
+    id: Annotated[
+        str,
+        Field(
+            pattern=SLUG,
+            description="The tenant's id (lower-case letters, digits, '-' and '_'), as"
+            " transfers and `front_door` name it.",
+        ),
+    ]
+    name: Annotated[
+        str,
+        Field(min_length=1, description="The name guests see, e.g. 'Human Resources'."),
+    ]
+    enabled: Annotated[
+        bool,
+        Field(description="false: transfers to this tenant fail (its `on_failure` runs)."),
+    ] = True
+    accepts_transfers_from: Annotated[
+        list[str] | None,
+        Field(description="Tenant ids this tenant takes transfers from; absent: from any."),
+    ] = None
+    primary_pipeline: Annotated[
+        str,
+        Field(description="The pipeline a chat runs when it arrives here, new or transferred."),
+    ]
+    pipelines: Annotated[
+        dict[str, Pipeline],
+        Field(description="The tenant's pipelines by name, each a list of `stages`."),
+    ]
+
+
+class Developer(_Model):
+    """Who publishes the Teams app, as Teams shows it on the app's page."""
+
+    name: Annotated[str, Field(description="Up to 32 characters.")] = "Crossdesk"
+    website_url: Annotated[str, Field(description="An https:// page about the app.")] = (
+        "https://github.com/crossdesk/crossdesk"
+    )
+    privacy_url: Annotated[str, Field(description="An https:// privacy statement.")] = (
+        "https://github.com/crossdesk/crossdesk/blob/main/PRIVACY.md"
+    )
+    terms_of_use_url: Annotated[str, Field(description="An https:// terms of use page.")] = (
+        "https://github.com/crossdesk/crossdesk/blob/main/LICENSE"
+    )
+
+
+class TeamsApp(_Model):
+    """How the Teams app looks to employees: names, descriptions, publisher, colour, icons.
+
+    `crossdesk manifest` builds the package from it; `check` checks it the same way."""
+
+    short_name: Annotated[
+        str, Field(description="The app's name in Teams; up to 30 characters.")
+    ] = "Crossdesk"
+    full_name: Annotated[str, Field(description="The app's full name; up to 100 characters.")] = (
+        "Crossdesk help desk"
+    )
+    short_description: Annotated[str, Field(description="Up to 80 characters.")] = (
+        "One chat for IT, HR, Legal and every other help desk."
+    )
+    full_description: Annotated[str, Field(description="Up to 4000 characters.")] = (
+        "Ask for help in one chat. Crossdesk greets you, asks what you need and hands the chat"
+        " to the right department - IT Support, HR, Legal - without losing anything you said."
+    )
+    developer: Annotated[Developer, Field(description="Who publishes the app.")] = Developer()
+    accent_color: Annotated[str, Field(description="The colour behind the icon, as #RRGGBB.")] = (
+        "#2E5AAC"
+    )
+    color_icon: Annotated[
+        str | None,
+        Field(description="A 192x192 PNG, relative to this file (default: Crossdesk's icon)."),
+    ] = None
+    outline_icon: Annotated[
+        str | None,
+        Field(
+            description="A 32x32 PNG, white on transparent, relative to this file (default:"
+            " Crossdesk's)."
+        ),
+    ] = None
 
 
 class ConfigFile(_Model):
-    """The whole configuration file."""
+    """A Crossdesk configuration: the tenants (departments), where chats start, and limits."""
 
-    front_door: str
-    max_transfers_per_chat: Annotated[int, Field(ge=1, le=100)] = 5
-    tenants: Annotated[list[Tenant], Field(min_length=1)]
+    front_door: Annotated[
+        str, Field(description="The id of the tenant where every new chat starts.")
+    ]
+    max_transfers_per_chat: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=100,
+            description="How many transfers one chat may make (bounds A→B→A ping-pong).",
+        ),
+    ] = 5
+    tenants: Annotated[
+        list[Tenant],
+        Field(min_length=1, description="The departments, each with its pipelines."),
+    ]
+    teams_app: Annotated[
+        TeamsApp,
+        Field(description="How the Teams app looks (for `crossdesk manifest`); optional."),
+    ] = TeamsApp()
+
+
+def config_schema() -> dict[str, Any]:
+    """The configuration's JSON Schema (draft 2020-12), generated from the models."""
+    schema = ConfigFile.model_json_schema()
+    schema["title"] = "Crossdesk configuration"
+    return {"$schema": "https://json-schema.org/draft/2020-12/schema", **schema}
+
+
+def schema_text() -> str:
+    """`config_schema()` as the shipped file holds it."""
+    return json.dumps(config_schema(), indent=2, ensure_ascii=False) + "\n"
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,14 +174,22 @@ class StageRef:
 
 
 class Config:
-    """The validated configuration, indexed for the runtime: tenants, pipelines, stages, cards."""
+    """The validated configuration, indexed for the runtime: tenants, pipelines, stages, cards.
+
+    `findings` holds what the check found that does not stop start-up (warnings, information).
+    """
 
     def __init__(
-        self, config: ConfigFile, templates: dict[str, CompiledTemplate], source: Path
+        self,
+        config: ConfigFile,
+        templates: dict[str, CompiledTemplate],
+        source: Path,
+        findings: Sequence[Finding] = (),
     ) -> None:
         self.file = config
         self.source = source
         self.templates = templates
+        self.findings = tuple(findings)
         self.tenants = {tenant.id: tenant for tenant in config.tenants}
         self._stages: dict[tuple[str, str], dict[str, StageRef]] = {
             (tenant.id, name): {
@@ -102,154 +219,119 @@ class Config:
         return self._stages[(tenant_id, pipeline)][first.key]
 
 
-def load_config(path: Path) -> Config:
-    """Read, parse and validate a configuration file, raising `ConfigError` on any problem."""
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise ConfigError([f"{path}: cannot read the configuration: {error.strerror}"]) from None
-    except yaml.YAMLError as error:
-        raise ConfigError([f"{path}: not valid YAML: {error}"]) from None
-    if not isinstance(raw, dict):
-        raise ConfigError([f"{path}: the configuration must be a mapping with `tenants`"])
-    try:
-        config = ConfigFile.model_validate(raw)
-    except ValidationError as error:
-        raise ConfigError(
-            [_describe(path, raw, err["loc"], err["msg"], err["type"]) for err in error.errors()]
-        ) from None
-    problems, templates = _check(path, config)
-    if problems:
-        raise ConfigError(problems)
-    return Config(config, templates, path)
+@dataclass
+class CheckReport:
+    """Everything `check_config` found in a configuration, and the configuration when it has no
+    errors."""
 
+    path: Path
+    findings: list[Finding] = field(default_factory=list)
+    config: Config | None = None
+    parsed: ConfigFile | None = None
 
-def _where(
-    path: Path, tenant: str | None = None, stage: str | None = None, field: str | None = None
-) -> str:
-    parts = [str(path)]
-    if tenant is not None:
-        parts.append(f"tenant '{tenant}'")
-    if stage is not None:
-        parts.append(f"stage '{stage}'")
-    if field is not None:
-        parts.append(f"field '{field}'")
-    return ", ".join(parts)
+    @property
+    def errors(self) -> list[Finding]:
+        return of_severity(self.findings, Severity.ERROR)
 
+    @property
+    def warnings(self) -> list[Finding]:
+        return of_severity(self.findings, Severity.WARNING)
 
-_STAGE_TYPES = tuple(sorted(STAGE_TYPE_NAMES))
+    @property
+    def notes(self) -> list[Finding]:
+        return of_severity(self.findings, Severity.INFO)
 
+    def failed(self, strict: bool = False) -> bool:
+        """Whether the configuration cannot be used (with `strict`, a warning counts too)."""
+        return bool(self.errors or (strict and self.warnings))
 
-def _describe(path: Path, raw: Any, loc: tuple[Any, ...], msg: str, kind: str) -> str:
-    """Name file, tenant, stage and field for a pydantic error location such as
-    `("tenants", 0, "pipelines", "main", "stages", 2, "question", "store_as")`."""
-    tenant = stage = None
-    fields: list[str] = []
-    node: Any = raw
-    previous: Any = None
-    for step in loc:
-        node = node[step] if _has(node, step) else None
-        if previous == "tenants":
-            tenant = _label(node, "id", f"#{step + 1}")
-        elif previous == "stages":
-            stage = _label(node, "key", f"#{step + 1}")
-        elif stage and not fields and step in _STAGE_TYPES:
-            pass  # the discriminator tag pydantic adds to the location
-        elif previous == "pipelines" or step in ("tenants", "pipelines", "stages"):
-            pass
-        elif isinstance(step, int) and fields:
-            fields[-1] += f"[{step}]"
-        else:
-            fields.append(str(step))
-        previous = step
-    if kind == "union_tag_invalid":
-        fields, msg = ["type"], f"unknown stage type; expected one of {', '.join(_STAGE_TYPES)}"
-    elif kind == "union_tag_not_found":
-        fields, msg = ["type"], "missing stage type"
-    return f"{_where(path, tenant, stage, '.'.join(fields) or None)}: {msg}"
-
-
-def _has(container: Any, step: Any) -> bool:
-    if isinstance(container, dict):
-        return step in container
-    if isinstance(container, list) and isinstance(step, int):
-        return 0 <= step < len(container)
-    return False
-
-
-def _label(node: Any, key: str, fallback: str) -> str:
-    if isinstance(node, dict) and isinstance(node.get(key), str):
-        return str(node[key])
-    return fallback
-
-
-def _check(path: Path, config: ConfigFile) -> tuple[list[str], dict[str, CompiledTemplate]]:
-    """Cross-references pydantic cannot see: keys, transitions, tenants, templates."""
-    problems: list[str] = []
-    templates: dict[str, CompiledTemplate] = {}
-    broken: set[str] = set()
-    tenant_ids = [tenant.id for tenant in config.tenants]
-    known = set(tenant_ids)
-    for tenant_id in {t for t in tenant_ids if tenant_ids.count(t) > 1}:
-        problems.append(f"{_where(path, tenant_id, None, 'id')}: duplicate tenant id")
-    if config.front_door not in known:
-        problems.append(
-            f"{_where(path, field='front_door')}: '{config.front_door}' is not a tenant"
-            f" (tenants: {', '.join(tenant_ids)})"
+    def contents(self) -> str:
+        """`4 tenants, 5 pipelines, 21 stages, 1 card template` (what was checked)."""
+        if self.parsed is None:
+            return "the rest is checked once these are fixed"
+        tenants = self.parsed.tenants
+        pipelines = [p for t in tenants for p in t.pipelines.values()]
+        stages = sum(len(p.stages) for p in pipelines)
+        templates = {name for p in pipelines for s in p.stages for _, name in s.templates()}
+        return ", ".join(
+            [
+                count(len(tenants), "tenant"),
+                count(len(pipelines), "pipeline"),
+                count(stages, "stage"),
+                count(len(templates), "card template"),
+            ]
         )
-    for tenant in config.tenants:
-        if tenant.primary_pipeline not in tenant.pipelines:
-            problems.append(
-                f"{_where(path, tenant.id, None, 'primary_pipeline')}: no pipeline named"
-                f" '{tenant.primary_pipeline}' (pipelines: {', '.join(tenant.pipelines)})"
+
+    def summary(self, strict: bool = False) -> str:
+        """One line: the verdict, the counts of findings and what was checked."""
+        counts = ", ".join(
+            [
+                count(len(self.errors), "error"),
+                count(len(self.warnings), "warning"),
+                count(len(self.notes), "note"),
+            ]
+        )
+        if self.failed(strict):
+            verdict = "FAILED" + (" (--strict: warnings count as errors)" if strict else "")
+        else:
+            verdict = "OK"
+        return f"check {self.path}: {verdict}: {counts} ({self.contents()})"
+
+
+def check_config(path: Path) -> CheckReport:
+    """Read, parse and check a configuration file: every finding, errors first, each group in
+    the order of the file."""
+    from pipeline.checks import check_configuration
+
+    path = Path(path)
+    report = CheckReport(path)
+    try:
+        source = read_source(path)
+    except SourceError as failure:
+        report.findings = failure.findings
+        return report
+    findings = [
+        _duplicate(source, d.mapping, d.key, d.line, d.first_line) for d in source.duplicates
+    ]
+    if source.data is None:
+        findings.append(error(source.where_of(()), "is empty; a configuration lists `tenants`"))
+    elif not isinstance(source.data, dict):
+        findings.append(
+            error(
+                source.where_of(()),
+                f"is {_kind(source.data)}, but a configuration is a mapping with `front_door`"
+                " and `tenants`",
             )
-        for sender in tenant.accepts_transfers_from or []:
-            if sender not in known:
-                problems.append(
-                    f"{_where(path, tenant.id, None, 'accepts_transfers_from')}:"
-                    f" '{sender}' is not a tenant"
-                )
-        for pipeline in tenant.pipelines.values():
-            keys = [stage.key for stage in pipeline.stages]
-            for index, stage in enumerate(pipeline.stages):
-                duplicate = stage.key in keys[:index]
-                problems += [
-                    f"{_where(path, tenant.id, stage.key, field)}: {problem}"
-                    for field, problem in _stage_problems(
-                        path, stage, keys, duplicate, tenant_ids, templates, broken
-                    )
-                ]
-    return problems, templates
-
-
-def _stage_problems(
-    path: Path,
-    stage: AnyStage,
-    keys: list[str],
-    duplicate: bool,
-    tenant_ids: list[str],
-    templates: dict[str, CompiledTemplate],
-    broken: set[str],
-) -> Iterator[tuple[str, str]]:
-    """(field, problem) pairs for one stage: its references to keys and templates, its texts,
-    and what its own type checks."""
-    if duplicate:
-        yield "key", "duplicate stage key in this pipeline"
-    for field, target in stage.transitions():
-        if target and target not in keys:
-            yield field, f"transition to '{target}', which is not a stage of this pipeline"
-    yield from stage.problems(CheckContext(tenant_ids))
-    for field, name in stage.templates():
-        problem = _load_template(path, name, templates, broken)
-        if problem:
-            yield field, problem
-    for field, text in stage.texts():
+        )
+    else:
         try:
-            compile_template(text, field)
-        except TemplateError as error:
-            shown = f" in ${{{error.expression}}}" if error.expression else ""
-            yield field, f"cannot be parsed: {error.reason}{shown}"
+            report.parsed = ConfigFile.model_validate(source.data)
+        except ValidationError as invalid:
+            findings += _described(source, invalid.errors())
+    if report.parsed is not None:
+        checked, templates = check_configuration(source, report.parsed)
+        findings += checked
+    report.findings = _ordered(findings)
+    if report.parsed is not None and not report.errors:
+        report.config = Config(report.parsed, templates, path, report.findings)
+    return report
+
+
+def load_config(path: Path, *, strict: bool = False) -> Config:
+    """Read, parse and check a configuration file, raising `ConfigError` on any error (with
+    `strict`, on any warning too). Warnings and notes are kept in `Config.findings`."""
+    report = check_config(Path(path))
+    if report.failed(strict) or report.config is None:
+        stopping = report.findings if strict else report.errors
+        raise ConfigError([str(f) for f in stopping if f.severity is not Severity.INFO])
+    return report.config
+
+
+_RANK = {Severity.ERROR: 0, Severity.WARNING: 1, Severity.INFO: 2}
+
+
+def _ordered(findings: list[Finding]) -> list[Finding]:
+    return sorted(findings, key=lambda f: (_RANK[f.severity], f.where.line or 0))
 
 
 def resolve_template(config_path: Path, name: str) -> Path:
@@ -258,27 +340,265 @@ def resolve_template(config_path: Path, name: str) -> Path:
     return beside if beside.exists() else BUILTIN_TEMPLATES / name
 
 
-def _load_template(
-    config_path: Path, name: str, templates: dict[str, CompiledTemplate], broken: set[str]
-) -> str | None:
-    """Load, check and compile a template once; a broken one is reported at its first use."""
-    if name in templates or name in broken:
-        return None
-    broken.add(name)
-    file = resolve_template(config_path, name)
-    try:
-        template = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return (
-            f"template '{name}' not found (looked in {config_path.parent} and {BUILTIN_TEMPLATES})"
+# --- pydantic's errors, in an admin's words ----------------------------------------------------
+
+_STAGE_TYPES = tuple(sorted(STAGE_TYPE_NAMES))
+
+#: Plain words for the patterns fields must match.
+_PATTERNS = {
+    SLUG: "must be lower-case letters, digits, '-' and '_', starting with a letter or digit"
+    " (e.g. 'it-support')",
+    METADATA_KEY: "must be a metadata key: names of letters, digits and '_' joined by dots,"
+    " without spaces (e.g. 'HR.Detail')",
+}
+
+#: What each list in the configuration holds, for "is empty" and "should be a list".
+_ITEMS = {"tenants": "tenant", "stages": "stage", "choices": "choice", "set": "key: value line"}
+
+#: What a missing structural field holds.
+_MISSING = {
+    "tenants": "a configuration lists its departments under `tenants:`, each starting"
+    " with `- id: …`",
+    "pipelines": "a tenant needs `pipelines:`, its pipelines by name, each with `stages:`",
+    "stages": "a pipeline needs `stages:`, a list of stages",
+    "front_door": "name the tenant where every new chat starts, e.g. `front_door: helpdesk`",
+    "primary_pipeline": "name the pipeline a chat runs when it arrives in this tenant",
+}
+
+
+def _described(source: Source, errors: list[Any]) -> list[Finding]:
+    """Findings for pydantic's errors; a missing field is left out when a misspelt field next
+    to it is reported with "did you mean" that name."""
+    findings = [_describe(source, err) for err in errors]
+    suggested = {
+        (_data_path(source.data, tuple(err["loc"]))[:-1], _close(source.data, err))
+        for err in errors
+        if err["type"] == "extra_forbidden"
+    }
+    return [
+        finding
+        for finding, err in zip(findings, errors, strict=True)
+        if not (
+            err["type"] == "missing"
+            and (
+                (path := _data_path(source.data, tuple(err["loc"])))[:-1],
+                str(path[-1]) if path else None,
+            )
+            in suggested
         )
-    except (OSError, ValueError) as error:
-        return f"template '{name}' ({file}) is not valid JSON: {error}"
-    problems = check_template(template, str(file))
-    if problems:
-        return f"template '{name}' is not a valid Adaptive Card 1.5 template: " + "; ".join(
-            problems
+    ]
+
+
+def _close(data: Any, err: Any) -> str | None:
+    path = _data_path(data, tuple(err["loc"]))
+    close = difflib.get_close_matches(str(path[-1]), _fields_at(data, path[:-1]), n=1, cutoff=0.6)
+    return close[0] if close else None
+
+
+def _describe(source: Source, err: Any) -> Finding:
+    """A finding for one pydantic error, located in the file."""
+    loc: tuple[Any, ...] = tuple(err["loc"])
+    kind: str = err["type"]
+    message: str = err["msg"]
+    key_error = bool(loc) and loc[-1] == "[key]"
+    if key_error:
+        loc = loc[:-1]
+    path = _data_path(source.data, loc)
+    where = source.where_of(path)
+    value = err.get("input")
+    written = source.written.get(path)
+    last = path[-1] if path else None
+    if key_error:
+        message = (
+            f"the key '{last}' " + _pattern_words(err) if kind.startswith("string") else message
         )
-    templates[name] = compile_template(template, str(file))
-    broken.discard(name)
+    elif kind == "missing":
+        message = (
+            f"missing: {_MISSING[str(last)]}" if str(last) in _MISSING else "required, but missing"
+        )
+    elif kind == "extra_forbidden":
+        message = _unknown_field(source.data, path)
+    elif kind == "union_tag_invalid":
+        where = source.where_of((*path, "type"))
+        message = f"unknown stage type '{value.get('type') if isinstance(value, dict) else value}'"
+        message += f"; expected one of {', '.join(_STAGE_TYPES)}"
+        message += _did_you_mean(
+            str(value.get("type")) if isinstance(value, dict) else "", _STAGE_TYPES
+        )
+    elif kind == "union_tag_not_found":
+        where = source.where_of((*path, "type"))
+        message = f"missing stage type; add `type:` with one of {', '.join(_STAGE_TYPES)}"
+    elif kind == "string_type":
+        message = _not_text(value, written)
+    elif kind == "string_pattern_mismatch":
+        message = f"'{value}' " + _pattern_words(err)
+    elif kind in ("string_too_short", "too_short"):
+        noun = _ITEMS.get(str(last))
+        message = f"is empty: needs at least one {noun}" if noun else "is empty"
+    elif kind == "list_type":
+        noun = _ITEMS.get(str(last), "item")
+        message = f"should be a list (each {noun} on a line starting with '- '), not {_kind(value)}"
+    elif kind in ("dict_type", "model_type", "model_attributes_type"):
+        message = _not_mapping(last, path, value)
+    elif kind in ("bool_type", "bool_parsing"):
+        message = f"should be true or false, not {_shown(value, written)}"
+    elif kind in ("int_type", "int_parsing", "int_from_float"):
+        message = f"should be a whole number, not {_shown(value, written)}"
+    elif kind == "greater_than_equal":
+        message = f"must be at least {err['ctx']['ge']}, not {value}"
+    elif kind == "less_than_equal":
+        message = f"must be at most {err['ctx']['le']}, not {value}"
+    return error(where, message)
+
+
+def _data_path(data: Any, loc: tuple[Any, ...]) -> DataPath:
+    """The path into the file's data for a pydantic location, without the stage type tag that
+    pydantic adds after a stage's index."""
+    path: list[Any] = []
+    node = data
+    for step in loc:
+        if (
+            len(path) >= 2
+            and path[-2] == "stages"
+            and isinstance(node, dict)
+            and step in _STAGE_TYPES
+            and step not in node
+        ):
+            continue  # the discriminator: pydantic's, not the file's
+        path.append(step)
+        node = _child(node, step)
+    return tuple(path)
+
+
+def _child(node: Any, step: Any) -> Any:
+    if isinstance(node, dict):
+        return node.get(step)
+    if isinstance(node, list) and isinstance(step, int) and 0 <= step < len(node):
+        return node[step]
     return None
+
+
+def _node(data: Any, path: DataPath) -> Any:
+    for step in path:
+        data = _child(data, step)
+    return data
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    if value is None:
+        return "empty"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, int | float):
+        return "a number"
+    return "text"
+
+
+def _shown(value: Any, written: str | None) -> str:
+    if written is not None:
+        return f"'{written}'"
+    return _kind(value) if isinstance(value, dict | list) or value is None else f"'{value}'"
+
+
+def _not_text(value: Any, written: str | None) -> str:
+    shown = written if written is not None else str(value)
+    if isinstance(value, bool):
+        return (
+            f"YAML reads {shown} as {str(value).lower()} (it reads Yes/No/On/Off/True/False as"
+            f' true/false): quote it: "{shown}"'
+        )
+    if isinstance(value, int | float):
+        return f'YAML reads {shown} as a number: quote it: "{shown}"'
+    if value is None:
+        return "is empty: write the text after the colon, or leave the line out if it is optional"
+    return f"should be text, not {_kind(value)}"
+
+
+def _not_mapping(last: Any, path: DataPath, value: Any) -> str:
+    if len(path) == 4 and path[0] == "tenants" and path[2] == "pipelines":
+        if isinstance(value, list):
+            return (
+                "should be a mapping with `stages:`, not a list: write `stages:` under the"
+                " pipeline's name and the list under it"
+            )
+        return f"should be a mapping with `stages:`, not {_kind(value)}"
+    if last == "pipelines" and isinstance(value, list):
+        return (
+            "should be a mapping of pipeline names to pipelines, not a list: write"
+            " `main:` (a name), then `stages:` under it"
+        )
+    return f"should be a mapping of settings, not {_kind(value)}"
+
+
+def _pattern_words(err: Any) -> str:
+    pattern = (err.get("ctx") or {}).get("pattern", "")
+    return _PATTERNS.get(pattern, f"does not have the expected form ({pattern})")
+
+
+def _unknown_field(data: Any, path: DataPath) -> str:
+    name = str(path[-1])
+    known = _fields_at(data, path[:-1])
+    message = f"unknown field '{name}'"
+    hint = _did_you_mean(name, known)
+    if hint:
+        return message + hint
+    if known:
+        message += f" (fields here: {', '.join(known)})"
+    return message
+
+
+def _fields_at(data: Any, path: DataPath) -> list[str]:
+    """The fields the model at `path` (a mapping in the file) accepts."""
+    model: type[BaseModel] | None = None
+    depth = len(path)
+    if depth == 0:
+        model = ConfigFile
+    elif path[0] == "tenants" and depth == 2:
+        model = Tenant
+    elif path[0] == "tenants" and depth == 4:
+        model = Pipeline
+    elif path[0] == "tenants" and depth >= 6 and path[4] == "stages":
+        stage = _node(data, path[:6])
+        stage_type = stage.get("type") if isinstance(stage, dict) else None
+        model = STAGE_TYPE_NAMES.get(stage_type) if isinstance(stage_type, str) else None
+        if model is not None and depth == 8 and path[6] == "choices":
+            from pipeline.stages import Choice
+
+            model = Choice
+        elif depth != 6:
+            model = None
+    else:
+        model = _nested_model(path)
+    return list(model.model_fields) if model is not None else []
+
+
+def _nested_model(path: DataPath) -> type[BaseModel] | None:
+    """Models below the top level other than tenants: the Teams app's."""
+    if path == ("teams_app",):
+        return TeamsApp
+    if path == ("teams_app", "developer"):
+        return Developer
+    return None
+
+
+def _did_you_mean(name: str, candidates: Sequence[str]) -> str:
+    if not name:
+        return ""
+    close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
+    if not close:
+        folded = {c.casefold(): c for c in candidates}
+        close = [folded[name.casefold()]] if name.casefold() in folded else []
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _duplicate(source: Source, mapping: DataPath, key: str, line: int, first: int) -> Finding:
+    where = source.where_of((*mapping, key))
+    return error(
+        replace(where, line=line),
+        f"'{key}' is written twice in one mapping (first at line {first}); YAML keeps only the"
+        " last one, so the first is ignored",
+    )

@@ -1,8 +1,8 @@
 // Plays the seed scenario in the Microsoft 365 Agents Playground, headless, and saves screenshots.
 //
-//   1. start the bot:        PORT=3978 CROSSDESK_SQLITE_PATH=/tmp/pg-crossdesk.sqlite3 python app.py
+//   1. start the bot:        make run   (or: PORT=3978 .venv/bin/crossdesk run)
 //   2. start the Playground: scripts/playground.sh          (installs playwright-core too)
-//   3. play:                 node scripts/play-scenario.mjs
+//   3. play:                 node scripts/play-scenario.mjs   (again and again: it starts over)
 //
 // Screenshots and a text log go to scratch/playground-shots/. Browser: Debian's chromium
 // (apt-get install -y chromium). Every request that is not to the Playground on loopback (its page
@@ -129,8 +129,13 @@ async function cardButtons() {
 try {
   note(`open ${URL_}`);
   await page.goto(URL_, { waitUntil: "domcontentloaded" });
-  note("step 1: the guest opens the chat");
-  await waitForText("welcome to the Help Desk");
+  note("step 1: the guest opens the chat and starts over");
+  // The Playground has one personal chat id, so a bot that keeps its store (the same
+  // `make run`) continues the chat an earlier run left: a new guest sees the greeting, a
+  // returning one where the chat stands. "start over" begins at the front door either way.
+  await settle();
+  await type("start over");
+  await waitForText("Let's start over.");
   await waitForText("What do you need help with today?");
   await settle();
   await waitForText(`Hi ${GUEST}, welcome to the Help Desk`, 1000);

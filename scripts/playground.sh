@@ -44,7 +44,7 @@ fi
 bot_port="${PORT:-3978}"
 if ! curl -fsS -o /dev/null "http://127.0.0.1:$bot_port/healthz" 2>/dev/null; then
   echo "warning: no bot answers on http://127.0.0.1:$bot_port/healthz yet; start it with" >&2
-  echo "  PORT=$bot_port python app.py" >&2
+  echo "  PORT=$bot_port .venv/bin/crossdesk run" >&2
 fi
 
 # The Playground looks for .m365agentsplayground.yml in its working directory unless told.

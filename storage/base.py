@@ -16,9 +16,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
-from pipeline.session import FlowStep, Session, TranscriptEntry
+from pipeline.session import FlowStep, Session, SessionState, TranscriptEntry
 from pipeline.transfer import TransferRecord
 
 #: How long a chat's lease lasts without renewal. A live turn renews it while it runs (every
@@ -140,6 +141,47 @@ class ChatHistory:
     transfers: Sequence[TransferRecord] = ()
 
 
+#: Who a `SessionSearch.guest` text is looked for in.
+GUEST_SEARCHED = ("Guest.Name", "Guest.Email", "Guest.UserPrincipalName")
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSearch:
+    """What `Store.search_sessions` looks for; every criterion given must hold.
+
+    `started_from` (inclusive) and `started_before` (exclusive) bound when a session started;
+    `guest` is part of the guest's name, email or user principal name, in any case; `session`
+    is a session id or its beginning. At most `limit` sessions are returned.
+    """
+
+    started_from: datetime | None = None
+    started_before: datetime | None = None
+    tenant_id: str | None = None
+    state: SessionState | None = None
+    guest: str | None = None
+    session: str | None = None
+    limit: int = 50
+
+    def matches(self, session: Session) -> bool:
+        """Whether `session` meets every criterion (backends may narrow coarsely first)."""
+        started = session.started_at
+        if self.started_from is not None and started < self.started_from:
+            return False
+        if self.started_before is not None and started >= self.started_before:
+            return False
+        if self.tenant_id is not None and session.tenant_id != self.tenant_id:
+            return False
+        if self.state is not None and session.state is not self.state:
+            return False
+        if self.session is not None and not session.id.startswith(self.session):
+            return False
+        if self.guest:
+            wanted = self.guest.casefold()
+            facts = (session.metadata.get(key) for key in GUEST_SEARCHED)
+            return any(isinstance(f, str) and wanted in f.casefold() for f in facts)
+        return True
+
+
 class Store(Protocol):
     """Where chats are kept: their sessions, flows, transcripts, bindings and transfers."""
 
@@ -168,6 +210,11 @@ class Store(Protocol):
 
     def live_sessions(self) -> AsyncIterator[Session]:
         """Every active session of every chat (an admin's look across chats, not a turn's)."""
+        ...
+
+    async def search_sessions(self, search: SessionSearch) -> list[Session]:
+        """Sessions of every chat that match `search`, newest start first, at most
+        `search.limit` of them (an admin's look across chats, never a turn's)."""
         ...
 
     async def close(self) -> None: ...

@@ -23,13 +23,15 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import heapq
+import itertools
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager, suppress
 from dataclasses import dataclass, replace
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from azure.core import MatchConditions
 from azure.core.exceptions import AzureError
@@ -64,12 +66,18 @@ from storage.cosmos_documents import (
     out_document,
     out_id,
     outgoing_of,
+    search_query,
     session_doc_id,
     session_document,
     transfer_document,
 )
 from storage.leases import LeaseWaits, TurnStart, leased_turn
 from storage.records import flow_of, session_of, transcript_of, transfer_of
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from storage.base import SessionSearch
 
 log = logging.getLogger(__name__)
 #: The SDK logs every request at INFO; it goes to this logger, quiet unless configured.
@@ -605,3 +613,22 @@ class CosmosStore:
         with _errors(self.endpoint, "listing active sessions"):
             async for item in self.chats.query_items(LIVE_QUERY):
                 yield session_of(cast(Document, item))
+
+    async def search_sessions(self, search: SessionSearch) -> list[Session]:
+        query, parameters = search_query(search)
+        newest: list[tuple[datetime, int, Session]] = []
+        order = itertools.count()
+        with _errors(self.endpoint, "searching sessions"):
+            async for item in self.chats.query_items(
+                query, parameters=parameters, enable_scan_in_query=True
+            ):
+                session = session_of(cast(Document, item))
+                if not search.matches(session):
+                    continue  # LOWER() and Python's case folding differ on a few letters
+                # Keep the newest `limit` only, however many match.
+                entry = (session.started_at, next(order), session)
+                if len(newest) < search.limit:
+                    heapq.heappush(newest, entry)
+                elif entry[0] > newest[0][0]:
+                    heapq.heapreplace(newest, entry)
+        return [session for *_, session in sorted(newest, key=lambda e: e[0], reverse=True)]

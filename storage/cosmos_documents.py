@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import hashlib
 import re
+from datetime import UTC
 from typing import Any
 
 from pipeline.session import FlowStep, Session, TranscriptEntry
 from pipeline.transfer import TransferRecord
-from storage.base import Outgoing
+from storage.base import GUEST_SEARCHED, Outgoing, SessionSearch
 from storage.records import flow_record, session_record, transcript_record, transfer_record
 
 CHATS = "chats"
@@ -66,6 +67,37 @@ DUE_QUERY = (
 HISTORY_QUERY = "SELECT * FROM c WHERE c.kind IN ('head', 'session', 'log', 'transfer')"
 #: Active sessions of every chat (a cross-partition query, for admin commands only).
 LIVE_QUERY = "SELECT * FROM c WHERE c.kind = 'session' AND c.state = 'active'"
+
+
+def search_query(search: SessionSearch) -> tuple[str, list[dict[str, Any]]]:
+    """The cross-partition query (and its parameters) for `Store.search_sessions`: an admin's
+    look across chats, never a turn's. It filters on the indexed `kind`, `state` and `sessionId`
+    and scans for the rest; Cosmos DB cannot sort on the unindexed `startedAt`, so the store
+    keeps the newest itself."""
+    clauses = ["c.kind = 'session'"]
+    parameters: list[dict[str, Any]] = []
+
+    def where(clause: str, name: str, value: Any) -> None:
+        clauses.append(clause)
+        parameters.append({"name": name, "value": value})
+
+    if search.started_from is not None:
+        where("c.startedAt >= @from", "@from", search.started_from.astimezone(UTC).isoformat())
+    if search.started_before is not None:
+        where("c.startedAt < @before", "@before", search.started_before.astimezone(UTC).isoformat())
+    if search.tenant_id is not None:
+        where("c.tenantId = @tenant", "@tenant", search.tenant_id)
+    if search.state is not None:
+        where("c.state = @state", "@state", search.state.value)
+    if search.session:
+        where("STARTSWITH(c.sessionId, @session)", "@session", search.session)
+    if search.guest:
+        facts = " OR ".join(
+            f'CONTAINS(LOWER(c.metadata["{key}"]), @guest)' for key in GUEST_SEARCHED
+        )
+        where(f"({facts})", "@guest", search.guest.lower())
+    return f"SELECT * FROM c WHERE {' AND '.join(clauses)}", parameters
+
 
 _PLAIN_ID = re.compile(r"[A-Za-z0-9._:@=+-]{1,200}")
 

@@ -19,8 +19,9 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import replace
+from datetime import UTC
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from errors import ConflictError, StorageError
 from pipeline.session import Session
@@ -36,6 +37,9 @@ from storage.records import (
     transfer_of,
     transfer_record,
 )
+
+if TYPE_CHECKING:
+    from storage.base import SessionSearch
 
 #: Bumped when the tables change; `_upgrade` brings an older file up to date.
 SCHEMA_VERSION = 3
@@ -468,6 +472,46 @@ class SqliteStore:
         ).fetchall()
         for (record,) in rows:
             yield session_of(json.loads(record))
+
+    async def search_sessions(self, search: SessionSearch) -> list[Session]:
+        # Sessions start in UTC and store `started_at` in ISO form, so text order is time order.
+        clauses: list[str] = []
+        values: list[Any] = []
+        if search.started_from is not None:
+            clauses.append("started_at >= ?")
+            values.append(search.started_from.astimezone(UTC).isoformat())
+        if search.started_before is not None:
+            clauses.append("started_at < ?")
+            values.append(search.started_before.astimezone(UTC).isoformat())
+        if search.tenant_id is not None:
+            clauses.append("tenant_id = ?")
+            values.append(search.tenant_id)
+        if search.state is not None:
+            clauses.append("state = ?")
+            values.append(search.state.value)
+        if search.session:
+            clauses.append("substr(id, 1, ?) = ?")
+            values += [len(search.session), search.session]
+        wanted = (search.guest or "").casefold()
+        if wanted and wanted.isprintable() and not any(c in wanted for c in '"\\'):
+            # A first pass over the record's JSON text, cheaper than decoding every record: the
+            # guest's facts are in it as written (no escapes in `wanted`); `matches` decides.
+            self._db.create_function("crossdesk_casefold", 1, str.casefold, deterministic=True)
+            clauses.append("instr(crossdesk_casefold(record), ?) > 0")
+            values.append(wanted)
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        found: list[Session] = []
+        rows = self._db.execute(
+            f"SELECT record FROM sessions{where} ORDER BY started_at DESC, rowid DESC", values
+        )
+        for (record,) in rows:
+            session = session_of(json.loads(record))
+            if search.matches(session):
+                found.append(session)
+                if len(found) >= search.limit:
+                    break
+        rows.close()
+        return found
 
     async def close(self) -> None:
         self._db.close()

@@ -23,6 +23,7 @@ from manifest.package import (
     manifest_problems,
     write_package,
 )
+from tests.support.config import desk_config, write_config
 
 ROOT = Path(__file__).resolve().parent.parent
 BOT_ID = "5f3b2a9c-1d4e-4f6a-8b7c-0a1b2c3d4e5f"
@@ -156,3 +157,96 @@ def test_without_an_app_id_the_command_says_what_to_set(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "set MicrosoftAppId" in result.stderr
+
+
+# branding from the configuration's teams_app
+
+
+def branded(tmp_path: Path) -> Path:
+    """The tests' configuration branded for Contoso, with its own icons next to it."""
+    icons = tmp_path / "icons"
+    icons.mkdir()
+    (icons / "color.png").write_bytes(png((192, 192), (200, 30, 60, 255)))
+    outline = Image.new("RGBA", (32, 32), (0, 0, 0, 0))
+    outline.paste((255, 255, 255, 255), (8, 8, 24, 24))
+    out = io.BytesIO()
+    outline.save(out, "PNG")
+    (icons / "outline.png").write_bytes(out.getvalue())
+    config = desk_config()
+    config["teams_app"] = {
+        "short_name": "Contoso Help",
+        "full_name": "Contoso employee help desk",
+        "short_description": "IT, HR and Legal in one chat.",
+        "full_description": "Ask Contoso's help desk anything; we pass your chat on.",
+        "developer": {
+            "name": "Contoso IT",
+            "website_url": "https://intranet.contoso.example/help",
+            "privacy_url": "https://intranet.contoso.example/privacy",
+            "terms_of_use_url": "https://intranet.contoso.example/terms",
+        },
+        "accent_color": "#C81E3C",
+        "color_icon": "icons/color.png",
+        "outline_icon": "icons/outline.png",
+    }
+    return write_config(tmp_path, config)
+
+
+def package(config: Path, out: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "app.py", "manifest", "--config", str(config), "--out", str(out)],
+        env={**os.environ, "MicrosoftAppId": BOT_ID},
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_the_package_is_branded_from_the_configuration(tmp_path: Path) -> None:
+    config = branded(tmp_path)
+    result = package(config, tmp_path / "contoso.zip")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().endswith(f"('Contoso Help', bot {BOT_ID})")
+    with zipfile.ZipFile(tmp_path / "contoso.zip") as zipped:
+        manifest = json.loads(zipped.read("manifest.json"))
+        assert zipped.read("color.png") == (tmp_path / "icons" / "color.png").read_bytes()
+        assert zipped.read("outline.png") == (tmp_path / "icons" / "outline.png").read_bytes()
+    assert manifest["name"] == {"short": "Contoso Help", "full": "Contoso employee help desk"}
+    assert manifest["description"] == {
+        "short": "IT, HR and Legal in one chat.",
+        "full": "Ask Contoso's help desk anything; we pass your chat on.",
+    }
+    assert manifest["developer"] == {
+        "name": "Contoso IT",
+        "websiteUrl": "https://intranet.contoso.example/help",
+        "privacyUrl": "https://intranet.contoso.example/privacy",
+        "termsOfUseUrl": "https://intranet.contoso.example/terms",
+    }
+    assert manifest["accentColor"] == "#C81E3C"
+    assert microsoft_validator(manifest, tmp_path) == []
+
+
+def test_bad_branding_is_refused_naming_the_configurations_field(tmp_path: Path) -> None:
+    config = desk_config()
+    config["teams_app"] = {"accent_color": "crimson", "color_icon": "missing.png"}
+    path = write_config(tmp_path, config)
+    result = package(path, tmp_path / "x.zip")
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert lines[0] == f"Cannot build the package: {path} has errors (crossdesk check):"
+    assert any(
+        "field 'teams_app.accent_color': 'crimson' is not a colour written as # and six hex"
+        " digits, e.g. #2E5AAC" in line
+        for line in lines
+    )
+    assert any("field 'teams_app.color_icon': cannot read 'missing.png'" in line for line in lines)
+    assert not (tmp_path / "x.zip").exists()
+
+
+def test_the_default_links_point_to_files_the_repository_ships() -> None:
+    developer = build_manifest(BOT_ID, "1.0.0", [])["developer"]
+    for key, file in (("privacyUrl", "PRIVACY.md"), ("termsOfUseUrl", "LICENSE")):
+        assert developer[key].endswith(f"/blob/main/{file}")
+        assert (ROOT / file).is_file()
+    assert "no telemetry" in (ROOT / "PRIVACY.md").read_text(encoding="utf-8")

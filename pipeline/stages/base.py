@@ -151,9 +151,46 @@ class StageContext:
 
 @dataclass(frozen=True, slots=True)
 class CheckContext:
-    """What a stage's own configuration checks may look at."""
+    """What a stage's own configuration checks may look at: every tenant id, the tenant the
+    stage belongs to, the disabled tenants, and whom each tenant accepts transfers from (None:
+    anyone)."""
 
     tenant_ids: Sequence[str]
+    tenant_id: str = ""
+    disabled: frozenset[str] = frozenset()
+    accepts_from: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+
+    def refusal(self, target: str) -> str | None:
+        """Why a transfer from this stage's tenant to `target` (a tenant id) can never be made
+        while this configuration runs, or None when it can."""
+        if target == self.tenant_id:
+            return "the chat is already with this tenant, so the transfer always fails"
+        return None
+
+    def doubt(self, target: str) -> str | None:
+        """Why a transfer to `target` fails for as long as the tenants stay as configured (a
+        disabled tenant, or one that accepts no transfers from here), or None."""
+        if target in self.disabled:
+            return f"tenant '{target}' is disabled, so the transfer fails until it is enabled"
+        accepted = self.accepts_from.get(target)
+        if accepted is not None and self.tenant_id not in accepted:
+            return (
+                f"tenant '{target}' accepts transfers only from {', '.join(sorted(accepted))},"
+                " so the transfer always fails"
+            )
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    """A metadata key a stage writes: the setting that says so, the key, the value when it is
+    known from the configuration (None: the guest's answer or a computed value), and the stage
+    the chat goes to once it is stored."""
+
+    field: str
+    key: str
+    value: str | None
+    then: str | None
 
 
 class StageBase(BaseModel):
@@ -169,7 +206,14 @@ class StageBase(BaseModel):
     #: Whether the pipeline can wait at this stage for the guest's input.
     waits: ClassVar[bool] = False
 
-    key: Annotated[str, Field(pattern=SLUG)]
+    key: Annotated[
+        str,
+        Field(
+            pattern=SLUG,
+            description="The stage's name in its pipeline (lower-case letters, digits, '-' and"
+            " '_'); transitions name it.",
+        ),
+    ]
 
     @property
     def type_name(self) -> str:
@@ -209,6 +253,14 @@ class StageBase(BaseModel):
 
     def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
         """(field, problem) for what only this stage type knows to be wrong."""
+        return iter(())
+
+    def warnings(self, check: CheckContext) -> Iterator[tuple[str, str]]:
+        """(field, warning) for what the runtime handles but is most likely a mistake."""
+        return iter(())
+
+    def stores(self) -> Iterator[Stored]:
+        """Every metadata key the stage writes (with the value, when known in advance)."""
         return iter(())
 
 

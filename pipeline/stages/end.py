@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from pipeline.stages.base import Finish, Outcome, Reply, StageBase, StageContext
 
@@ -13,8 +15,12 @@ class EndStage(StageBase):
     stored as `Session.Status.Resolution`."""
 
     type: Literal["end"]
-    text: str | None = None
-    resolution: str = "resolved"
+    text: Annotated[
+        str | None, Field(description="The closing message; binds metadata with ${…}.")
+    ] = None
+    resolution: Annotated[
+        str, Field(description="Stored as Session.Status.Resolution when the chat ends here.")
+    ] = "resolved"
 
     def enter(self, context: StageContext) -> Outcome:
         replies = [Reply(text=context.render(self.text))] if self.text else []

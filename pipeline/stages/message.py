@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Annotated, Literal
+
+from pydantic import Field
 
 from pipeline.stages.base import CheckContext, Goto, Outcome, Reply, StageBase, StageContext
 
@@ -13,9 +15,16 @@ class MessageStage(StageBase):
     the chat)."""
 
     type: Literal["message"]
-    text: str | None = None
-    card: str | None = None
-    next: str | None = None
+    text: Annotated[
+        str | None, Field(description="The message; binds metadata with ${…}, e.g. ${Guest.Name}.")
+    ] = None
+    card: Annotated[
+        str | None,
+        Field(description="An Adaptive Card template (a JSON file next to the configuration)."),
+    ] = None
+    next: Annotated[
+        str | None, Field(description="The key of the stage to go on to; blank ends the chat.")
+    ] = None
 
     def enter(self, context: StageContext) -> Outcome:
         text = context.render(self.text) if self.text else None

@@ -18,10 +18,14 @@ from pipeline.stages.base import (
     StageBase,
     StageContext,
     StageHelp,
+    Stored,
     Wait,
     stored_key_problems,
 )
-from pipeline.stages.question import STALE_CARD
+from pipeline.stages.question import SILENT_END, STALE_CARD
+
+#: Teams shows at most six buttons on a card (web and desktop; mobile folds the rest away).
+MAX_CHOICES = 6
 
 
 class Choice(BaseModel):
@@ -29,9 +33,14 @@ class Choice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    title: Annotated[str, Field(min_length=1)]
-    value: str | None = None
-    next: str | None = None
+    title: Annotated[str, Field(min_length=1, description="The button's text.")]
+    value: Annotated[
+        str | None,
+        Field(description="What is stored when the guest picks it (default: the title)."),
+    ] = None
+    next: Annotated[
+        str | None, Field(description="The key of the stage to go on to; blank ends the chat.")
+    ] = None
 
     @property
     def stored_value(self) -> str:
@@ -46,9 +55,18 @@ class OptionsStage(StageBase):
     waits = True
 
     type: Literal["options"]
-    text: str
-    store_as: Annotated[str | None, Field(pattern=METADATA_KEY)] = None
-    choices: Annotated[list[Choice], Field(min_length=1)]
+    text: Annotated[str, Field(description="The question on the card; binds metadata with ${…}.")]
+    store_as: Annotated[
+        str | None,
+        Field(
+            pattern=METADATA_KEY,
+            description="The metadata key the picked choice's value is stored under.",
+        ),
+    ] = None
+    choices: Annotated[
+        list[Choice],
+        Field(min_length=1, description="One button each; Teams shows at most six."),
+    ]
 
     def enter(self, context: StageContext) -> Outcome:
         return Outcome(self.prompt(context), Wait())
@@ -106,3 +124,48 @@ class OptionsStage(StageBase):
 
     def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
         yield from stored_key_problems("store_as", self.store_as)
+        if len(self.choices) > MAX_CHOICES:
+            yield (
+                "choices",
+                f"{len(self.choices)} choices, but Teams shows at most {MAX_CHOICES} buttons on a"
+                " card and hides the rest; split them over two options stages",
+            )
+        seen_values: dict[str, Choice] = {}
+        seen_titles: dict[str, int] = {}
+        for index, choice in enumerate(self.choices):
+            title = choice.title.casefold()
+            if title in seen_titles:
+                yield (
+                    f"choices[{index}].title",
+                    f"'{choice.title}' is also the title of choice {seen_titles[title] + 1}; the"
+                    " guest cannot tell them apart, and typing it picks the first",
+                )
+            seen_titles.setdefault(title, index)
+            earlier = seen_values.get(choice.stored_value)
+            if earlier is not None and earlier.next != choice.next:
+                yield (
+                    f"choices[{index}].value",
+                    f"'{choice.stored_value}' is also the value of '{earlier.title}', which goes"
+                    f" to {_stage(earlier.next)}; a click on '{choice.title}' would go there too,"
+                    f" never to {_stage(choice.next)}: give each choice its own value",
+                )
+            seen_values.setdefault(choice.stored_value, choice)
+
+    def warnings(self, check: CheckContext) -> Iterator[tuple[str, str]]:
+        for index, choice in enumerate(self.choices):
+            if choice.next is None:
+                yield f"choices[{index}].next", SILENT_END.replace("answers", "picks it")
+
+    def stores(self) -> Iterator[Stored]:
+        if self.store_as is not None:
+            for index, choice in enumerate(self.choices):
+                field = (
+                    f"choices[{index}].value"
+                    if choice.value is not None
+                    else f"choices[{index}].title"
+                )
+                yield Stored(field, self.store_as, choice.stored_value, choice.next)
+
+
+def _stage(key: str | None) -> str:
+    return f"stage '{key}'" if key else "the end of the chat"

@@ -17,12 +17,18 @@ from pipeline.stages.base import (
     StageBase,
     StageContext,
     StageHelp,
+    Stored,
     Wait,
     stored_key_problems,
 )
 
 TYPE_IT = "Please type your answer as a message."
 STALE_CARD = "That card is from an earlier step; here is where we are now."
+#: The check's warning for a blank transition after the guest's answer.
+SILENT_END = (
+    "blank, so the chat ends without a word once the guest answers; go on to an `end` stage"
+    " that says goodbye"
+)
 
 
 class QuestionStage(StageBase):
@@ -32,9 +38,17 @@ class QuestionStage(StageBase):
     waits = True
 
     type: Literal["question"]
-    text: str
-    store_as: Annotated[str, Field(pattern=METADATA_KEY)]
-    next: str | None = None
+    text: Annotated[str, Field(description="The question; binds metadata with ${…}.")]
+    store_as: Annotated[
+        str,
+        Field(
+            pattern=METADATA_KEY,
+            description="The metadata key the answer is stored under, e.g. HR.Detail.",
+        ),
+    ]
+    next: Annotated[
+        str | None, Field(description="The key of the stage to go on to; blank ends the chat.")
+    ] = None
 
     def enter(self, context: StageContext) -> Outcome:
         return Outcome(self.prompt(context), Wait())
@@ -61,3 +75,10 @@ class QuestionStage(StageBase):
 
     def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
         yield from stored_key_problems("store_as", self.store_as)
+
+    def warnings(self, check: CheckContext) -> Iterator[tuple[str, str]]:
+        if self.next is None:
+            yield "next", SILENT_END
+
+    def stores(self) -> Iterator[Stored]:
+        yield Stored("store_as", self.store_as, None, self.next)

@@ -14,6 +14,7 @@ from pipeline.stages.base import (
     Outcome,
     StageBase,
     StageContext,
+    Stored,
     stored_key_problems,
 )
 
@@ -25,8 +26,16 @@ class SetMetadataStage(StageBase):
     one `${…}` keeps its type), then go on to `next`."""
 
     type: Literal["set_metadata"]
-    set: Annotated[dict[MetadataKey, str], Field(min_length=1)]
-    next: str | None = None
+    set: Annotated[
+        dict[MetadataKey, str],
+        Field(
+            min_length=1,
+            description="Metadata key → value; values bind ${…} (one ${…} alone keeps its type).",
+        ),
+    ]
+    next: Annotated[
+        str | None, Field(description="The key of the stage to go on to; blank ends the chat.")
+    ] = None
 
     def enter(self, context: StageContext) -> Outcome:
         values = {key: context.evaluate(value) for key, value in self.set.items()}
@@ -43,3 +52,7 @@ class SetMetadataStage(StageBase):
     def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
         for key in self.set:
             yield from stored_key_problems(f"set.{key}", key)
+
+    def stores(self) -> Iterator[Stored]:
+        for key, value in self.set.items():
+            yield Stored(f"set.{key}", key, None if "${" in value else value, self.next)

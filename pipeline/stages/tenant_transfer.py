@@ -22,10 +22,24 @@ class TenantTransferStage(StageBase):
     """
 
     type: Literal["tenant_transfer"]
-    tenant: Annotated[str, Field(min_length=1)]
-    template: str
-    on_failure: str | None = None
-    failure_text: str = "Sorry, I couldn't transfer you to that team right now."
+    tenant: Annotated[
+        str,
+        Field(
+            min_length=1,
+            description="The target tenant's id, or ${…} over metadata, e.g. the option the"
+            " guest picked: ${HelpDesk.Department}.",
+        ),
+    ]
+    template: Annotated[
+        str, Field(description="The transfer card's template (a JSON file), e.g. transfer.json.")
+    ]
+    on_failure: Annotated[
+        str | None,
+        Field(description="The stage to go on to when the transfer cannot be made; blank ends."),
+    ] = None
+    failure_text: Annotated[
+        str, Field(description="What the guest is told when the transfer cannot be made.")
+    ] = "Sorry, I couldn't transfer you to that team right now."
 
     def enter(self, context: StageContext) -> Outcome:
         return Outcome(
@@ -49,9 +63,17 @@ class TenantTransferStage(StageBase):
         yield "failure_text", self.failure_text
 
     def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
-        if not _EXPRESSION.search(self.tenant) and self.tenant not in check.tenant_ids:
+        if _EXPRESSION.search(self.tenant):
+            return
+        if self.tenant not in check.tenant_ids:
             yield (
                 "tenant",
                 f"transfer to '{self.tenant}', which is not a tenant"
                 f" (tenants: {', '.join(check.tenant_ids)})",
             )
+        elif refusal := check.refusal(self.tenant):
+            yield "tenant", f"transfer to '{self.tenant}': {refusal}"
+
+    def warnings(self, check: CheckContext) -> Iterator[tuple[str, str]]:
+        if not _EXPRESSION.search(self.tenant) and (doubt := check.doubt(self.tenant)):
+            yield "tenant", f"transfer to '{self.tenant}': {doubt}"

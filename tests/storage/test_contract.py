@@ -15,12 +15,14 @@ from errors import ConflictError
 from pipeline.session import (
     Direction,
     Position,
+    Session,
     SessionState,
 )
 from pipeline.transfer import TransferRecord
-from storage.base import Store, TurnWrites
+from storage.base import SessionSearch, Store, TurnWrites
 from tests.storage.chats import CHAT, NOW, REFERENCE, answer, new_session, open_chat, said
 from tests.storage.conftest import Clock, OpenStore
+from tests.storage.visits import visit
 
 
 async def test_a_first_turn_opens_the_chat_and_the_next_turn_finds_it(store: Store) -> None:
@@ -224,3 +226,93 @@ async def test_a_changed_reference_is_kept(store: Store) -> None:
         assert turn is not None and turn.session is not None
         await turn.commit(TurnWrites([turn.session], reference=moved))
     assert (await store.history(CHAT)).reference == moved
+
+
+# searching sessions across chats (admin commands)
+
+
+async def _some_visits(store: Store) -> dict[str, list[Session]]:
+    """Four chats over three days: Megan's transferred to HR, Élodie's ended, Alex's and a guest
+    without an email still at the Help Desk."""
+    day = timedelta(days=1)
+    return {
+        "megan": await visit(
+            store,
+            "a:1megan",
+            guest="Megan Bowen",
+            email="MeganB@contoso.example",
+            started=NOW,
+            transfer_to="hr",
+        ),
+        "elodie": await visit(
+            store,
+            "a:1elodie",
+            guest="Élodie Brûlé",
+            email="elodie@contoso.example",
+            started=NOW + day,
+            end=True,
+        ),
+        "alex": await visit(
+            store,
+            "a:1alex",
+            guest="Alex Wilber",
+            email="alexw@contoso.example",
+            started=NOW + 2 * day,
+        ),
+        "nobody": await visit(
+            store,
+            "a:1nobody",
+            guest="Guest",
+            email=None,
+            started=NOW - day,
+        ),
+    }
+
+
+def _ids(sessions: list[Session]) -> list[str]:
+    return [session.id for session in sessions]
+
+
+async def test_search_lists_sessions_of_every_chat_newest_first(store: Store) -> None:
+    visits = await _some_visits(store)
+    megan_hd, megan_hr = visits["megan"]
+    found = await store.search_sessions(SessionSearch())
+    assert _ids(found) == _ids(
+        [*visits["alex"], *visits["elodie"], megan_hr, megan_hd, *visits["nobody"]]
+    )
+    assert found[2].metadata["Session.TransferredFrom.TenantId"] == "helpdesk"
+    assert found[2].position == Position("intake", "detail", "question", NOW + timedelta(minutes=1))
+    newest_two = await store.search_sessions(SessionSearch(limit=2))
+    assert _ids(newest_two) == _ids([*visits["alex"], *visits["elodie"]])
+
+
+async def test_search_finds_a_guest_by_part_of_the_name_or_email_in_any_case(
+    store: Store,
+) -> None:
+    visits = await _some_visits(store)
+    by_email = await store.search_sessions(SessionSearch(guest="meganb@CONTOSO"))
+    assert _ids(by_email) == _ids(list(reversed(visits["megan"])))
+    by_name = await store.search_sessions(SessionSearch(guest="wilber"))
+    assert _ids(by_name) == _ids(visits["alex"])
+    accents = await store.search_sessions(SessionSearch(guest="ÉLODIE BRÛLÉ"))
+    assert _ids(accents) == _ids(visits["elodie"])
+    assert await store.search_sessions(SessionSearch(guest="contoso.example.org")) == []
+
+
+async def test_search_by_tenant_state_time_window_and_session_id(store: Store) -> None:
+    visits = await _some_visits(store)
+    megan_hd, megan_hr = visits["megan"]
+    day = timedelta(days=1)
+    assert _ids(await store.search_sessions(SessionSearch(tenant_id="hr"))) == [megan_hr.id]
+    active = await store.search_sessions(SessionSearch(state=SessionState.ACTIVE))
+    assert _ids(active) == _ids([*visits["alex"], megan_hr, *visits["nobody"]])
+    transferred = SessionSearch(tenant_id="helpdesk", state=SessionState.TRANSFERRED)
+    assert _ids(await store.search_sessions(transferred)) == [megan_hd.id]
+    # From inclusive, before exclusive: the first day's sessions, to the second.
+    window = SessionSearch(started_from=NOW, started_before=NOW + day)
+    assert _ids(await store.search_sessions(window)) == [megan_hr.id, megan_hd.id]
+    since = SessionSearch(started_from=NOW + day)
+    assert _ids(await store.search_sessions(since)) == _ids([*visits["alex"], *visits["elodie"]])
+    by_id = await store.search_sessions(SessionSearch(session=megan_hr.id[:10]))
+    assert _ids(by_id) == [megan_hr.id]
+    assert (await store.search_sessions(SessionSearch(session=megan_hr.id)))[0].tenant_id == "hr"

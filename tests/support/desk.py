@@ -179,11 +179,15 @@ def tenant(config: dict[str, Any], tenant_id: str) -> dict[str, Any]:
 
 
 def without_tenant(config: dict[str, Any], tenant_id: str) -> dict[str, Any]:
-    """`config` with one tenant removed, and nothing else naming it."""
+    """`config` with one tenant removed, and nothing else naming it (no choice offers it)."""
     config["tenants"] = [t for t in config["tenants"] if t["id"] != tenant_id]
     for other in config["tenants"]:
         if tenant_id in (other.get("accepts_transfers_from") or []):
             other["accepts_transfers_from"].remove(tenant_id)
+        for pipeline in other["pipelines"].values():
+            for stage in pipeline["stages"]:
+                if "choices" in stage:
+                    stage["choices"] = [c for c in stage["choices"] if c.get("value") != tenant_id]
     return config
 
 
