@@ -219,7 +219,9 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
             pacer=Pacer() if settings.pacing else Pacer(windows=()),
         )
         runtime = app[RUNTIME] = Runtime(config, store, delivery)
-        app[SWEEPER] = Sweeper(store, delivery, interval=settings.sweep_seconds)
+        app[SWEEPER] = Sweeper(
+            store, delivery, interval=settings.sweep_seconds, timers=runtime.fire_due_timers
+        )
         app[BOT] = CrossdeskBot(
             runtime, allowed_directory_tenants=settings.allowed_directory_tenants
         )

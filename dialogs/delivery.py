@@ -221,8 +221,9 @@ def _after(entries: Sequence[Outgoing], due_at: float) -> list[Outgoing]:
 
 
 class Sweeper:
-    """Delivers what turns left in outboxes: messages to retry later, and those of a process
-    that died after its commit. Every instance runs one; the chat's lease keeps them apart."""
+    """Delivers what turns left in outboxes (messages to retry later, and those of a process
+    that died after its commit) and runs the turns of timers come due (`timers`). Every
+    instance runs one; the chat's lease and the timers' event ids keep them apart."""
 
     def __init__(
         self,
@@ -231,14 +232,19 @@ class Sweeper:
         *,
         interval: float = 1.0,
         batch: int = 100,
+        timers: Callable[[int], Awaitable[int]] | None = None,
     ) -> None:
         self.store = store
         self.delivery = delivery
         self.interval = interval
         self.batch = batch
+        self.timers = timers
 
     async def sweep(self) -> int:
-        """Deliver the chats due now that no turn holds; how many chats it delivered."""
+        """Fire due timers, then deliver the chats due now that no turn holds; how many chats
+        it delivered."""
+        if self.timers is not None:
+            await self.timers(self.batch)
         delivered = 0
         for conversation_id in await self.store.due_chats(self.delivery.clock(), self.batch):
             async with self.store.chat_turn(conversation_id, None, wait=False) as chat:

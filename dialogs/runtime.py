@@ -43,7 +43,7 @@ from pipeline.stages.base import (
     Wait,
 )
 from pipeline.transfer import TransferRecord, TransferRefused, plan_transfer
-from storage.base import ChatTurn, Outgoing, Store, TurnWrites
+from storage.base import ChatTurn, Outgoing, Store, Timer, TurnWrites
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +75,31 @@ class Wake:
     again. A chat with no active session is left alone."""
 
 
-Event = GuestMessage | ChatOpened | Wake
+@dataclass(frozen=True, slots=True)
+class TimerFired:
+    """A timer a waiting stage set came due (see `pipeline.stages.base.After`)."""
+
+    key: str
+    session_id: str
+    pipeline: str
+    stage: str
+    name: str
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, timer: Timer) -> TimerFired:
+        event = timer.event
+        return cls(
+            timer.key,
+            str(event.get("session", "")),
+            str(event.get("pipeline", "")),
+            str(event.get("stage", "")),
+            str(event.get("name", "")),
+            event.get("data") or {},
+        )
+
+
+Event = GuestMessage | ChatOpened | Wake | TimerFired
 
 
 class Channel(Protocol):
@@ -152,6 +176,9 @@ class _Turn:
     entered: int = 0
     #: Whether this turn opened the chat's session (its pipeline then starts).
     opened: bool = False
+    #: Timers the stages set in this turn, by key; the timer that started the turn, if one did.
+    timers: dict[str, Timer] = field(default_factory=dict)
+    fired: str | None = None
 
     @property
     def current(self) -> Session:
@@ -188,12 +215,32 @@ class _Turn:
             )
 
     def writes(self, outbox: Sequence[Outgoing]) -> TurnWrites:
+        # A stage's timers live while the chat waits at that stage of that session.
+        waiting = {
+            (s.id, s.position.pipeline, s.position.stage)
+            for s in self.changed.values()
+            if s.is_active and s.position is not None
+        }
+
+        def alive(timer: Timer) -> bool:
+            event = timer.event
+            return (event.get("session"), event.get("pipeline"), event.get("stage")) in waiting
+
+        timers = [timer for timer in self.timers.values() if alive(timer)]
+        kept = {timer.key for timer in timers}
+        cancelled = [
+            timer.key
+            for timer in self.chat.timers
+            if timer.key not in kept and (timer.key == self.fired or not alive(timer))
+        ]
         return TurnWrites(
             sessions=list(self.changed.values()),
             bound_session_id=self.bound,
             reference=self.reference,
             transfers=self.transfers,
             outbox=outbox,
+            timers=timers,
+            cancel_timers=cancelled,
         )
 
 
@@ -248,6 +295,18 @@ class Runtime:
         await chat.commit(turn.writes(self._outbox(turn, channel)))
         await self.delivery.deliver(chat)
 
+    async def fire_due_timers(self, limit: int = 100) -> int:
+        """Run the turns of the timers due now (each exactly once, however many instances
+        fire them); how many were found due."""
+        due = await self.store.due_timers(self.clock().timestamp(), limit)
+        for conversation_id, timer in due:
+            await self.run_unprompted(
+                conversation_id,
+                TimerFired.of(timer),
+                event_id=f"timer:{timer.key}@{timer.due_at!r}",
+            )
+        return len(due)
+
     async def run_unprompted(self, conversation_id: str, event: Event, *, event_id: str) -> bool:
         """Run a turn Crossdesk starts itself (a timer, an admin's command, an agent's action
         in another chat) on a chat by its conversation id; its replies go to the conversation
@@ -272,8 +331,10 @@ class Runtime:
         reference = channel.reference()
         if reference is not None and reference != turn.chat.reference:
             turn.reference = reference
+        if isinstance(event, TimerFired):
+            turn.fired = event.key
         if turn.session is None:
-            if isinstance(event, Wake):
+            if isinstance(event, Wake | TimerFired):
                 return
             facts = {**channel.facts(), "Guest.IsNew": not turn.chat.known}
             self._open_front_door(turn, {**facts, **await channel.profile()})
@@ -300,6 +361,9 @@ class Runtime:
         if turn.opened:
             # The event that opened the session starts its pipeline; it is not an answer.
             self._start(turn, self.config.front_door)
+            return
+        if isinstance(event, TimerFired):
+            self._timer(turn, event)
             return
         command = command_of(event)
         if command is Command.END_CHAT:
@@ -331,8 +395,26 @@ class Runtime:
                     turn.say(ref.stage.prompt(context))
             case Wake():
                 turn.say(ref.stage.prompt(context))
+            case TimerFired():
+                raise AssertionError("timers are routed by _timer")
             case _:
                 assert_never(event)
+
+    def _timer(self, turn: _Turn, event: TimerFired) -> None:
+        """A stage's timer: the stage decides, if the chat still waits where it set it."""
+        session = turn.current
+        position = session.position
+        if (
+            position is None
+            or event.session_id != session.id
+            or (position.pipeline, position.stage) != (event.pipeline, event.stage)
+        ):
+            return  # the chat moved on: the timer is stale (and dropped with the commit)
+        where = locate(self.config, session)
+        if isinstance(where, Stranded):
+            return
+        context = self._context(turn, where)
+        self._follow(turn, where, where.stage.on_timer(context, event.name, event.data))
 
     def _follow(self, turn: _Turn, ref: StageRef, outcome: Outcome) -> None:
         """Send the stage's replies and go where it says, until a stage waits or the chat ends."""
@@ -342,6 +424,17 @@ class Runtime:
             match outcome.next:
                 case Wait(keep=keep):
                     session.position = self._waiting(session, ref, keep, turn.now)
+                    for after in outcome.timers:
+                        key = f"{session.id}/{ref.pipeline}/{ref.stage.key}/{after.name}"
+                        event = {
+                            "session": session.id,
+                            "pipeline": ref.pipeline,
+                            "stage": ref.stage.key,
+                            "name": after.name,
+                            "data": dict(after.data),
+                        }
+                        due = turn.now.timestamp() + after.seconds
+                        turn.timers[key] = Timer(key, due, event)
                     return
                 case Goto(key=key):
                     if key is None:

@@ -50,6 +50,16 @@ class Outgoing:
 
 
 @dataclass(frozen=True, slots=True)
+class Timer:
+    """A turn to run on the chat at `due_at` (epoch seconds), exactly once: `key` names it in
+    its chat (setting a key again moves it), `event` is what the turn is told (JSON)."""
+
+    key: str
+    due_at: float
+    event: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class TurnWrites:
     """Everything one turn changed in its chat.
 
@@ -64,6 +74,9 @@ class TurnWrites:
     transfers: Sequence[TransferRecord] = ()
     #: Messages to send, in order, after the commit (the store gives them their `seq`).
     outbox: Sequence[Outgoing] = ()
+    #: Timers to set (or move) and keys of timers to drop; drops apply before sets.
+    timers: Sequence[Timer] = ()
+    cancel_timers: Sequence[str] = ()
 
 
 class ChatTurn(Protocol):
@@ -101,6 +114,11 @@ class ChatTurn(Protocol):
     def outbox(self) -> Sequence[Outgoing]:
         """The chat's undelivered messages, oldest first: those earlier turns left, and after
         the commit this turn's too."""
+        ...
+
+    @property
+    def timers(self) -> Sequence[Timer]:
+        """The chat's timers, as the turn found them."""
         ...
 
     async def commit(self, writes: TurnWrites) -> None:
@@ -202,6 +220,11 @@ class Store(Protocol):
     async def due_chats(self, now: float, limit: int) -> list[str]:
         """Chats with outbox entries due by `now` (epoch seconds) that no turn holds: the
         deliveries a crashed or postponing turn left behind."""
+        ...
+
+    async def due_timers(self, now: float, limit: int) -> list[tuple[str, Timer]]:
+        """(conversation id, timer) of timers due by `now`, earliest first: each is run as a
+        turn of its chat, whose commit drops it."""
         ...
 
     async def history(self, conversation_id: str) -> ChatHistory:

@@ -47,7 +47,7 @@ from azure.cosmos.exceptions import (
 
 from errors import ConflictError, StorageError
 from pipeline.session import Session
-from storage.base import LEASE_SECONDS, ChatHistory, Outgoing, TurnWrites
+from storage.base import LEASE_SECONDS, ChatHistory, Outgoing, Timer, TurnWrites
 from storage.cosmos_documents import (
     CHATS,
     CHATS_INDEXING,
@@ -57,6 +57,7 @@ from storage.cosmos_documents import (
     HISTORY_QUERY,
     LEASE,
     LIVE_QUERY,
+    TIMERS_QUERY,
     TURN_QUERY,
     claim_document,
     claim_id,
@@ -69,6 +70,9 @@ from storage.cosmos_documents import (
     search_query,
     session_doc_id,
     session_document,
+    timer_document,
+    timer_id,
+    timer_of,
     transfer_document,
 )
 from storage.leases import LeaseWaits, TurnStart, leased_turn
@@ -178,6 +182,9 @@ class CosmosTurn:
         self.outbox: list[Outgoing] = sorted(
             (outgoing_of(d) for d in documents if d.get("kind") == "out"), key=lambda e: e.seq
         )
+        self.timers: list[Timer] = sorted(
+            (timer_of(d) for d in documents if d.get("kind") == "timer"), key=lambda t: t.due_at
+        )
 
     async def commit(self, writes: TurnWrites) -> None:
         if self.committed:
@@ -203,6 +210,9 @@ class CosmosTurn:
         self.committed = True
         self.holding = hold
         self.outbox = [*self.outbox, *added]
+        kept = {t.key: t for t in self.timers if t.key not in set(writes.cancel_timers)}
+        kept.update((t.key, t) for t in writes.timers)
+        self.timers = sorted(kept.values(), key=lambda t: t.due_at)
         for session in writes.sessions:
             session.version += 1
             session.pending_flow.clear()
@@ -286,6 +296,13 @@ class CosmosTurn:
             added.append(numbered)
             body = out_document(self.conversation_id, numbered)
             batch.append((("create", (body,)), _Op("out", str(sent))))
+        existing = {t.key for t in self.timers}
+        for key in writes.cancel_timers:
+            if key in existing and key not in {t.key for t in writes.timers}:
+                batch.append((("delete", (timer_id(key),)), _Op("timer", key)))
+        for timer in writes.timers:
+            body = timer_document(self.conversation_id, timer)
+            batch.append((("upsert", (body,)), _Op("timer", timer.key)))
         counters = (sessions, transfers, sent)
         head_changes = (
             writes.bound_session_id is not None
@@ -567,6 +584,16 @@ class CosmosStore:
                 etag=etag,
                 match_condition=MatchConditions.IfNotModified,
             )
+
+    async def due_timers(self, now: float, limit: int) -> list[tuple[str, Timer]]:
+        found: list[tuple[str, Timer]] = []
+        with _errors(self.endpoint, "looking for due timers"):
+            async for item in self.chats.query_items(
+                TIMERS_QUERY, parameters=[{"name": "@now", "value": now}]
+            ):
+                found.append((str(item["conversationId"]), timer_of(cast(Document, item))))
+        found.sort(key=lambda pair: pair[1].due_at)
+        return found[:limit]
 
     async def due_chats(self, now: float, limit: int) -> list[str]:
         due: dict[str, float] = {}

@@ -12,6 +12,7 @@ of its conversation id, so that everything a turn writes fits in one transaction
     inbound-<event>      a claimed event (an inbound activity id, or a proactive turn's id),
                          written by the turn that ran it; expires after a day
     out-<seq>            a message a turn committed to send and that is not delivered yet
+    timer-<key>          a turn to run on the chat at `dueAt`
 
 Bodies are the shared records of `storage/records.py` plus `id`, `kind` and `seq`;
 `storage/COSMOS.md` explains the layout.
@@ -26,7 +27,7 @@ from typing import Any
 
 from pipeline.session import FlowStep, Session, TranscriptEntry
 from pipeline.transfer import TransferRecord
-from storage.base import GUEST_SEARCHED, Outgoing, SessionSearch
+from storage.base import GUEST_SEARCHED, Outgoing, SessionSearch, Timer
 from storage.records import flow_record, session_record, transcript_record, transfer_record
 
 CHATS = "chats"
@@ -56,7 +57,12 @@ CLAIM_TTL_SECONDS = 24 * 3600
 #: of its event if any.
 TURN_QUERY = (
     "SELECT * FROM c WHERE c.kind = 'head' OR (c.kind = 'session' AND c.state = 'active')"
-    " OR c.kind = 'out' OR c.id = @claim"
+    " OR c.kind = 'out' OR c.kind = 'timer' OR c.id = @claim"
+)
+#: Timers due of every chat (a cross-partition query, for the sweeper).
+TIMERS_QUERY = (
+    "SELECT c.conversationId, c.key, c.dueAt, c.event FROM c"
+    " WHERE c.kind = 'timer' AND c.dueAt <= @now"
 )
 #: Undelivered messages and leases of every chat (a cross-partition query, for the sweeper).
 DUE_QUERY = (
@@ -209,6 +215,25 @@ def outgoing_of(document: dict[str, Any]) -> Outgoing:
         int(document.get("attempts", 0)),
         float(document.get("dueAt", 0.0)),
     )
+
+
+def timer_id(key: str) -> str:
+    return f"timer-{safe_id(key)}"
+
+
+def timer_document(conversation_id: str, timer: Timer) -> dict[str, Any]:
+    return {
+        "id": timer_id(timer.key),
+        "conversationId": conversation_id,
+        "kind": "timer",
+        "key": timer.key,
+        "dueAt": timer.due_at,
+        "event": dict(timer.event),
+    }
+
+
+def timer_of(document: dict[str, Any]) -> Timer:
+    return Timer(str(document["key"]), float(document["dueAt"]), document.get("event") or {})
 
 
 def claim_document(conversation_id: str, event_id: str, at: float) -> dict[str, Any]:

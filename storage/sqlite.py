@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from errors import ConflictError, StorageError
 from pipeline.session import Session
-from storage.base import LEASE_SECONDS, ChatHistory, Outgoing, TurnWrites
+from storage.base import LEASE_SECONDS, ChatHistory, Outgoing, Timer, TurnWrites
 from storage.leases import LeaseWaits, TurnStart, leased_turn
 from storage.records import (
     flow_of,
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from storage.base import SessionSearch
 
 #: Bumped when the tables change; `_upgrade` brings an older file up to date.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
@@ -96,6 +96,14 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_by_conversation ON outbox (conversation_id, id);
 CREATE INDEX IF NOT EXISTS outbox_by_due ON outbox (due_at);
+CREATE TABLE IF NOT EXISTS timers (
+    conversation_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    due_at REAL NOT NULL,
+    event TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, key)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS timers_by_due ON timers (due_at);
 CREATE TABLE IF NOT EXISTS leases (
     conversation_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -248,6 +256,14 @@ class SqliteStore:
                         (conversation_id,),
                     )
                 ]
+                timers = [
+                    Timer(key, due_at, json.loads(event))
+                    for key, due_at, event in db.execute(
+                        "SELECT key, due_at, event FROM timers WHERE conversation_id = ?"
+                        " ORDER BY due_at",
+                        (conversation_id,),
+                    )
+                ]
         except _LeaseBusy:
             return TurnStart.BUSY, None
         reference, record = chat if chat else (None, None)
@@ -260,6 +276,7 @@ class SqliteStore:
             known=chat is not None,
             reference=json.loads(reference) if reference else None,
             outbox=pending,
+            timers=timers,
         )
         return TurnStart.LEASED, turn
 
@@ -321,6 +338,14 @@ class SqliteStore:
                     )
                     assert cursor.lastrowid is not None
                     added.append(replace(entry, seq=cursor.lastrowid))
+                db.executemany(
+                    "DELETE FROM timers WHERE conversation_id = ? AND key = ?",
+                    [(conversation_id, key) for key in writes.cancel_timers],
+                )
+                db.executemany(
+                    "INSERT OR REPLACE INTO timers VALUES (?, ?, ?, ?)",
+                    [(conversation_id, t.key, t.due_at, _dump(t.event)) for t in writes.timers],
+                )
                 if turn.event_id:
                     self._claim(db, conversation_id, turn.event_id)
         except sqlite3.IntegrityError as error:
@@ -334,6 +359,9 @@ class SqliteStore:
             session.pending_transcript.clear()
         turn.outbox = [*turn.outbox, *added]
         turn.holding = hold
+        timers = {t.key: t for t in turn.timers if t.key not in set(writes.cancel_timers)}
+        timers.update((t.key, t) for t in writes.timers)
+        turn.timers = sorted(timers.values(), key=lambda t: t.due_at)
 
     def _settle(
         self,
@@ -413,6 +441,14 @@ class SqliteStore:
             db.execute("DELETE FROM claims WHERE at < ?", (now - CLAIM_RETENTION_SECONDS,))
 
     # reading across turns
+
+    async def due_timers(self, now: float, limit: int) -> list[tuple[str, Timer]]:
+        rows = self._db.execute(
+            "SELECT conversation_id, key, due_at, event FROM timers WHERE due_at <= ?"
+            " ORDER BY due_at LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return [(chat, Timer(key, due_at, json.loads(event))) for chat, key, due_at, event in rows]
 
     async def due_chats(self, now: float, limit: int) -> list[str]:
         rows = self._db.execute(
@@ -531,6 +567,7 @@ class SqliteTurn:
         known: bool,
         reference: Mapping[str, Any] | None,
         outbox: list[Outgoing],
+        timers: list[Timer],
     ) -> None:
         self._store = store
         self.conversation_id = conversation_id
@@ -540,6 +577,7 @@ class SqliteTurn:
         self.known = known
         self.reference = reference
         self.outbox = outbox
+        self.timers = timers
         self.committed = False
         #: Whether the turn still holds the chat's lease.
         self.holding = True

@@ -96,11 +96,23 @@ Next = Wait | Goto | Finish | Transfer
 
 
 @dataclass(frozen=True, slots=True)
+class After:
+    """A timer a waiting stage sets: in `seconds`, `on_timer` is called with `name` and `data`.
+    Setting a name again moves it; a stage's timers end when the chat leaves the stage."""
+
+    name: str
+    seconds: float
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
 class Outcome:
-    """What entering a stage, or feeding it the guest's input, came to."""
+    """What entering a stage, or feeding it the guest's input, came to; `timers` are set
+    when the stage waits."""
 
     replies: Sequence[Reply] = ()
     next: Next = field(default_factory=Wait)
+    timers: Sequence[After] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -228,6 +240,10 @@ class StageBase(BaseModel):
     def on_input(self, context: StageContext, guest: GuestInput) -> Outcome:
         """The guest's message or click while the pipeline waits here."""
         raise PipelineError(f"stage {context.name} of type {self.type_name} does not wait")
+
+    def on_timer(self, context: StageContext, name: str, data: Mapping[str, Any]) -> Outcome:
+        """A timer the stage set (`After`) came due while the chat still waits here."""
+        return Outcome([], Wait(context.kept))
 
     def prompt(self, context: StageContext) -> list[Reply]:
         """What the stage shows again when the guest needs to see where the chat stands."""

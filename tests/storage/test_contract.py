@@ -19,7 +19,7 @@ from pipeline.session import (
     SessionState,
 )
 from pipeline.transfer import TransferRecord
-from storage.base import SessionSearch, Store, TurnWrites
+from storage.base import SessionSearch, Store, Timer, TurnWrites
 from tests.storage.chats import CHAT, NOW, REFERENCE, answer, new_session, open_chat, said
 from tests.storage.conftest import Clock, OpenStore
 from tests.storage.visits import visit
@@ -316,3 +316,59 @@ async def test_search_by_tenant_state_time_window_and_session_id(store: Store) -
     by_id = await store.search_sessions(SessionSearch(session=megan_hr.id[:10]))
     assert _ids(by_id) == [megan_hr.id]
     assert (await store.search_sessions(SessionSearch(session=megan_hr.id)))[0].tenant_id == "hr"
+
+
+async def test_timers_are_set_moved_and_dropped_with_the_turns_commit(store: Store) -> None:
+    await open_chat(store)
+    async with store.chat_turn(CHAT, "1:set") as turn:
+        assert turn is not None and turn.session is not None and turn.timers == []
+        await turn.commit(
+            TurnWrites(
+                [turn.session],
+                timers=[
+                    Timer("offer", 1_800_000_060.0, {"name": "offer", "n": 1}),
+                    Timer("give-up", 1_800_000_600.0),
+                ],
+            )
+        )
+    assert await store.due_timers(1_800_000_059.0, 10) == []
+    assert await store.due_timers(1_800_000_060.0, 10) == [
+        (CHAT, Timer("offer", 1_800_000_060.0, {"name": "offer", "n": 1}))
+    ]
+    async with store.chat_turn(CHAT, "1:move") as turn:
+        assert turn is not None and turn.session is not None
+        assert [t.key for t in turn.timers] == ["offer", "give-up"]
+        # Moving a timer is setting its key again; dropping one goes with the same commit.
+        await turn.commit(
+            TurnWrites(
+                [turn.session],
+                timers=[Timer("offer", 1_800_000_120.0, {"name": "offer", "n": 2})],
+                cancel_timers=["give-up", "offer"],
+            )
+        )
+    assert await store.due_timers(1_800_001_000.0, 10) == [
+        (CHAT, Timer("offer", 1_800_000_120.0, {"name": "offer", "n": 2}))
+    ]
+
+
+async def test_due_timers_come_earliest_first_across_chats_and_instances(
+    open_store: OpenStore,
+) -> None:
+    one, other = await open_store(), await open_store()
+    for chat, due in (("a:1late", 1_800_000_300.0), ("a:1early", 1_800_000_100.0)):
+        await open_chat(one, chat=chat)
+        async with one.chat_turn(chat, "1:timer") as turn:
+            assert turn is not None and turn.session is not None
+            await turn.commit(TurnWrites([turn.session], timers=[Timer("remind", due)]))
+    due = await other.due_timers(1_800_001_000.0, 10)
+    assert [(chat, timer.due_at) for chat, timer in due] == [
+        ("a:1early", 1_800_000_100.0),
+        ("a:1late", 1_800_000_300.0),
+    ]
+    assert [chat for chat, _ in await other.due_timers(1_800_001_000.0, 1)] == ["a:1early"]
+    # A turn that does not commit leaves the timers as they were.
+    with pytest.raises(RuntimeError):
+        async with other.chat_turn("a:1early", None) as turn:
+            assert turn is not None
+            raise RuntimeError("the turn failed")
+    assert len(await one.due_timers(1_800_001_000.0, 10)) == 2
