@@ -46,13 +46,18 @@ class ConnectorSender:
         )
         self._connectors = authentication.create_connector_factory(claims)
 
-    async def send(self, entry: Outgoing) -> SendResult:
+    async def send(self, entry: Outgoing, replacing: str | None = None) -> SendResult:
         activity = dict(entry.activity)
         try:
             client = await self._connectors.create(str(activity["serviceUrl"]), None)
-            answer = await client.conversations.post_activity(
-                entry.conversation_id, entry.reply_to, activity
-            )
+            if replacing:
+                answer = await client.conversations.put_activity(
+                    entry.conversation_id, replacing, activity
+                )
+            else:
+                answer = await client.conversations.post_activity(
+                    entry.conversation_id, entry.reply_to, activity
+                )
         except models.ErrorResponseException as error:
             return _refused(error.response)
         except (ClientRequestError, aiohttp.ClientError, TimeoutError) as error:

@@ -57,9 +57,10 @@ SendResult = Sent | RetryLater | Undeliverable
 
 
 class Sender(Protocol):
-    """Posts one outbox entry to its conversation."""
+    """Posts one outbox entry to its conversation, or with `replacing` (the id of a message the
+    bot sent there) updates that message in place."""
 
-    async def send(self, entry: Outgoing) -> SendResult: ...
+    async def send(self, entry: Outgoing, replacing: str | None = None) -> SendResult: ...
 
 
 def outgoing(reference: Mapping[str, Any], reply: Reply, reply_to: str | None) -> Outgoing:
@@ -176,12 +177,16 @@ class Delivery:
                 return
             if wait > 0:
                 await self.sleep(wait)
-            result = await self.sender.send(entry)
+            # An update of a message never delivered (given up on) is sent as a new one.
+            replacing = chat.sent.get(entry.replaces) if entry.replaces else None
+            result = await self.sender.send(entry, replacing)
             last = index == len(entries) - 1
             match result:
-                case Sent():
+                case Sent(activity_id=activity_id):
                     self.pacer.record(entry.conversation_id, self.clock())
-                    await chat.settle(delivered=[entry.seq], release=last)
+                    label, known = entry.label or entry.replaces, replacing or activity_id
+                    sent = {label: known} if label and known else {}
+                    await chat.settle(delivered=[entry.seq], sent=sent, release=last)
                     index += 1
                 case Undeliverable(reason=reason):
                     log.warning(

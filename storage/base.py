@@ -33,9 +33,12 @@ class Outgoing:
     """A message a turn committed to send: an entry of the chat's outbox.
 
     `activity` is the Bot Framework activity to post (its `conversation` and `serviceUrl` say
-    where), `reply_to` the inbound activity it answers (or None for a new message). `seq`
-    orders a chat's entries (the store assigns it at the commit); `attempts` and `due_at`
-    (epoch seconds) pace the retries of an entry that could not be delivered yet.
+    where), `reply_to` the inbound activity it answers (or None for a new message). With
+    `label`, the id the channel gives the message is kept under that label in the chat
+    (`ChatTurn.sent`); with `replaces`, the entry updates the message sent under that label in
+    place instead of posting a new one. `seq` orders a chat's entries (the store assigns it at
+    the commit); `attempts` and `due_at` (epoch seconds) pace the retries of an entry that
+    could not be delivered yet.
     """
 
     activity: Mapping[str, Any]
@@ -43,6 +46,8 @@ class Outgoing:
     seq: int = 0
     attempts: int = 0
     due_at: float = 0.0
+    label: str | None = None
+    replaces: str | None = None
 
     @property
     def conversation_id(self) -> str:
@@ -121,6 +126,11 @@ class ChatTurn(Protocol):
         """The chat's timers, as the turn found them."""
         ...
 
+    @property
+    def sent(self) -> Mapping[str, str]:
+        """Ids the channel gave the chat's labelled messages, by label (`Outgoing.label`)."""
+        ...
+
     async def commit(self, writes: TurnWrites) -> None:
         """Write `writes` (its outbox too) and claim the turn's event, atomically.
 
@@ -138,11 +148,13 @@ class ChatTurn(Protocol):
         *,
         delivered: Sequence[int] = (),
         postponed: Sequence[Outgoing] = (),
+        sent: Mapping[str, str] | None = None,
         release: bool,
     ) -> None:
         """Record deliveries: the entries `delivered` (their `seq`; delivered, or given up on)
         leave the outbox; `postponed` entries are stored with their new `attempts` and
-        `due_at`; `release` ends the turn's hold on the chat."""
+        `due_at`; `sent` keeps the ids of labelled messages; `release` ends the turn's hold on
+        the chat."""
         ...
 
 

@@ -66,8 +66,9 @@ from storage.cosmos_documents import (
     log_document,
     out_document,
     out_id,
-    outgoing_of,
+    out_of,
     search_query,
+    sent_document,
     session_doc_id,
     session_document,
     timer_document,
@@ -180,8 +181,11 @@ class CosmosTurn:
             self._head.get("reference") if self._head else None
         )
         self.outbox: list[Outgoing] = sorted(
-            (outgoing_of(d) for d in documents if d.get("kind") == "out"), key=lambda e: e.seq
+            (out_of(d) for d in documents if d.get("kind") == "out"), key=lambda e: e.seq
         )
+        self.sent: dict[str, str] = {
+            str(d["label"]): str(d["activityId"]) for d in documents if d.get("kind") == "sent"
+        }
         self.timers: list[Timer] = sorted(
             (timer_of(d) for d in documents if d.get("kind") == "timer"), key=lambda t: t.due_at
         )
@@ -223,10 +227,16 @@ class CosmosTurn:
         *,
         delivered: Sequence[int] = (),
         postponed: Sequence[Outgoing] = (),
+        sent: Mapping[str, str] | None = None,
         release: bool,
     ) -> None:
         store = self._store
+        sent = sent or {}
         operations: list[tuple[Any, ...]] = [("delete", (out_id(seq),)) for seq in delivered]
+        operations += [
+            ("upsert", (sent_document(self.conversation_id, label, activity),))
+            for label, activity in sent.items()
+        ]
         operations += [
             ("replace", (out_id(e.seq), out_document(self.conversation_id, e))) for e in postponed
         ]
@@ -252,6 +262,7 @@ class CosmosTurn:
         done = set(delivered)
         changed = {entry.seq: entry for entry in postponed}
         self.outbox = [changed.get(e.seq, e) for e in self.outbox if e.seq not in done]
+        self.sent = {**self.sent, **sent}
         if release:
             self.holding = False
 

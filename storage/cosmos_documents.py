@@ -12,6 +12,7 @@ of its conversation id, so that everything a turn writes fits in one transaction
     inbound-<event>      a claimed event (an inbound activity id, or a proactive turn's id),
                          written by the turn that ran it; expires after a day
     out-<seq>            a message a turn committed to send and that is not delivered yet
+    sent-<label>         the id the channel gave a labelled message (to update it in place)
     timer-<key>          a turn to run on the chat at `dueAt`
 
 Bodies are the shared records of `storage/records.py` plus `id`, `kind` and `seq`;
@@ -28,7 +29,14 @@ from typing import Any
 from pipeline.session import FlowStep, Session, TranscriptEntry
 from pipeline.transfer import TransferRecord
 from storage.base import GUEST_SEARCHED, Outgoing, SessionSearch, Timer
-from storage.records import flow_record, session_record, transcript_record, transfer_record
+from storage.records import (
+    flow_record,
+    outgoing_of,
+    outgoing_record,
+    session_record,
+    transcript_record,
+    transfer_record,
+)
 
 CHATS = "chats"
 CHATS_PARTITION = "/conversationId"
@@ -57,7 +65,7 @@ CLAIM_TTL_SECONDS = 24 * 3600
 #: of its event if any.
 TURN_QUERY = (
     "SELECT * FROM c WHERE c.kind = 'head' OR (c.kind = 'session' AND c.state = 'active')"
-    " OR c.kind = 'out' OR c.kind = 'timer' OR c.id = @claim"
+    " OR c.kind = 'out' OR c.kind = 'timer' OR c.kind = 'sent' OR c.id = @claim"
 )
 #: Timers due of every chat (a cross-partition query, for the sweeper).
 TIMERS_QUERY = (
@@ -196,25 +204,33 @@ def out_id(seq: int) -> str:
 def out_document(conversation_id: str, entry: Outgoing) -> dict[str, Any]:
     """An outbox entry: what to post, where, and when to try (again)."""
     return {
+        **outgoing_record(entry),
         "id": out_id(entry.seq),
         "conversationId": conversation_id,
         "kind": "out",
         "seq": entry.seq,
         "dueAt": entry.due_at,
         "attempts": entry.attempts,
-        "replyTo": entry.reply_to,
-        "activity": entry.activity,
     }
 
 
-def outgoing_of(document: dict[str, Any]) -> Outgoing:
-    return Outgoing(
-        document["activity"],
-        document.get("replyTo"),
-        int(document["seq"]),
-        int(document.get("attempts", 0)),
-        float(document.get("dueAt", 0.0)),
+def out_of(document: dict[str, Any]) -> Outgoing:
+    return outgoing_of(
+        document,
+        seq=int(document["seq"]),
+        attempts=int(document.get("attempts", 0)),
+        due_at=float(document.get("dueAt", 0.0)),
     )
+
+
+def sent_document(conversation_id: str, label: str, activity_id: str) -> dict[str, Any]:
+    return {
+        "id": f"sent-{safe_id(label)}",
+        "conversationId": conversation_id,
+        "kind": "sent",
+        "label": label,
+        "activityId": activity_id,
+    }
 
 
 def timer_id(key: str) -> str:

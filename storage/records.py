@@ -19,6 +19,7 @@ from pipeline.session import (
     TranscriptEntry,
 )
 from pipeline.transfer import TransferRecord
+from storage.base import Outgoing
 
 Record = dict[str, Any]
 
@@ -107,6 +108,28 @@ def legacy_position(tenant_id: str, started: datetime, dialog: Any) -> Position 
     if kind != "pipeline" or tenant != tenant_id or not isinstance(stage, str):
         return None
     return Position(pipeline, stage, "", started)
+
+
+def outgoing_record(entry: Outgoing) -> Record:
+    """An outbox entry (its `seq` and schedule are kept beside it)."""
+    return {
+        "activity": dict(entry.activity),
+        "replyTo": entry.reply_to,
+        "label": entry.label,
+        "replaces": entry.replaces,
+    }
+
+
+def outgoing_of(item: Record, *, seq: int, attempts: int, due_at: float) -> Outgoing:
+    return Outgoing(
+        item["activity"],
+        item.get("replyTo"),
+        seq,
+        attempts,
+        due_at,
+        item.get("label"),
+        item.get("replaces"),
+    )
 
 
 def flow_record(step: FlowStep) -> Record:

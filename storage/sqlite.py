@@ -30,6 +30,8 @@ from storage.leases import LeaseWaits, TurnStart, leased_turn
 from storage.records import (
     flow_of,
     flow_record,
+    outgoing_of,
+    outgoing_record,
     session_of,
     session_record,
     transcript_of,
@@ -91,9 +93,14 @@ CREATE TABLE IF NOT EXISTS outbox (
     conversation_id TEXT NOT NULL,
     due_at REAL NOT NULL,
     attempts INTEGER NOT NULL,
-    reply_to TEXT,
-    activity TEXT NOT NULL
+    entry TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS sent (
+    conversation_id TEXT NOT NULL,
+    label TEXT NOT NULL,
+    activity_id TEXT NOT NULL,
+    PRIMARY KEY (conversation_id, label)
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS outbox_by_conversation ON outbox (conversation_id, id);
 CREATE INDEX IF NOT EXISTS outbox_by_due ON outbox (due_at);
 CREATE TABLE IF NOT EXISTS timers (
@@ -249,13 +256,19 @@ class SqliteStore:
                     (conversation_id,),
                 ).fetchone()
                 pending = [
-                    _outgoing(row)
-                    for row in db.execute(
-                        "SELECT id, attempts, due_at, reply_to, activity FROM outbox"
+                    outgoing_of(json.loads(entry), seq=seq, attempts=attempts, due_at=due_at)
+                    for seq, attempts, due_at, entry in db.execute(
+                        "SELECT id, attempts, due_at, entry FROM outbox"
                         " WHERE conversation_id = ? ORDER BY id",
                         (conversation_id,),
                     )
                 ]
+                sent = dict(
+                    db.execute(
+                        "SELECT label, activity_id FROM sent WHERE conversation_id = ?",
+                        (conversation_id,),
+                    ).fetchall()
+                )
                 timers = [
                     Timer(key, due_at, json.loads(event))
                     for key, due_at, event in db.execute(
@@ -277,6 +290,7 @@ class SqliteStore:
             reference=json.loads(reference) if reference else None,
             outbox=pending,
             timers=timers,
+            sent=sent,
         )
         return TurnStart.LEASED, turn
 
@@ -326,14 +340,13 @@ class SqliteStore:
                 )
                 for entry in writes.outbox:
                     cursor = db.execute(
-                        "INSERT INTO outbox (conversation_id, due_at, attempts, reply_to, activity)"
-                        " VALUES (?, ?, ?, ?, ?)",
+                        "INSERT INTO outbox (conversation_id, due_at, attempts, entry)"
+                        " VALUES (?, ?, ?, ?)",
                         (
                             conversation_id,
                             entry.due_at,
                             entry.attempts,
-                            entry.reply_to,
-                            _dump(entry.activity),
+                            _dump(outgoing_record(entry)),
                         ),
                     )
                     assert cursor.lastrowid is not None
@@ -368,9 +381,14 @@ class SqliteStore:
         turn: SqliteTurn,
         delivered: Sequence[int],
         postponed: Sequence[Outgoing],
+        sent: Mapping[str, str],
         release: bool,
     ) -> None:
         with self._transaction() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO sent VALUES (?, ?, ?)",
+                [(turn.conversation_id, label, activity) for label, activity in sent.items()],
+            )
             db.executemany(
                 "DELETE FROM outbox WHERE id = ? AND conversation_id = ?",
                 [(seq, turn.conversation_id) for seq in delivered],
@@ -387,6 +405,7 @@ class SqliteStore:
         done = set(delivered)
         changed = {entry.seq: entry for entry in postponed}
         turn.outbox = [changed.get(e.seq, e) for e in turn.outbox if e.seq not in done]
+        turn.sent = {**turn.sent, **sent}
         if release:
             turn.holding = False
 
@@ -568,6 +587,7 @@ class SqliteTurn:
         reference: Mapping[str, Any] | None,
         outbox: list[Outgoing],
         timers: list[Timer],
+        sent: dict[str, str],
     ) -> None:
         self._store = store
         self.conversation_id = conversation_id
@@ -578,6 +598,7 @@ class SqliteTurn:
         self.reference = reference
         self.outbox = outbox
         self.timers = timers
+        self.sent = sent
         self.committed = False
         #: Whether the turn still holds the chat's lease.
         self.holding = True
@@ -593,14 +614,10 @@ class SqliteTurn:
         *,
         delivered: Sequence[int] = (),
         postponed: Sequence[Outgoing] = (),
+        sent: Mapping[str, str] | None = None,
         release: bool,
     ) -> None:
-        self._store._settle(self, delivered, postponed, release)
-
-
-def _outgoing(row: tuple[Any, ...]) -> Outgoing:
-    seq, attempts, due_at, reply_to, activity = row
-    return Outgoing(json.loads(activity), reply_to, seq, attempts, due_at)
+        self._store._settle(self, delivered, postponed, sent or {}, release)
 
 
 def _upgrade(db: sqlite3.Connection) -> None:

@@ -273,6 +273,20 @@ class _Conversations(ConversationsOperations):
             )
         return await self._send_json(url, headers, activity)
 
+    async def put_activity(
+        self, conversation_id: str, activity_id: str, activity: dict[str, Any]
+    ) -> Any:
+        """Update a message the bot sent, from its JSON form: the URL, headers, token and
+        transport of `update_activity`."""
+        url = self._client.format_url(
+            ConversationsOperations.update_activity.metadata["url"],
+            conversationId=self._serialize.url("conversation_id", conversation_id, "str"),
+            activityId=self._serialize.url("activity_id", activity_id, "str"),
+        )
+        headers = {"Accept": "application/json", "Content-Type": "application/json; charset=utf-8"}
+        request = self._client.put(url, {}, headers, {**activity, "id": activity_id})
+        return await self._send_request(request)
+
     # The generated code reads the URL template off the method it runs in.
     send_to_conversation.metadata = ConversationsOperations.send_to_conversation.metadata  # type: ignore[attr-defined]
     reply_to_activity.metadata = ConversationsOperations.reply_to_activity.metadata  # type: ignore[attr-defined]
@@ -281,7 +295,9 @@ class _Conversations(ConversationsOperations):
         return await self._send_json(url, headers, self._serialize.body(activity, "Activity"))
 
     async def _send_json(self, url: str, headers: dict[str, str], body: Any) -> Any:
-        request = self._client.post(url, {}, headers, body)
+        return await self._send_request(self._client.post(url, {}, headers, body))
+
+    async def _send_request(self, request: ClientRequest) -> Any:
         # What the pipeline's policies would add: the user agent and the bot's token.
         self.config.user_agent_policy.on_request(Request(request))
         await self._token.authorize(request)

@@ -19,7 +19,7 @@ from pipeline.session import (
     SessionState,
 )
 from pipeline.transfer import TransferRecord
-from storage.base import SessionSearch, Store, Timer, TurnWrites
+from storage.base import Outgoing, SessionSearch, Store, Timer, TurnWrites
 from tests.storage.chats import CHAT, NOW, REFERENCE, answer, new_session, open_chat, said
 from tests.storage.conftest import Clock, OpenStore
 from tests.storage.visits import visit
@@ -372,3 +372,20 @@ async def test_due_timers_come_earliest_first_across_chats_and_instances(
             assert turn is not None
             raise RuntimeError("the turn failed")
     assert len(await one.due_timers(1_800_001_000.0, 10)) == 2
+
+
+async def test_the_ids_of_labelled_messages_are_kept_with_the_chat(open_store: OpenStore) -> None:
+    one, other = await open_store(), await open_store()
+    await open_chat(one)
+    message = {"type": "message", "text": "offer", "conversation": {"id": "a:1agent"}}
+    async with one.chat_turn(CHAT, "1:offer") as turn:
+        assert turn is not None and turn.session is not None and turn.sent == {}
+        await turn.commit(
+            TurnWrites([turn.session], outbox=[Outgoing(message, label="offer:alex")])
+        )
+        [entry] = turn.outbox
+        assert (entry.label, entry.conversation_id) == ("offer:alex", "a:1agent")
+        await turn.settle(delivered=[entry.seq], sent={"offer:alex": "teams-id-7"}, release=True)
+    async with other.chat_turn(CHAT, "1:later") as turn:
+        assert turn is not None and turn.outbox == []
+        assert turn.sent == {"offer:alex": "teams-id-7"}

@@ -241,10 +241,15 @@ class RecordingSender:
     answers: list[SendResult] = field(default_factory=list)
     attempts: int = 0
 
-    async def send(self, entry: Outgoing) -> SendResult:
+    updates: list[tuple[str, Outgoing]] = field(default_factory=list)
+
+    async def send(self, entry: Outgoing, replacing: str | None = None) -> SendResult:
         self.attempts += 1
         if self.answers:
             return self.answers.pop(0)
+        if replacing:
+            self.updates.append((replacing, entry))
+            return Sent(replacing)
         self.sent.append(entry)
         return Sent(f"sent-{len(self.sent)}")
 
