@@ -64,6 +64,21 @@ class Timer:
     event: Mapping[str, Any] = field(default_factory=dict)
 
 
+@dataclass(slots=True)
+class AgentRecord:
+    """What Crossdesk keeps of an agent between turns: how to reach them (their personal chat
+    with the bot), whether they take chats, the guest chats they hold and the one their
+    messages go to. `version` guards every write (0: never stored)."""
+
+    agent_id: str
+    conversation_id: str | None = None
+    reference: Mapping[str, Any] | None = None
+    available: bool = False
+    chats: tuple[str, ...] = ()
+    focus: str | None = None
+    version: int = 0
+
+
 @dataclass(frozen=True, slots=True)
 class TurnWrites:
     """Everything one turn changed in its chat.
@@ -232,6 +247,15 @@ class Store(Protocol):
     async def due_chats(self, now: float, limit: int) -> list[str]:
         """Chats with outbox entries due by `now` (epoch seconds) that no turn holds: the
         deliveries a crashed or postponing turn left behind."""
+        ...
+
+    async def agent(self, agent_id: str) -> AgentRecord:
+        """The agent's record (a new one, version 0, for an agent never stored)."""
+        ...
+
+    async def save_agent(self, record: AgentRecord) -> None:
+        """Store `record` if nobody stored the agent since it was read (`version`), and bump
+        its version; else `ConflictError`, nothing written: read it again and retry."""
         ...
 
     async def due_timers(self, now: float, limit: int) -> list[tuple[str, Timer]]:

@@ -47,8 +47,9 @@ from azure.cosmos.exceptions import (
 
 from errors import ConflictError, StorageError
 from pipeline.session import Session
-from storage.base import LEASE_SECONDS, ChatHistory, Outgoing, Timer, TurnWrites
+from storage.base import LEASE_SECONDS, AgentRecord, ChatHistory, Outgoing, Timer, TurnWrites
 from storage.cosmos_documents import (
+    AGENT,
     CHATS,
     CHATS_INDEXING,
     CHATS_PARTITION,
@@ -59,6 +60,8 @@ from storage.cosmos_documents import (
     LIVE_QUERY,
     TIMERS_QUERY,
     TURN_QUERY,
+    agent_document,
+    agent_partition,
     claim_document,
     claim_id,
     head_document,
@@ -77,7 +80,7 @@ from storage.cosmos_documents import (
     transfer_document,
 )
 from storage.leases import LeaseWaits, TurnStart, leased_turn
-from storage.records import flow_of, session_of, transcript_of, transfer_of
+from storage.records import agent_of, flow_of, session_of, transcript_of, transfer_of
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -595,6 +598,31 @@ class CosmosStore:
                 etag=etag,
                 match_condition=MatchConditions.IfNotModified,
             )
+
+    async def agent(self, agent_id: str) -> AgentRecord:
+        document = await self.read(agent_partition(agent_id), AGENT)
+        return agent_of(document) if document else AgentRecord(agent_id)
+
+    async def save_agent(self, record: AgentRecord) -> None:
+        body = agent_document(record, record.version + 1)
+        partition = agent_partition(record.agent_id)
+        with _errors(self.endpoint, f"saving agent {record.agent_id}"):
+            try:
+                if record.version == 0:
+                    await self.chats.create_item(body)
+                else:
+                    current = await self.read(partition, AGENT)
+                    if current is None or int(current.get("version", 0)) != record.version:
+                        raise ConflictError(f"agent {record.agent_id} changed since it was read")
+                    await self.chats.replace_item(
+                        AGENT,
+                        body,
+                        etag=current["_etag"],
+                        match_condition=MatchConditions.IfNotModified,
+                    )
+            except (CosmosResourceExistsError, CosmosAccessConditionFailedError):
+                raise ConflictError(f"agent {record.agent_id} changed since it was read") from None
+        record.version += 1
 
     async def due_timers(self, now: float, limit: int) -> list[tuple[str, Timer]]:
         found: list[tuple[str, Timer]] = []

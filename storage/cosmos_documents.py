@@ -28,8 +28,9 @@ from typing import Any
 
 from pipeline.session import FlowStep, Session, TranscriptEntry
 from pipeline.transfer import TransferRecord
-from storage.base import GUEST_SEARCHED, Outgoing, SessionSearch, Timer
+from storage.base import GUEST_SEARCHED, AgentRecord, Outgoing, SessionSearch, Timer
 from storage.records import (
+    agent_record,
     flow_record,
     outgoing_of,
     outgoing_record,
@@ -231,6 +232,23 @@ def sent_document(conversation_id: str, label: str, activity_id: str) -> dict[st
         "label": label,
         "activityId": activity_id,
     }
+
+
+#: The partition of an agent's record: beside the chats, never one of them.
+AGENT_PARTITION_PREFIX = "agent:"
+AGENT = "agent"
+
+
+def agent_partition(agent_id: str) -> str:
+    return AGENT_PARTITION_PREFIX + agent_id
+
+
+def agent_document(record: AgentRecord, version: int) -> dict[str, Any]:
+    body = agent_record(record)
+    body.update(
+        id=AGENT, conversationId=agent_partition(record.agent_id), kind="agent", version=version
+    )
+    return body
 
 
 def timer_id(key: str) -> str:

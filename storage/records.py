@@ -19,7 +19,7 @@ from pipeline.session import (
     TranscriptEntry,
 )
 from pipeline.transfer import TransferRecord
-from storage.base import Outgoing
+from storage.base import AgentRecord, Outgoing
 
 Record = dict[str, Any]
 
@@ -129,6 +129,30 @@ def outgoing_of(item: Record, *, seq: int, attempts: int, due_at: float) -> Outg
         due_at,
         item.get("label"),
         item.get("replaces"),
+    )
+
+
+def agent_record(record: AgentRecord) -> Record:
+    return {
+        "agentId": record.agent_id,
+        "conversation": record.conversation_id,
+        "reference": dict(record.reference) if record.reference is not None else None,
+        "available": record.available,
+        "chats": list(record.chats),
+        "focus": record.focus,
+        "version": record.version,
+    }
+
+
+def agent_of(item: Record) -> AgentRecord:
+    return AgentRecord(
+        agent_id=item["agentId"],
+        conversation_id=item.get("conversation"),
+        reference=item.get("reference"),
+        available=bool(item.get("available")),
+        chats=tuple(item.get("chats") or ()),
+        focus=item.get("focus"),
+        version=int(item.get("version", 0)),
     )
 
 

@@ -25,9 +25,18 @@ from typing import TYPE_CHECKING, Any
 
 from errors import ConflictError, StorageError
 from pipeline.session import Session
-from storage.base import LEASE_SECONDS, ChatHistory, Outgoing, Timer, TurnWrites
+from storage.base import (
+    LEASE_SECONDS,
+    AgentRecord,
+    ChatHistory,
+    Outgoing,
+    Timer,
+    TurnWrites,
+)
 from storage.leases import LeaseWaits, TurnStart, leased_turn
 from storage.records import (
+    agent_of,
+    agent_record,
     flow_of,
     flow_record,
     outgoing_of,
@@ -103,6 +112,11 @@ CREATE TABLE IF NOT EXISTS sent (
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS outbox_by_conversation ON outbox (conversation_id, id);
 CREATE INDEX IF NOT EXISTS outbox_by_due ON outbox (due_at);
+CREATE TABLE IF NOT EXISTS agents (
+    agent_id TEXT PRIMARY KEY,
+    version INTEGER NOT NULL,
+    record TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS timers (
     conversation_id TEXT NOT NULL,
     key TEXT NOT NULL,
@@ -460,6 +474,30 @@ class SqliteStore:
             db.execute("DELETE FROM claims WHERE at < ?", (now - CLAIM_RETENTION_SECONDS,))
 
     # reading across turns
+
+    async def agent(self, agent_id: str) -> AgentRecord:
+        row = self._db.execute(
+            "SELECT record FROM agents WHERE agent_id = ?", (agent_id,)
+        ).fetchone()
+        return agent_of(json.loads(row[0])) if row else AgentRecord(agent_id)
+
+    async def save_agent(self, record: AgentRecord) -> None:
+        stored = agent_record(record)
+        stored["version"] = record.version + 1
+        with self._transaction() as db:
+            if record.version == 0:
+                written = db.execute(
+                    "INSERT OR IGNORE INTO agents VALUES (?, ?, ?)",
+                    (record.agent_id, stored["version"], _dump(stored)),
+                ).rowcount
+            else:
+                written = db.execute(
+                    "UPDATE agents SET version = ?, record = ? WHERE agent_id = ? AND version = ?",
+                    (stored["version"], _dump(stored), record.agent_id, record.version),
+                ).rowcount
+        if written != 1:
+            raise ConflictError(f"agent {record.agent_id} changed since it was read")
+        record.version += 1
 
     async def due_timers(self, now: float, limit: int) -> list[tuple[str, Timer]]:
         rows = self._db.execute(

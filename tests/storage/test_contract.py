@@ -389,3 +389,28 @@ async def test_the_ids_of_labelled_messages_are_kept_with_the_chat(open_store: O
     async with other.chat_turn(CHAT, "1:later") as turn:
         assert turn is not None and turn.outbox == []
         assert turn.sent == {"offer:alex": "teams-id-7"}
+
+
+async def test_an_agents_record_is_version_guarded_across_instances(open_store: OpenStore) -> None:
+    one, other = await open_store(), await open_store()
+    alex = await one.agent("alex")
+    assert (alex.version, alex.available, alex.chats) == (0, False, ())
+    alex.available, alex.conversation_id = True, "a:1alex"
+    alex.reference = {"conversation": {"id": "a:1alex"}, "serviceUrl": "https://x/"}
+    await one.save_agent(alex)
+    assert alex.version == 1
+
+    mine, theirs = await one.agent("alex"), await other.agent("alex")
+    mine.chats = ("a:1guest-1",)
+    await one.save_agent(mine)
+    theirs.chats = ("a:1guest-2",)
+    with pytest.raises(ConflictError):
+        await other.save_agent(theirs)  # read before the other write: it must read again
+    again = await other.agent("alex")
+    assert (again.chats, again.available, again.version) == (("a:1guest-1",), True, 2)
+    assert again.reference == alex.reference
+    # Two first writes of one agent: one wins.
+    first, second = await one.agent("adele"), await other.agent("adele")
+    await one.save_agent(first)
+    with pytest.raises(ConflictError):
+        await other.save_agent(second)
