@@ -101,6 +101,7 @@ class _Checker:
 
     def run(self) -> None:
         self._tenants()
+        self._agents()
         for stage in self.stages:
             self._stage(stage)
         self._unclosed(self.source.data, ())
@@ -164,6 +165,58 @@ class _Checker:
                         )
                     )
 
+    # agents
+
+    def _agents(self) -> None:
+        agents = self.config.agents
+        ids = [agent.id for agent in agents]
+        for index, agent in enumerate(agents):
+            where = self.source.where_of(("agents", index))
+            if agent.id in ids[:index]:
+                self.findings.append(
+                    error(self.source.where_of(("agents", index, "id")), "duplicate agent id")
+                )
+            if not (agent.aad_object_id or agent.upn):
+                self.findings.append(
+                    error(
+                        where,
+                        f"agent '{agent.id}' has neither `aad_object_id` nor `upn`: Crossdesk"
+                        " could not tell them apart from a guest",
+                    )
+                )
+            for field, value in (("aad_object_id", agent.aad_object_id), ("upn", agent.upn)):
+                others = [
+                    a.id
+                    for a in agents[:index]
+                    if value and (getattr(a, field) or "").lower() == value.lower()
+                ]
+                if others:
+                    self.findings.append(
+                        error(
+                            self.source.where_of(("agents", index, field)),
+                            f"agent '{others[0]}' has the same {field}: one person, two agents",
+                        )
+                    )
+        for index, tenant in enumerate(self.config.tenants):
+            lists = {"agents": tenant.agents} | {
+                f"agent_lists.{name}": members for name, members in tenant.agent_lists.items()
+            }
+            for field, members in lists.items():
+                for agent_id in members:
+                    if agent_id not in ids:
+                        self.findings.append(
+                            error(
+                                self.at_tenant(index, field.split(".")[0]),
+                                f"'{agent_id}' in `{field}` is not an agent"
+                                + (
+                                    f" (agents: {', '.join(dict.fromkeys(ids))})"
+                                    if ids
+                                    else " (no `agents`)"
+                                )
+                                + _did_you_mean(agent_id, ids),
+                            )
+                        )
+
     @cached_property
     def _contexts(self) -> dict[str, CheckContext]:
         disabled = frozenset(t.id for t in self.tenants.values() if not t.enabled)
@@ -176,8 +229,17 @@ class _Checker:
             for t in self.tenants.values()
         }
         return {
-            tenant_id: CheckContext(self.tenant_ids, tenant_id, disabled, accepts)
-            for tenant_id in self.tenants
+            tenant_id: CheckContext(
+                self.tenant_ids,
+                tenant_id,
+                disabled,
+                accepts,
+                agent_lists={
+                    "": tuple(tenant.agents),
+                    **{name: tuple(ids) for name, ids in tenant.agent_lists.items()},
+                },
+            )
+            for tenant_id, tenant in self.tenants.items()
         }
 
     # one stage at a time

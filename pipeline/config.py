@@ -17,6 +17,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from agents.model import ALL, Agent, AgentDirectory
 from cards import CompiledTemplate
 from errors import ConfigError
 from pipeline.findings import Finding, Severity, count, error, of_severity
@@ -76,6 +77,17 @@ class Tenant(_Model):
         dict[str, Pipeline],
         Field(description="The tenant's pipelines by name, each a list of `stages`."),
     ]
+    agents: Annotated[
+        list[str],
+        Field(description="Ids of the agents (see `agents`) who answer this tenant's chats."),
+    ] = []
+    agent_lists: Annotated[
+        dict[str, list[str]],
+        Field(
+            description="Named lists of agent ids (e.g. tier2) that connect_agent stages and"
+            " escalations can name instead of the tenant's `agents`."
+        ),
+    ] = {}
 
 
 class Developer(_Model):
@@ -150,6 +162,10 @@ class ConfigFile(_Model):
         TeamsApp,
         Field(description="How the Teams app looks (for `crossdesk manifest`); optional."),
     ] = TeamsApp()
+    agents: Annotated[
+        list[Agent],
+        Field(description="The people who answer chats from Teams; tenants list them by id."),
+    ] = []
 
 
 def config_schema() -> dict[str, Any]:
@@ -191,6 +207,10 @@ class Config:
         self.templates = templates
         self.findings = tuple(findings)
         self.tenants = {tenant.id: tenant for tenant in config.tenants}
+        self.agents = AgentDirectory(
+            config.agents,
+            {tenant.id: {ALL: tenant.agents, **tenant.agent_lists} for tenant in config.tenants},
+        )
         self._stages: dict[tuple[str, str], dict[str, StageRef]] = {
             (tenant.id, name): {
                 stage.key: StageRef(tenant, name, stage) for stage in pipeline.stages

@@ -381,3 +381,48 @@ def test_only_choices_that_lead_to_a_transfer_must_be_tenant_ids(tmp_path: Path)
         "FILE:LINE, tenant 'helpdesk', stage 'route', field 'choices[3].value': 'unsure' is not a"
         " tenant id, but stage 'to_department' transfers the chat to ${HelpDesk.Department}"
     )
+
+
+AGENTS = [
+    {"id": "alex", "name": "Alex Wilber", "aad_object_id": "00000000-0000-0000-0000-00000000a1ec"},
+    {"id": "adele", "name": "Adele Vance", "upn": "adele@contoso.example", "max_chats": 2},
+]
+
+
+def test_agents_and_the_tenants_that_list_them(tmp_path: Path) -> None:
+    config = desk_config()
+    config["agents"] = AGENTS
+    tenant(config, "hr")["agents"] = ["alex", "adele"]
+    tenant(config, "hr")["agent_lists"] = {"payroll": ["adele"]}
+    loaded = load_config(write_config(tmp_path, config))
+    directory = loaded.agents
+    assert [a.id for a in directory.of("hr")] == ["alex", "adele"]
+    assert [a.id for a in directory.of("hr", "payroll")] == ["adele"]
+    assert directory.of("it") == ()
+    assert directory.identify("00000000-0000-0000-0000-00000000A1EC") is directory.by_id["alex"]
+    assert directory.identify(None, "Adele@Contoso.example") is directory.by_id["adele"]
+    assert directory.tenants_of("adele") == frozenset({"hr"})
+
+
+def test_agent_mistakes_are_named(tmp_path: Path) -> None:
+    def change(c: dict[str, Any]) -> None:
+        c["agents"] = [
+            *AGENTS,
+            {"id": "alex", "name": "Alex again", "upn": "alex@contoso.example"},
+            {"id": "nobody", "name": "No One"},
+            {"id": "twin", "name": "Twin", "aad_object_id": AGENTS[0]["aad_object_id"]},
+        ]
+        tenant(c, "hr")["agents"] = ["alex", "alx"]
+        tenant(c, "hr")["agent_lists"] = {"payroll": ["ghost"]}
+
+    assert problems_of(tmp_path, change) == [
+        "FILE:LINE, tenant 'hr', field 'agents': 'alx' in `agents` is not an agent (agents:"
+        " alex, adele, nobody, twin); did you mean 'alex'?",
+        "FILE:LINE, tenant 'hr', field 'agent_lists': 'ghost' in `agent_lists.payroll` is not"
+        " an agent (agents: alex, adele, nobody, twin)",
+        "FILE:LINE, field 'agents[2].id': duplicate agent id",
+        "FILE:LINE, field 'agents[3]': agent 'nobody' has neither `aad_object_id` nor `upn`:"
+        " Crossdesk could not tell them apart from a guest",
+        "FILE:LINE, field 'agents[4].aad_object_id': agent 'alex' has the same aad_object_id:"
+        " one person, two agents",
+    ]

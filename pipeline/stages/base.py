@@ -171,6 +171,8 @@ class CheckContext:
     tenant_id: str = ""
     disabled: frozenset[str] = frozenset()
     accepts_from: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+    #: This tenant's agent lists by name ("": the tenant's own `agents`).
+    agent_lists: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     def refusal(self, target: str) -> str | None:
         """Why a transfer from this stage's tenant to `target` (a tenant id) can never be made
