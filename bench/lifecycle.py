@@ -4,13 +4,15 @@ Standard library only: the benchmark's peers (`bench/peers/`) run in their own v
 environments, where neither Crossdesk's dependencies nor aiohttp need to exist.
 
 The protocol with `bench/run.py`: the bot binds a free port on 127.0.0.1, prints
-`listening <port>`, serves until SIGTERM, SIGINT or the end of its stdin (so it never outlives
-the benchmark that started it), then prints one `callbacks {...}` line (`CallbackTimes`).
+`listening <port>` (`CallbackTimes.announce`), serves until SIGTERM, SIGINT or the end of its
+stdin (so it never outlives the benchmark that started it), then prints one `callbacks {...}`
+line (`CallbackTimes.report`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import signal
 import sys
@@ -18,18 +20,29 @@ import time
 
 
 class CallbackTimes:
-    """How long each event-loop callback ran: while one runs, every other chat waits.
+    """How long each event-loop callback ran: while one runs, every other chat waits. And how
+    much of the process's CPU time went to the garbage collector, from the moment it serves.
 
     Each callback is timed on the wall clock and on this thread's CPU clock, which stands
     still while the OS runs other processes, so a busy machine does not pass for blocking.
-    A benchmark-only wrapper around asyncio's `Handle._run`; Crossdesk itself never does this.
+    A benchmark-only wrapper around asyncio's `Handle._run` and a `gc.callbacks` entry;
+    Crossdesk itself never does this.
     """
 
     def __init__(self) -> None:
         self.wall: list[float] = []
         self.cpu: list[float] = []
+        self.gc_seconds = 0.0
+        self.gc_collections = [0, 0, 0]
+        self._gc_started = 0.0
+        self._serving_since = 0.0
 
-    def install(self) -> None:
+    def install(self, *, callbacks: bool = True) -> None:
+        """Time the garbage collector and, unless `callbacks` is false (under a profiler,
+        where the wrapper would stand in every stack), every event-loop callback."""
+        gc.callbacks.append(self._collection)
+        if not callbacks:
+            return
         original = asyncio.events.Handle._run
         wall, cpu = self.wall, self.cpu
 
@@ -41,8 +54,26 @@ class CallbackTimes:
 
         asyncio.events.Handle._run = timed  # type: ignore[method-assign,assignment]
 
+    def _collection(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._gc_started = time.thread_time()
+        else:
+            self.gc_seconds += time.thread_time() - self._gc_started
+            self.gc_collections[info["generation"]] += 1
+
+    def announce(self, port: int) -> None:
+        """Tell the benchmark where the bot listens; the garbage collector's time and the
+        process's CPU time count from here (start-up aside)."""
+        self.wall.clear()
+        self.cpu.clear()
+        self.gc_seconds = 0.0
+        self.gc_collections = [0, 0, 0]
+        self._serving_since = time.process_time()
+        print(f"listening {port}", flush=True)
+
     def report(self) -> str:
-        """`callbacks {"cpu_p99": s, "cpu_max": s, "wall_max": s, "over_10ms": n, ...}`."""
+        """`callbacks {"cpu_p99": s, "cpu_max": s, "wall_max": s, "cpu_over_10ms": n,
+        "gc_seconds": s, "gc_collections": [n0, n1, n2], "cpu_seconds": s, ...}`."""
 
         def p99(values: list[float]) -> float:
             ordered = sorted(values) or [0.0]
@@ -54,13 +85,11 @@ class CallbackTimes:
             "cpu_max": max(self.cpu, default=0.0),
             "wall_max": max(self.wall, default=0.0),
             "cpu_over_10ms": sum(1 for value in self.cpu if value > 0.010),
+            "gc_seconds": self.gc_seconds,
+            "gc_collections": self.gc_collections,
+            "cpu_seconds": time.process_time() - self._serving_since,
         }
         return f"callbacks {json.dumps(figures)}"
-
-
-def announce(port: int) -> None:
-    """Tell the benchmark where the bot listens."""
-    print(f"listening {port}", flush=True)
 
 
 async def stopped() -> None:

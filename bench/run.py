@@ -29,6 +29,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,9 +177,12 @@ async def measure(
     *,
     duration: float | None = None,
     turns: int | None = None,
+    attach: Callable[[int], Awaitable[Any]] | None = None,
+    bot_args: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """One run: start the bot, drive it with `chats` chats, stop it; the load generator's
-    figures."""
+    figures. `attach(pid)`, if given, runs beside the load generator once the bot listens
+    (a profiler); what it returns is the result's `attached`."""
     scratch = Path(tempfile.mkdtemp(prefix="crossdesk-bench-"))
     log = (scratch / "bot.log").open("wb")
     args = [sys.executable, "-m", "bench.targets", target.kind]
@@ -186,6 +190,7 @@ async def measure(
         args += ["--config", str(target.config)]
     if target.stateful:
         args += ["--sqlite", str(scratch / "bench.sqlite3")]
+    args += bot_args
     bot = await asyncio.create_subprocess_exec(
         *args,
         cwd=target.tree,
@@ -194,6 +199,7 @@ async def measure(
         stderr=log,
     )
     callbacks: dict[str, Any] = {}
+    statements: dict[str, int] = {}
 
     async def drain(stdout: asyncio.StreamReader) -> None:
         # Some bots log every request to stdout (uvicorn's access log): read it all along,
@@ -202,6 +208,8 @@ async def measure(
             line = raw.decode(errors="replace")
             if line.startswith("callbacks "):
                 callbacks.update(json.loads(line.split(" ", 1)[1]))
+            elif line.startswith("statements "):
+                statements.update(json.loads(line.split(" ", 1)[1]))
 
     reader: asyncio.Future[None] | None = None
     try:
@@ -233,15 +241,20 @@ async def measure(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
+        attached = asyncio.ensure_future(attach(bot.pid)) if attach is not None else None
         try:
             out, err = await asyncio.wait_for(
                 loadgen.communicate(), settings.warmup_max + window + 120
             )
+            extra = await attached if attached is not None else None
         finally:
+            if attached is not None:
+                attached.cancel()
             await _stop(loadgen)
         if loadgen.returncode != 0:
             raise RuntimeError(f"load generator failed: {err.decode()[-2000:]}")
         result: dict[str, Any] = json.loads(out)
+        result["attached"] = extra
     finally:
         await _stop(bot)
         if reader is not None:
@@ -261,6 +274,10 @@ async def measure(
     result["http_p99"] = percentile(http, 0.99) if http else None
     result["callback_cpu_p99"] = callbacks.get("cpu_p99")
     result["callback_cpu_max"] = callbacks.get("cpu_max")
+    cpu = callbacks.get("cpu_seconds")
+    result["gc_share"] = callbacks.get("gc_seconds", 0.0) / cpu if cpu else None
+    result["gc_collections"] = callbacks.get("gc_collections")
+    result["statements"] = statements
     return result
 
 
@@ -297,6 +314,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "bot_cpu_per_turn",
             "callback_cpu_p99",
             "callback_cpu_max",
+            "gc_share",
         )
     }
     summary["rss_mb"] = _median([run["rss"] / 2**20 for run in runs])
@@ -343,8 +361,9 @@ def table(
 ) -> str:
     rows = [
         "| chats | bot | turns/s | p50 ms | p90 ms | p99 ms | max ms | bot CPU ms/turn"
-        " | callback CPU p99 / max ms | RSS MB | conns | timed turns | HTTP statuses | errors |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        " | callback CPU p99 / max ms | GC % of CPU | RSS MB | conns | timed turns | HTTP statuses"
+        " | errors |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for level in settings.levels:
         for target in targets:
@@ -353,12 +372,13 @@ def table(
                 continue
             statuses = " ".join(f"{k}: {v}" for k, v in sorted(s["statuses"].items()))
             errors = ", ".join(f"{k}: {v}" for k, v in sorted(s["errors"].items())) or "0"
-            cpu = s["bot_cpu_per_turn"]
+            cpu, gc_share = s["bot_cpu_per_turn"], s["gc_share"]
             rows.append(
                 f"| {level} | {target.title} | {s['throughput']:.0f} | {_ms(s['p50'])}"
                 f" | {_ms(s['p90'])} | {_ms(s['p99'])} | {_ms(s['max'])}"
                 f" | {'-' if cpu is None else f'{cpu * 1000:.2f}'}"
                 f" | {_ms(s['callback_cpu_p99'])} / {_ms(s['callback_cpu_max'])}"
+                f" | {'-' if gc_share is None else f'{gc_share * 100:.1f}'}"
                 f" | {s['rss_mb']:.0f}"
                 f" | {s['connections']} | {s['turns']} | {statuses} | {errors} |"
             )

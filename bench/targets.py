@@ -28,14 +28,16 @@ import os
 import sqlite3
 import sys
 import time
+from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import aiohttp
 from aiohttp import web
 
-from bench.lifecycle import CallbackTimes, announce, stopped
+from bench.lifecycle import CallbackTimes, stopped
 from bench.peers import PEERS, PeerUnavailable
 
 KINDS = ("floor", "limit", "sdk", *PEERS, "crossdesk")
@@ -181,7 +183,30 @@ def crossdesk_app(config: Path, sqlite: Path) -> web.Application:
     return app
 
 
-def hand_over(kind: str) -> None:
+class StatementCounts:
+    """Every SQLite statement the bot runs, by its first word (BEGIN, SELECT, INSERT, …), from
+    `sqlite3.connect`'s trace callback: a benchmark-only wrapper of the connections the bot
+    opens after `install`."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+
+    def install(self) -> None:
+        connect = sqlite3.connect
+        counts = self.counts
+
+        def traced(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+            db: sqlite3.Connection = connect(*args, **kwargs)
+            db.set_trace_callback(lambda sql: counts.update((sql.split(None, 1)[0].upper(),)))
+            return db
+
+        sqlite3.connect = traced  # type: ignore[assignment]
+
+    def report(self) -> str:
+        return f"statements {json.dumps(dict(self.counts))}"
+
+
+def hand_over(kind: str, *flags: str) -> None:
     """Become the peer `kind`: its environment's Python serving its module (same process id,
     so the benchmark measures it as it started it); exit 3 with the reason if the environment
     cannot be built."""
@@ -191,7 +216,7 @@ def hand_over(kind: str) -> None:
     except PeerUnavailable as error:
         print(f"peer unavailable: {error}", file=sys.stderr, flush=True)
         sys.exit(3)
-    os.execv(python, [str(python), "-m", peer.module])
+    os.execv(python, [str(python), "-m", peer.module, *flags])
 
 
 async def serve(
@@ -205,7 +230,7 @@ async def serve(
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    announce(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    callbacks.announce(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
     try:
         await stopped()
     finally:
@@ -218,9 +243,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--config", type=Path, help="the Crossdesk configuration")
     parser.add_argument("--sqlite", type=Path, help="the SQLite file (crossdesk, limit)")
+    parser.add_argument(
+        "--no-callback-times",
+        dest="callback_times",
+        action="store_false",
+        help="leave the event loop's callbacks untimed (under a profiler)",
+    )
+    parser.add_argument(
+        "--count-statements",
+        action="store_true",
+        help="count the SQLite statements the bot runs (printed as it stops)",
+    )
     args = parser.parse_args(argv)
+    statements = StatementCounts()
+    if args.count_statements:
+        statements.install()
     if args.kind in PEERS:
-        hand_over(args.kind)
+        hand_over(args.kind, *([] if args.callback_times else ["--no-callback-times"]))
     access_log = False
     if args.kind == "crossdesk":
         if args.config is None or args.sqlite is None:
@@ -239,8 +278,10 @@ def main(argv: list[str] | None = None) -> int:
                 parser.error("limit needs --sqlite")
             app = limit_app(args.sqlite)
     callbacks = CallbackTimes()
-    callbacks.install()
+    callbacks.install(callbacks=args.callback_times)
     asyncio.run(serve(app, callbacks, access_log=access_log))
+    if args.count_statements:
+        print(statements.report(), flush=True)
     return 0
 
 

@@ -31,7 +31,7 @@ from microsoft_agents.hosting.core import (
     TurnState,
 )
 
-from bench.lifecycle import CallbackTimes, announce, stopped
+from bench.lifecycle import CallbackTimes, stopped
 
 #: The samples' service connection, with no app id: anonymous requests in, no token out.
 AUTH_OFF = {"CONNECTIONS__SERVICE_CONNECTION__SETTINGS__ANONYMOUS_ALLOWED": "true"}
@@ -67,7 +67,7 @@ async def serve(callbacks: CallbackTimes) -> None:
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    announce(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
+    callbacks.announce(site._server.sockets[0].getsockname()[1])  # type: ignore[union-attr]
     try:
         await stopped()
     finally:
@@ -82,7 +82,7 @@ def main() -> int:
         logging.ERROR
     )
     callbacks = CallbackTimes()
-    callbacks.install()
+    callbacks.install(callbacks="--no-callback-times" not in sys.argv[1:])
     asyncio.run(serve(callbacks))
     return 0
 

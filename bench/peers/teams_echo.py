@@ -21,7 +21,7 @@ from fastapi import FastAPI
 from microsoft_teams.api import MessageActivity
 from microsoft_teams.apps import ActivityContext, App, FastAPIAdapter
 
-from bench.lifecycle import CallbackTimes, announce, stopped
+from bench.lifecycle import CallbackTimes, stopped
 
 
 def echo_app(listener: socket.socket) -> App:
@@ -47,7 +47,7 @@ async def serve(callbacks: CallbackTimes) -> None:
     app = echo_app(listener)
     port = listener.getsockname()[1]
     serving = asyncio.ensure_future(app.start(port))
-    announce(port)
+    callbacks.announce(port)
     try:
         await stopped()
     finally:
@@ -60,7 +60,7 @@ async def serve(callbacks: CallbackTimes) -> None:
 def main() -> int:
     logging.basicConfig(level=logging.WARNING)
     callbacks = CallbackTimes()
-    callbacks.install()
+    callbacks.install(callbacks="--no-callback-times" not in sys.argv[1:])
     asyncio.run(serve(callbacks))
     return 0
 
