@@ -175,7 +175,13 @@ class LoadGenerator:
         return json.dumps(body, separators=(",", ":")).encode()
 
     def new_chat(self, index: int) -> dict[str, Any]:
-        who = {"id": f"29:1guest{index}", "name": "Megan Bowen", "aadObjectId": str(uuid.uuid4())}
+        # A new guest per chat: a chat slot's next chat is someone else's, so nothing the bot
+        # keeps per user (a member look-up cache) passes for free in fresh chats.
+        who = {
+            "id": f"29:1{uuid.uuid4().hex}",
+            "name": "Megan Bowen",
+            "aadObjectId": str(uuid.uuid4()),
+        }
         return {
             "serviceUrl": self.connector.url,
             "channelId": "msteams",
