@@ -191,9 +191,9 @@ FACETS: dict[str, tuple[tuple[str, Rule], ...]] = {
         ("body read", lambda frames: True),
     ),
     "member look-up": (
-        ("msrest", anywhere(r"/msrest/")),
-        ("aiohttp client", anywhere(r"/aiohttp/")),
-        ("TeamsInfo, connector client, model", lambda frames: True),
+        ("the GET on aiohttp's client", anywhere(r"/aiohttp/(client\w*|connector)\.py")),
+        ("msrest client, request and model", anywhere(r"/msrest/")),
+        ("TeamsInfo, connector client", lambda frames: True),
     ),
 }
 

@@ -95,7 +95,10 @@ class Environment:
                 errors = [line for line in lines if line.startswith("ERROR")] or lines
                 raise PeerUnavailable(
                     f"{self.name}: could not build its environment from"
-                    f" bench/peers/{self.requirements}: " + " / ".join(errors[-3:])
+                    f" bench/peers/{self.requirements}: "
+                    + " / ".join(
+                        line if len(line) < 200 else line[:200] + " …" for line in errors[-3:]
+                    )
                 )
         (self.path / ".built").write_text(self._fingerprint() + "\n")
         return self.python
