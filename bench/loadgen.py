@@ -2,7 +2,8 @@
 
 `python -m bench.loadgen --bot URL --pid PID --chats N ...` serves a lean fake Bot Connector on
 127.0.0.1 (the activities' `serviceUrl`), runs every chat as a closed loop (install, then
-`--turns` messages, then a new chat) and prints one JSON object with what it measured:
+`--turns` messages, then a new chat; with `--time-install` the install is a timed turn too)
+and prints one JSON object with what it measured:
 
 - per timed turn, the time from the POST to the last expected reply reaching the connector;
 - throughput (timed turns completed inside the measuring window, per second);
@@ -68,7 +69,9 @@ class Connector:
 
     def __init__(self) -> None:
         self.waiting: dict[str, Pending] = {}
-        self.connections: set[int] = set()
+        #: The bot's end of each connection it opened (address, port): an object's id() would
+        #: be reused once a closed connection is freed, undercounting bots that open one a turn.
+        self.connections: set[tuple[str, int]] = set()
         self.replies = 0
         self.unexpected = 0
         self.url = ""
@@ -88,7 +91,9 @@ class Connector:
 
     async def _handle(self, request: web.BaseRequest) -> web.Response:
         if request.transport is not None:
-            self.connections.add(id(request.transport))
+            peer = request.transport.get_extra_info("peername")
+            if peer is not None:
+                self.connections.add((peer[0], peer[1]))
         parts = request.path.split("/")
         # /v3/conversations/{conversation}/activities[/{replyTo}] or .../members/{member}
         if len(parts) < 5 or parts[2] != "conversations":
@@ -132,6 +137,8 @@ class Plan:
     turns: int
     install_replies: int
     turn_replies: int
+    #: Whether a chat's install counts as a timed turn (a mix of fresh chats) or not (long chats).
+    time_install: bool = False
 
 
 @dataclass
@@ -168,7 +175,13 @@ class LoadGenerator:
         return json.dumps(body, separators=(",", ":")).encode()
 
     def new_chat(self, index: int) -> dict[str, Any]:
-        who = {"id": f"29:1guest{index}", "name": "Megan Bowen", "aadObjectId": str(uuid.uuid4())}
+        # A new guest per chat: a chat slot's next chat is someone else's, so nothing the bot
+        # keeps per user (a member look-up cache) passes for free in fresh chats.
+        who = {
+            "id": f"29:1{uuid.uuid4().hex}",
+            "name": "Megan Bowen",
+            "aadObjectId": str(uuid.uuid4()),
+        }
         return {
             "serviceUrl": self.connector.url,
             "channelId": "msteams",
@@ -221,8 +234,11 @@ class LoadGenerator:
             chat = self.new_chat(index)
             conversation = chat["conversation"]["id"]
             install = self.activity(chat, "conversationUpdate", membersAdded=[BOT, chat["from"]])
-            if await self.turn(http, conversation, install, self.plan.install_replies) is None:
+            timing = await self.turn(http, conversation, install, self.plan.install_replies)
+            if timing is None:
                 continue
+            if self.plan.time_install:
+                self.record(index, *timing)
             for number in range(self.plan.turns):
                 if self.stopping:
                     return
@@ -322,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=20, help="timed messages per chat")
     parser.add_argument("--install-replies", type=int, default=0)
     parser.add_argument("--turn-replies", type=int, default=1)
+    parser.add_argument(
+        "--time-install", action="store_true", help="count each chat's install as a timed turn"
+    )
     args = parser.parse_args(argv)
     plan = Plan(
         bot=args.bot,
@@ -333,6 +352,7 @@ def main(argv: list[str] | None = None) -> int:
         turns=args.turns,
         install_replies=args.install_replies,
         turn_replies=args.turn_replies,
+        time_install=args.time_install,
     )
     result = asyncio.run(LoadGenerator(plan).run())
     json.dump(result, sys.stdout)

@@ -1,13 +1,18 @@
-"""Crossdesk turn cost against the bare botbuilder SDK and the HTTP floor, side by side.
+"""Crossdesk's turn cost against the physical limit and the SDKs people would pick instead.
 
 `python -m bench` (or `python bench/run.py`) runs, for every level of concurrent chats and for
-several rounds, four configurations each in fresh processes (the bot, and the load generator
+several rounds, every configuration each in fresh processes (the bot, and the load generator
 with its fake Bot Connector), alternating their order every round so the machine's drift
-cancels, then prints the medians as a Markdown table and checks the targets. `--quick` finishes
-in about a minute (one round, short windows); `--json PATH` also writes every raw figure.
+cancels, then prints the medians as a Markdown table and checks the targets. The floors (raw
+aiohttp echo, the stateful limit bot), the SDK echoes (botbuilder 4.17.1, Microsoft 365 Agents
+SDK, Teams SDK v2) and Crossdesk's turns (plain, fresh chats, transfer) run in the same rounds.
+The Agents and Teams SDK echoes run in virtual environments built on first use
+(`bench/peers/`); when one cannot be built the run goes on without it and says why. `--quick`
+finishes in a few minutes (one round, short windows); `--json PATH` also writes every raw
+figure.
 
 Everything runs on 127.0.0.1 on ports chosen at run time; every process it starts it stops, and
-each bot gets a fresh SQLite file in a temporary directory that is removed afterwards.
+each stateful bot gets a fresh SQLite file in a temporary directory that is removed afterwards.
 """
 
 from __future__ import annotations
@@ -24,9 +29,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from bench.peers import PEERS, PeerUnavailable
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIGS_DIR = Path(__file__).resolve().parent / "config"
@@ -47,17 +55,43 @@ class Target:
     config: Path | None = None
     #: The checkout whose code serves the bot (another one: a baseline to compare with).
     tree: Path = ROOT
+    #: Whether each chat's install is a timed turn too (fresh chats: every activity counts).
+    time_install: bool = False
+
+    @property
+    def stateful(self) -> bool:
+        """Whether the bot keeps a SQLite file (a fresh one per run)."""
+        return self.kind in ("crossdesk", "limit")
 
 
 FLOOR = Target("floor", "raw aiohttp echo (floor)", "floor", 0, 1, 200)
+LIMIT = Target(
+    "limit", "limit: parse + 3 SQLite writes in 1 transaction + POST", "limit", 0, 1, 200
+)
 SDK = Target("sdk", "bare botbuilder 4.17.1 echo", "sdk", 0, 1, 200)
+AGENTS = Target("agents", "Microsoft 365 Agents SDK 1.9 echo", "agents", 0, 1, 200)
+TEAMS = Target("teams", "Teams SDK v2 (2.1) echo", "teams", 0, 1, 200)
 PLAIN = Target(
     "plain", "Crossdesk plain pipeline turn", "crossdesk", 1, 1, 200, CONFIGS_DIR / "plain.yaml"
+)
+#: Chats that are always new: the install (greeting: two replies), "hi" and an answer (one
+#: reply each, the last ends the chat), all three timed; then the next chat.
+FRESH = Target(
+    "fresh",
+    "Crossdesk fresh chats (install, hi, answer)",
+    "crossdesk",
+    2,
+    1,
+    2,
+    CONFIGS_DIR / "fresh.yaml",
+    time_install=True,
 )
 TRANSFER = Target(
     "transfer", "Crossdesk transfer turn", "crossdesk", 1, 2, 50, CONFIGS_DIR / "transfer.yaml"
 )
-TARGETS = (FLOOR, SDK, PLAIN, TRANSFER)
+# An agent-relay turn (a guest's message relayed to a human agent's chat) joins these once
+# Crossdesk has agents.
+TARGETS = (FLOOR, LIMIT, SDK, AGENTS, TEAMS, PLAIN, FRESH, TRANSFER)
 
 
 def baseline_targets(tree: Path) -> tuple[Target, ...]:
@@ -143,14 +177,20 @@ async def measure(
     *,
     duration: float | None = None,
     turns: int | None = None,
+    attach: Callable[[int], Awaitable[Any]] | None = None,
+    bot_args: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """One run: start the bot, drive it with `chats` chats, stop it; the load generator's
-    figures."""
+    figures. `attach(pid)`, if given, runs beside the load generator once the bot listens
+    (a profiler); what it returns is the result's `attached`."""
     scratch = Path(tempfile.mkdtemp(prefix="crossdesk-bench-"))
     log = (scratch / "bot.log").open("wb")
     args = [sys.executable, "-m", "bench.targets", target.kind]
     if target.config is not None:
-        args += ["--config", str(target.config), "--sqlite", str(scratch / "bench.sqlite3")]
+        args += ["--config", str(target.config)]
+    if target.stateful:
+        args += ["--sqlite", str(scratch / "bench.sqlite3")]
+    args += bot_args
     bot = await asyncio.create_subprocess_exec(
         *args,
         cwd=target.tree,
@@ -159,6 +199,19 @@ async def measure(
         stderr=log,
     )
     callbacks: dict[str, Any] = {}
+    statements: dict[str, int] = {}
+
+    async def drain(stdout: asyncio.StreamReader) -> None:
+        # Some bots log every request to stdout (uvicorn's access log): read it all along,
+        # so the pipe never fills and blocks them; keep the `callbacks` line.
+        async for raw in stdout:
+            line = raw.decode(errors="replace")
+            if line.startswith("callbacks "):
+                callbacks.update(json.loads(line.split(" ", 1)[1]))
+            elif line.startswith("statements "):
+                statements.update(json.loads(line.split(" ", 1)[1]))
+
+    reader: asyncio.Future[None] | None = None
     try:
         assert bot.stdout is not None
         line = (await asyncio.wait_for(bot.stdout.readline(), 60)).decode()
@@ -167,6 +220,7 @@ async def measure(
             raise RuntimeError(
                 f"{target.key} did not start: {(scratch / 'bot.log').read_text()[-2000:]}"
             )
+        reader = asyncio.ensure_future(drain(bot.stdout))
         url = f"http://127.0.0.1:{int(line.split()[1])}/api/messages"
         window = duration or settings.duration
         loadgen = await asyncio.create_subprocess_exec(
@@ -182,25 +236,32 @@ async def measure(
             f"--turns={turns or target.turns}",
             f"--install-replies={target.install_replies}",
             f"--turn-replies={target.turn_replies}",
+            *(["--time-install"] if target.time_install else []),
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
+        attached = asyncio.ensure_future(attach(bot.pid)) if attach is not None else None
         try:
             out, err = await asyncio.wait_for(
                 loadgen.communicate(), settings.warmup_max + window + 120
             )
+            extra = await attached if attached is not None else None
         finally:
+            if attached is not None:
+                attached.cancel()
             await _stop(loadgen)
         if loadgen.returncode != 0:
             raise RuntimeError(f"load generator failed: {err.decode()[-2000:]}")
         result: dict[str, Any] = json.loads(out)
+        result["attached"] = extra
     finally:
         await _stop(bot)
-        if bot.stdout is not None:
-            for line in (await bot.stdout.read()).decode().splitlines():
-                if line.startswith("callbacks "):
-                    callbacks = json.loads(line.split(" ", 1)[1])
+        if reader is not None:
+            try:
+                await asyncio.wait_for(reader, 10)
+            except TimeoutError:
+                reader.cancel()
         log.close()
         bot_log = (scratch / "bot.log").read_text(errors="replace")
         shutil.rmtree(scratch, ignore_errors=True)
@@ -213,6 +274,10 @@ async def measure(
     result["http_p99"] = percentile(http, 0.99) if http else None
     result["callback_cpu_p99"] = callbacks.get("cpu_p99")
     result["callback_cpu_max"] = callbacks.get("cpu_max")
+    cpu = callbacks.get("cpu_seconds")
+    result["gc_share"] = callbacks.get("gc_seconds", 0.0) / cpu if cpu else None
+    result["gc_collections"] = callbacks.get("gc_collections")
+    result["statements"] = statements
     return result
 
 
@@ -249,6 +314,7 @@ def summarize(runs: list[dict[str, Any]]) -> dict[str, Any]:
             "bot_cpu_per_turn",
             "callback_cpu_p99",
             "callback_cpu_max",
+            "gc_share",
         )
     }
     summary["rss_mb"] = _median([run["rss"] / 2**20 for run in runs])
@@ -295,8 +361,9 @@ def table(
 ) -> str:
     rows = [
         "| chats | bot | turns/s | p50 ms | p90 ms | p99 ms | max ms | bot CPU ms/turn"
-        " | callback CPU p99 / max ms | RSS MB | conns | timed turns | HTTP statuses | errors |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
+        " | callback CPU p99 / max ms | GC % of CPU | RSS MB | conns | timed turns | HTTP statuses"
+        " | errors |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---|",
     ]
     for level in settings.levels:
         for target in targets:
@@ -305,12 +372,13 @@ def table(
                 continue
             statuses = " ".join(f"{k}: {v}" for k, v in sorted(s["statuses"].items()))
             errors = ", ".join(f"{k}: {v}" for k, v in sorted(s["errors"].items())) or "0"
-            cpu = s["bot_cpu_per_turn"]
+            cpu, gc_share = s["bot_cpu_per_turn"], s["gc_share"]
             rows.append(
                 f"| {level} | {target.title} | {s['throughput']:.0f} | {_ms(s['p50'])}"
                 f" | {_ms(s['p90'])} | {_ms(s['p99'])} | {_ms(s['max'])}"
                 f" | {'-' if cpu is None else f'{cpu * 1000:.2f}'}"
                 f" | {_ms(s['callback_cpu_p99'])} / {_ms(s['callback_cpu_max'])}"
+                f" | {'-' if gc_share is None else f'{gc_share * 100:.1f}'}"
                 f" | {s['rss_mb']:.0f}"
                 f" | {s['connections']} | {s['turns']} | {statuses} | {errors} |"
             )
@@ -335,7 +403,37 @@ def verdicts(
     def verdict(met: bool | None) -> str:
         return "inconclusive" if met is None else "met" if met else "MISSED"
 
+    top = max(settings.levels)
+    # Near the physical limit, against what users would pick instead.
     lines = []
+    for level in settings.levels:
+        for key, label, bound in (
+            ("plain", "plain turn", 2.0),
+            ("fresh", "turn of fresh chats (install, hi, answer)", 2.5),
+            ("transfer", "transfer turn", 3.0),
+        ):
+            ratio = _ratio(
+                get(key, level, "bot_cpu_per_turn"), get("limit", level, "bot_cpu_per_turn")
+            )
+            lines.append(
+                f"- bot CPU per {label} / the limit bot's at {level} chats: {_times(ratio)}"
+                f" (target <= {bound:g}x): {verdict(None if ratio is None else ratio <= bound)}"
+            )
+    for level in (10, 200):
+        if level in settings.levels:
+            ratio = _ratio(get("plain", level, "throughput"), get("agents", level, "throughput"))
+            lines.append(
+                f"- plain turn throughput / Agents SDK echo's at {level} chats: {_times(ratio)}"
+                f" (target >= 2x): {verdict(None if ratio is None else ratio >= 2)}"
+            )
+    ratio = _ratio(get("plain", top, "p99"), get("agents", top, "p99"))
+    lines.append(
+        f"- p99 of a plain turn at {top} chats: {_ms(get('plain', top, 'p99'))} ms, Agents SDK"
+        f" echo {_ms(get('agents', top, 'p99'))} ms, ratio"
+        f" {'-' if ratio is None else f'{ratio:.2f}'} (target <= 0.5):"
+        f" {verdict(None if ratio is None else ratio <= 0.5)}"
+    )
+    # The earlier targets, against the bare botbuilder echo and the stateless floor.
     for level in (10, 200):
         if level in settings.levels:
             ratio = _ratio(get("plain", level, "throughput"), get("sdk", level, "throughput"))
@@ -350,7 +448,6 @@ def verdicts(
             f"- bot CPU per plain turn / floor's at {level} chats: {_times(ratio)}"
             f" (target <= 5x): {verdict(None if ratio is None else ratio <= 5)}"
         )
-    top = max(settings.levels)
     ratio = _ratio(get("plain", top, "p99"), get("sdk", top, "p99"))
     lines.append(
         f"- p99 of a plain turn at {top} chats: {_ms(get('plain', top, 'p99'))} ms, bare SDK"
@@ -405,6 +502,14 @@ async def run(
     settings: Settings, only: set[str] | None, targets_all: tuple[Target, ...] = TARGETS
 ) -> dict[str, Any]:
     targets = [t for t in targets_all if only is None or t.key in only]
+    unavailable = {}
+    for target in [t for t in targets if t.kind in PEERS]:
+        try:
+            await asyncio.to_thread(PEERS[target.kind].environment.ensure)
+        except PeerUnavailable as error:
+            unavailable[target.key] = str(error)
+            print(f"left out {target.key}: {error}", file=sys.stderr, flush=True)
+            targets.remove(target)
     raw: dict[tuple[str, int], list[dict[str, Any]]] = {}
     for round_number in range(settings.rounds):
         order = targets if round_number % 2 == 0 else targets[::-1]
@@ -442,7 +547,7 @@ async def run(
             "samples": samples,
         }
     summaries = {key: summarize(runs) for key, runs in raw.items()}
-    return {"raw": raw, "summaries": summaries, "soak": soak}
+    return {"raw": raw, "summaries": summaries, "soak": soak, "unavailable": unavailable}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -454,8 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--soak", type=float, help="seconds of the RSS soak run (0: none)")
     parser.add_argument(
         "--only",
-        help="comma-separated targets: floor,sdk,plain,transfer (and plain-before,"
-        "transfer-before with --baseline)",
+        help="comma-separated targets: " + ",".join(t.key for t in TARGETS) + " (and"
+        " plain-before,transfer-before with --baseline)",
     )
     parser.add_argument("--json", type=Path, help="also write every raw figure here")
     parser.add_argument(
@@ -486,12 +591,15 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"`{command}`: {settings.rounds} round(s) per cell (medians), {settings.duration:g} s"
         f" window, chats of {PLAIN.turns} timed turns ({TRANSFER.turns} for transfers) after"
-        f" an untimed install, load average at start"
-        f" {load[0]:.2f}/{load[1]:.2f}."
+        f" an untimed install, fresh chats of {FRESH.turns + 1} timed turns (the install too),"
+        f" load average at start {load[0]:.2f}/{load[1]:.2f}."
     )
     print()
     print(table(outcome["summaries"], settings, targets))
     print()
+    for key, reason in outcome["unavailable"].items():
+        print(f"Not measured: {key} ({reason}).")
+        print()
     for line in verdicts(outcome["summaries"], settings, outcome["soak"]):
         print(line)
     if args.json:
@@ -501,6 +609,7 @@ def main(argv: list[str] | None = None) -> int:
             "settings": vars(settings),
             "raw": {f"{k}@{level}": runs for (k, level), runs in outcome["raw"].items()},
             "soak": outcome["soak"],
+            "unavailable": outcome["unavailable"],
         }
         args.json.write_text(json.dumps(serializable, indent=1))
     return 0
