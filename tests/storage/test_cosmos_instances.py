@@ -26,7 +26,10 @@ from tests.support.ports import unused_port
 from tests.support.teams import TeamsChat
 
 ASKED = "Thanks. Which team should take this?"
-PICK = "Please pick one of the options: IT Support, HR or Legal."
+PICK = (
+    "Sorry, I'm not sure which one you mean. Please click one, or type its number:\n\n"
+    "1. IT Support\n2. HR\n3. Legal"
+)
 
 
 def _serve(cosmos: CosmosServer, database: str, log: Path) -> tuple[str, subprocess.Popen[bytes]]:
