@@ -571,3 +571,28 @@ async def test_an_unclear_rating_asks_again(desk: Desk) -> None:
         "Please rate this chat from 1 (poor) to 5 (excellent): click a rating, or type the number."
     )
     assert again.card_titled("How would you rate this chat?")
+
+
+async def test_a_failed_turn_is_told_in_the_guests_language(start_bot: StartBot) -> None:
+    import sqlite3
+
+    from app import STORE
+    from storage.sqlite import SqliteStore
+
+    bot = await start_bot(config=CONFIG, sqlite="failing.sqlite3")
+    chat = bot.chat(locale="fr-FR", timezone="Europe/Paris")
+    await chat.install()
+    store = bot.app[STORE]
+    assert isinstance(store, SqliteStore)
+    fault = sqlite3.connect(store.path)
+    fault.execute(
+        "CREATE TRIGGER disk_full BEFORE INSERT ON claims BEGIN SELECT RAISE(ABORT, 'disk'); END"
+    )
+    fault.commit()
+    failed = await chat.post(chat.activity("message", text="Mon contrat", textFormat="plain"))
+    assert failed.status == 503
+    assert chat.received().texts()[-1] == (
+        "Désolé, une erreur s'est produite de notre côté. Si aucune réponse ne suit, renvoyez"
+        " votre message."
+    )
+    fault.close()
