@@ -360,8 +360,8 @@ class Runtime:
         self, turn: _Turn, event: GuestMessage, ended: Session | None, facts: Mapping[str, Any]
     ) -> bool:
         """Answer a message to a chat that has ended when it starts nothing new: a click on
-        one of its cards, 'end chat', or a thanks or OK soon after the end. It is kept in the
-        ended session's transcript."""
+        one of its cards, 'end chat', or a thanks or OK soon after the end. Only the answer is
+        kept (in the outbox): a turn writes the sessions it read, and an ended one is not."""
         metadata = {**(ended.metadata if ended else {}), **facts}
         locale = metadata.get("Guest.Locale")
         tenant = ended.tenant_id if ended else self.config.front_door.id
@@ -375,13 +375,7 @@ class Runtime:
             reply = texts.text("chat.nothing_to_end")
         else:
             return False
-        if ended is not None:
-            turn.session = ended
-            turn.track(ended)
-            self._record(turn, ended, event)
-            turn.say([Reply(text=reply)])
-        else:
-            turn.replies.append(Reply(text=reply))
+        turn.replies.append(Reply(text=reply))
         return True
 
     def _route(self, turn: _Turn, event: Event) -> None:

@@ -220,8 +220,6 @@ async def test_thanks_soon_after_the_end_is_acknowledged_and_starts_nothing(desk
         ("helpdesk", "transferred"),
         ("it", "ended"),
     ]
-    said = [e["text"] for e in sessions[1]["transcript"] if e["direction"] == "in"]
-    assert said[-4:-1] == ["Thanks a lot!", "👍", None] and said[-1] == "end chat"
 
 
 async def test_after_the_window_thanks_opens_a_new_chat_without_answering(desk: Desk) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.hours import BusinessHours, Week, is_open, next_opening
-from tests.support.desk import desk, open_desk, stages, texts
+from tests.support.desk import Desk, desk, open_desk, stages, texts
 
 
 async def test_a_wake_closes_an_idle_chat_without_a_word(tmp_path: Path) -> None:
@@ -107,3 +107,26 @@ def test_the_next_opening_skips_holidays_and_closed_days() -> None:
     assert next_opening(BERLIN, thursday) == datetime(2026, 4, 4, 8, 0, tzinfo=UTC)
     never = BusinessHours(time_zone="UTC", weekly=Week())
     assert next_opening(never, thursday) is None
+
+
+async def test_a_card_given_per_language_goes_to_each_guest_in_theirs(tmp_path: Path) -> None:
+    import json
+
+    for name, text in (("welcome.json", "Welcome"), ("willkommen.json", "Willkommen")):
+        card = {
+            "type": "AdaptiveCard",
+            "version": "1.5",
+            "body": [{"type": "TextBlock", "text": f"{text}, ${{Guest.GivenName}}"}],
+        }
+        (tmp_path / name).write_text(json.dumps(card), encoding="utf-8")
+    config = desk()
+    greet = stages(config, "helpdesk", "welcome")[0]
+    greet["card"] = {"en": "welcome.json", "de": "willkommen.json"}
+    greet["text"] = {"en": "Hi.", "de": "Hallo."}
+    english = open_desk(tmp_path, config)
+    assert texts(await english.open())[0] == "[card] Welcome, Megan"
+    german = Desk(english.config, english.store, "a:1german-chat")
+    german.channel.facts_ = {**german.channel.facts_, "Guest.Locale": "de-AT"}
+    replies = await german.open()
+    assert texts(replies)[0] == "[card] Willkommen, Megan"
+    assert replies[0].text == "Hallo."
