@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from locales import ENGLISH, Catalog, filler_words, language_of, normalize, said, words_in
-from locales.small_talk import SmallTalk, small_talk
+from locales.small_talk import SmallTalk, guest_names, small_talk
 from pipeline.session import Session
 
 #: How long after a chat ended a thanks or an OK is taken as said to that chat.
@@ -61,22 +61,7 @@ def command_of(text: str | None, locale: str | None) -> Command | None:
 
 def guest_small_talk(text: str | None, metadata: Mapping[str, Any]) -> SmallTalk | None:
     """What kind of small talk a guest's message is (their own name may follow a greeting)."""
-    names = [
-        str(metadata[key])
-        for key in ("Guest.GivenName", "Guest.Name")
-        if isinstance(metadata.get(key), str)
-    ]
-    return small_talk(text, names=names)
-
-
-def small_talk_reply(kind: SmallTalk, texts: Catalog, metadata: Mapping[str, Any]) -> str:
-    """A short friendly answer to small talk (the stage's prompt follows it)."""
-    if kind is SmallTalk.GREETING:
-        name = metadata.get("Guest.GivenName") or metadata.get("Guest.Name")
-        if isinstance(name, str) and name.strip():
-            return texts.text("small_talk.greeting", name=name.strip())
-        return texts.text("small_talk.greeting_anonymous")
-    return texts.text(f"small_talk.{kind.value}")
+    return small_talk(text, names=guest_names(metadata))
 
 
 def last_heard(session: Session) -> datetime:

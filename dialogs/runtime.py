@@ -25,13 +25,13 @@ from dialogs.conversation import (
     after_end_reply,
     command_of,
     guest_small_talk,
-    small_talk_reply,
     went_idle,
 )
 from dialogs.delivery import ADAPTIVE_CARD, Delivery, outgoing
 from dialogs.repair import Stranded, locate
 from errors import PipelineError
 from locales import Catalog, catalog, language_of
+from locales.small_talk import small_talk_reply
 from pipeline.config import Config, StageRef, Tenant
 from pipeline.session import (
     GUEST_FACTS,

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import enum
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
-from locales import normalize, words_in
+from locales import Catalog, normalize, words_in
 
 #: Emoji that greet or thank; any other message made of emoji alone is an acknowledgement.
 _GREETING_EMOJI = frozenset("👋🖐✋")
@@ -74,3 +75,22 @@ def _emoji_only(text: str) -> SmallTalk | None:
     if any(char in _THANKS_EMOJI for char in seen):
         return SmallTalk.THANKS
     return SmallTalk.OK
+
+
+def guest_names(metadata: Mapping[str, Any]) -> list[str]:
+    """The guest's names, which may follow a greeting ("hi Megan")."""
+    return [
+        str(metadata[key])
+        for key in ("Guest.GivenName", "Guest.Name")
+        if isinstance(metadata.get(key), str)
+    ]
+
+
+def small_talk_reply(kind: SmallTalk, texts: Catalog, metadata: Mapping[str, Any]) -> str:
+    """A short friendly answer to small talk (what the chat waits for follows it)."""
+    if kind is SmallTalk.GREETING:
+        name = metadata.get("Guest.GivenName") or metadata.get("Guest.Name")
+        if isinstance(name, str) and name.strip():
+            return texts.text("small_talk.greeting", name=name.strip())
+        return texts.text("small_talk.greeting_anonymous")
+    return texts.text(f"small_talk.{kind.value}")

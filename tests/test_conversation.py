@@ -331,6 +331,18 @@ async def test_the_title_is_stored_beside_the_value(desk: Desk) -> None:
     assert (metadata["HelpDesk.Department"], metadata["HelpDesk.DepartmentTitle"]) == ("hr", "HR")
 
 
+@pytest.mark.parametrize(("typed", "answer"), [("thanks", "You're welcome!"), ("ok", "All right.")])
+async def test_small_talk_at_options_gets_a_friendly_word_and_the_card_again(
+    desk: Desk, typed: str, answer: str
+) -> None:
+    bot, _ = await desk()
+    chat = bot.chat()
+    await at_route(chat)
+    replies = await chat.say(typed)
+    assert replies.texts() == [answer]
+    assert replies.card_titled(ROUTE)
+
+
 @pytest.mark.parametrize("typed", ["banana", "HR or Legal", "7"])
 async def test_an_unclear_answer_lists_the_options_with_their_numbers(
     desk: Desk, typed: str
@@ -437,7 +449,7 @@ async def test_texts_missing_the_guests_language_fall_back_to_the_tenants(desk: 
     legal = await chat.submit(choice_value(options, "Legal"))
     # Legal's texts are German and English; its default language is German.
     legal.saying("Hier ist die Rechtsabteilung. Worum geht es, kurz gesagt?")
-    assert legal.card_titled("Vous êtes maintenant avec Legal")
+    assert legal.card_titled("Vous êtes maintenant en contact avec Legal")
     assert (
         (await chat.say("aide"))
         .texts()[0]

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from cards.options import CHOICE_INPUT, options_card
 from locales import ENGLISH, filler_words, normalize, numbered, said
+from locales.small_talk import guest_names, small_talk, small_talk_reply
 from pipeline.markdown import escape_markdown
 from pipeline.stages.base import (
     METADATA_KEY,
@@ -68,7 +69,8 @@ class Choice(BaseModel):
 
 class OptionsStage(StageBase):
     """Offer `text` with a button per choice (a choice list for more than six); the guest
-    clicks, or types a title, a value, its number or the name of the tenant it leads to. The
+    clicks, or types a title, a value, its number or the name of the tenant it leads to (a
+    greeting, thanks or OK that names no choice gets a friendly word and the card again). The
     choice's value is stored under `store_as` (its title as `<store_as>Title`) and its `next`
     is where the chat goes."""
 
@@ -106,6 +108,12 @@ class OptionsStage(StageBase):
         ):
             return stale_card(context, self.prompt(context))
         choice = self._pick(context, guest)
+        if choice is None and submit is None:
+            metadata = session.metadata
+            kind = small_talk(guest.text, names=guest_names(metadata))
+            if kind is not None:
+                reply = Reply(text=small_talk_reply(kind, context.texts, metadata))
+                return Outcome([reply, *self.prompt(context)], Wait())
         if choice is None:
             titles = [escape_markdown(self._title(context, c)) for c in self.choices]
             unclear = context.texts.text("options.unclear", numbered=numbered(titles))
