@@ -17,7 +17,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -42,7 +42,14 @@ try:
         schema_text,
     )
     from pipeline.findings import Severity, count
-    from pipeline.session import Direction, Session, SessionState, TranscriptEntry, iso
+    from pipeline.session import (
+        Direction,
+        Session,
+        SessionState,
+        TranscriptEntry,
+        iso,
+        utc_now,
+    )
     from storage.base import LEASE_SECONDS, ChatHistory, SessionSearch, Store
     from storage.export import conversation_export, export
     from storage.sqlite import SqliteStore
@@ -203,8 +210,13 @@ RUNTIME = web.AppKey("runtime", Runtime)
 SWEEPER = web.AppKey("sweeper", Sweeper)
 
 
-def create_app(settings: Settings, config: Config | None = None) -> web.Application:
-    """The aiohttp application; the configuration is validated here, before serving."""
+def create_app(
+    settings: Settings, config: Config | None = None, *, clock: Callable[[], datetime] = utc_now
+) -> web.Application:
+    """The aiohttp application; the configuration is validated here, before serving.
+
+    `clock` is what turns take as the time (tests move it to see chats go idle or tenants
+    close)."""
     config = config or load_config(settings.config_path)
     # Bodies are read as sent: Teams never compresses one, and the endpoint refuses any that is
     # (aiohttp would otherwise decode it first and fail on a body that lies about it).
@@ -218,7 +230,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
             ConnectorSender(endpoint.authentication, settings.app_id),
             pacer=Pacer() if settings.pacing else Pacer(windows=()),
         )
-        runtime = app[RUNTIME] = Runtime(config, store, delivery)
+        runtime = app[RUNTIME] = Runtime(config, store, delivery, clock=clock)
         app[SWEEPER] = Sweeper(
             store, delivery, interval=settings.sweep_seconds, timers=runtime.fire_due_timers
         )

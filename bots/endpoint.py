@@ -44,6 +44,7 @@ from bots.edge.credentials import CachedCredentialFactory
 from bots.edge.signing_keys import SigningKeys, channel_metadata_url
 from bots.edge.wire import activity_from_json, warm_up
 from bots.teams import CrossdeskBot
+from locales import catalog, language_of
 
 log = logging.getLogger(__name__)
 
@@ -264,10 +265,8 @@ async def _on_turn_error(context: TurnContext, error: Exception) -> None:
     )
     if context.activity.type == ActivityTypes.message:
         try:
-            await context.send_activity(
-                "Sorry, something went wrong on our side. If no answer follows, please send"
-                " your message again."
-            )
+            texts = catalog(language_of(context.activity.locale))
+            await context.send_activity(texts.text("chat.failed"))
         except Exception as failure:
             log.warning(
                 "the guest could not be told that the turn failed (%s)", type(failure).__name__

@@ -1,8 +1,9 @@
 """The per-tenant pipeline runtime: the one owner of a chat's turn, and the delivery of what
 turns send (no SDK)."""
 
+from dialogs.conversation import Command
 from dialogs.delivery import Delivery, Sender, Sweeper
-from dialogs.runtime import Channel, ChatOpened, Command, Event, GuestMessage, Runtime, Wake
+from dialogs.runtime import Channel, ChatOpened, Event, GuestMessage, Runtime, Wake
 
 __all__ = [
     "Channel",

@@ -12,16 +12,26 @@ hands events in through a `Channel` and posts the outbox through a `Sender`.
 
 from __future__ import annotations
 
-import enum
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, assert_never
 
+from dialogs.conversation import (
+    ABANDONED,
+    Command,
+    acknowledged_after_end,
+    after_end_reply,
+    command_of,
+    guest_small_talk,
+    went_idle,
+)
 from dialogs.delivery import ADAPTIVE_CARD, Delivery, outgoing
 from dialogs.repair import Stranded, locate
 from errors import PipelineError
+from locales import Catalog, catalog, language_of
+from locales.small_talk import small_talk_reply
 from pipeline.config import Config, StageRef, Tenant
 from pipeline.session import (
     GUEST_FACTS,
@@ -30,6 +40,7 @@ from pipeline.session import (
     Session,
     SessionState,
     TranscriptEntry,
+    iso,
     utc_now,
 )
 from pipeline.stages.base import (
@@ -140,20 +151,11 @@ class Unprompted:
         return None
 
 
-class Command(enum.Enum):
-    """What a guest can type at any stage (also listed in the Teams app's command menu)."""
-
-    HELP = "help"
-    END_CHAT = "end chat"
-    START_OVER = "start over"
-
-
-def command_of(event: Event) -> Command | None:
-    """The command the guest typed, if the whole message is one (case and punctuation aside)."""
-    if not isinstance(event, GuestMessage) or event.text is None:
+def typed_command(event: Event, locale: Any) -> Command | None:
+    """The command the guest typed, if the whole message is one."""
+    if not isinstance(event, GuestMessage) or event.value is not None:
         return None
-    typed = " ".join(event.text.casefold().strip(" \t\n.!?/").split())
-    return next((command for command in Command if command.value == typed), None)
+    return command_of(event.text, locale if isinstance(locale, str) else None)
 
 
 # one turn's work
@@ -179,6 +181,10 @@ class _Turn:
     #: Timers the stages set in this turn, by key; the timer that started the turn, if one did.
     timers: dict[str, Timer] = field(default_factory=dict)
     fired: str | None = None
+    #: The message that opened the session, to answer the new chat's first question with.
+    opening: GuestInput | None = None
+    #: What the guest is told before a new session's pipeline starts (an idle chat closed).
+    notice: Reply | None = None
 
     @property
     def current(self) -> Session:
@@ -289,8 +295,7 @@ class Runtime:
     async def _run(self, chat: ChatTurn, event: Event, channel: Channel) -> None:
         """The turn's straight line, under the chat's lease."""
         turn = _Turn(chat, chat.event_id, self.clock(), chat.session)
-        await self._take_in(turn, event, channel)
-        if turn.session is not None:
+        if await self._take_in(turn, event, channel):
             self._route(turn, event)
         await chat.commit(turn.writes(self._outbox(turn, channel)))
         await self.delivery.deliver(chat)
@@ -326,46 +331,128 @@ class Runtime:
 
     # the steps of a turn
 
-    async def _take_in(self, turn: _Turn, event: Event, channel: Channel) -> None:
-        """Find the chat's session (or open one at the front door) and record the event."""
+    async def _take_in(self, turn: _Turn, event: Event, channel: Channel) -> bool:
+        """Find the chat's session (closing it if it went idle; opening one at the front door
+        if there is none) and record the event; False when the turn has nothing more to do."""
         reference = channel.reference()
         if reference is not None and reference != turn.chat.reference:
             turn.reference = reference
         if isinstance(event, TimerFired):
             turn.fired = event.key
+        ended: Session | None = None
+        if turn.session is not None:
+            ended = self._close_if_idle(turn, turn.session)
         if turn.session is None:
             if isinstance(event, Wake | TimerFired):
-                return
-            facts = {**channel.facts(), "Guest.IsNew": not turn.chat.known}
+                return False
+            if isinstance(event, GuestMessage):
+                ended = ended or await self._last_session(turn)
+                if self._after_end(turn, event, ended, channel.facts()):
+                    return False
+                if ended and ended.metadata.get("Session.Status.Resolution") == ABANDONED:
+                    # Closed by a turn Crossdesk started: this message is the guest's first since.
+                    turn.notice = self._idle_notice(ended)
+            guest = {k: v for k, v in (ended.metadata if ended else {}).items() if k in GUEST_FACTS}
+            facts = {**guest, **channel.facts(), "Guest.IsNew": not turn.chat.known}
             self._open_front_door(turn, {**facts, **await channel.profile()})
             turn.opened = True
+            if isinstance(event, GuestMessage) and event.value is None and event.text:
+                metadata = turn.current.metadata
+                if not typed_command(event, metadata.get("Guest.Locale")) and not (
+                    guest_small_talk(event.text, metadata)
+                ):
+                    turn.opening = GuestInput(text=event.text)
         session = turn.current
         turn.track(session)
         if isinstance(event, GuestMessage):
             # Install events carry less than messages (no name, no client info): complete.
             for key, value in channel.facts().items():
                 session.metadata.setdefault(key, value)
-            session.record(
-                TranscriptEntry(
-                    Direction.IN,
-                    turn.now,
-                    text=event.text,
-                    value=dict(event.value) if event.value is not None else None,
-                    activity_id=turn.event_id,
-                )
+            self._record(turn, session, event)
+        return True
+
+    def _record(self, turn: _Turn, session: Session, event: GuestMessage) -> None:
+        session.record(
+            TranscriptEntry(
+                Direction.IN,
+                turn.now,
+                text=event.text,
+                value=dict(event.value) if event.value is not None else None,
+                activity_id=turn.event_id,
             )
+        )
+
+    def _close_if_idle(self, turn: _Turn, session: Session) -> Session | None:
+        """Close the chat's session as abandoned if its guest has been silent for its
+        tenant's idle timeout (as of when it went idle); the session, or None."""
+        timeout = self.config.idle_timeout(session.tenant_id)
+        idle_since = went_idle(session, timeout, turn.now)
+        if idle_since is None:
+            return None
+        log.info(
+            "chat %s: session %s idle since %s; closed as abandoned",
+            session.conversation_id,
+            session.id,
+            iso(idle_since),
+        )
+        session.metadata["Session.Status.Resolution"] = ABANDONED
+        session.end(SessionState.ENDED, idle_since)
+        turn.track(session)
+        turn.session = None
+        turn.notice = self._idle_notice(session)
+        return session
+
+    def _idle_notice(self, session: Session) -> Reply:
+        """The line that tells a guest their chat was closed for want of messages."""
+        texts = self._texts(session)
+        timeout = self.config.idle_timeout(session.tenant_id)
+        duration = texts.duration(timeout)
+        name = self._tenant_name(session)
+        return Reply(text=texts.text("chat.idle_closed", tenant=name, duration=duration))
+
+    async def _last_session(self, turn: _Turn) -> Session | None:
+        """The chat's latest session when it has no active one (read only on that path)."""
+        if not turn.chat.known:
+            return None
+        sessions = (await self.store.history(turn.chat.conversation_id)).sessions
+        return sessions[-1] if sessions else None
+
+    def _after_end(
+        self, turn: _Turn, event: GuestMessage, ended: Session | None, facts: Mapping[str, Any]
+    ) -> bool:
+        """Answer a message to a chat that has ended when it starts nothing new: a click on
+        one of its cards, 'end chat', or a thanks or OK soon after the end. Only the answer is
+        kept (in the outbox): a turn writes the sessions it read, and an ended one is not."""
+        metadata = {**(ended.metadata if ended else {}), **facts}
+        locale = metadata.get("Guest.Locale")
+        tenant = ended.tenant_id if ended else self.config.front_door.id
+        texts = catalog(language_of(locale), self.config.default_language(tenant))
+        kind = guest_small_talk(event.text, metadata) if event.value is None else None
+        if GuestInput(value=event.value).submit is not None:
+            reply = texts.text("chat.ended_card")
+        elif acknowledged_after_end(kind, ended, turn.now) and kind is not None:
+            reply = after_end_reply(kind, texts)
+        elif typed_command(event, locale) is Command.END_CHAT:
+            reply = texts.text("chat.nothing_to_end")
+        else:
+            return False
+        turn.replies.append(Reply(text=reply))
+        return True
 
     def _route(self, turn: _Turn, event: Event) -> None:
         """Do what the event asks of the chat's session."""
         session = turn.current
         if turn.opened:
-            # The event that opened the session starts its pipeline; it is not an answer.
+            # The event that opened the session starts its pipeline (a message that says
+            # something answers its first question, see `_follow`).
+            if turn.notice is not None:
+                turn.say([turn.notice])
             self._start(turn, self.config.front_door)
             return
         if isinstance(event, TimerFired):
             self._timer(turn, event)
             return
-        command = command_of(event)
+        command = typed_command(event, session.metadata.get("Guest.Locale"))
         if command is Command.END_CHAT:
             self._end_chat(turn)
             return
@@ -379,6 +466,8 @@ class Runtime:
                 self._help(turn, where, context)
             case Command.START_OVER:
                 self._start_over(turn)
+            case Command.HUMAN:
+                self._no_person_here(turn, where, context)
             case None:
                 self._resume(turn, event, where, context)
             case _:
@@ -387,6 +476,12 @@ class Runtime:
     def _resume(self, turn: _Turn, event: Event, ref: StageRef, context: StageContext) -> None:
         match event:
             case GuestMessage(text=text, value=value):
+                metadata = turn.current.metadata
+                kind = guest_small_talk(text, metadata) if value is None else None
+                if kind is not None and ref.stage.hears_small_talk:
+                    reply = small_talk_reply(kind, self._texts(turn.current), metadata)
+                    turn.say([Reply(text=reply), *ref.stage.prompt(context)])
+                    return
                 outcome = ref.stage.on_input(context, GuestInput(text=text, value=value))
                 self._follow(turn, ref, outcome)
             case ChatOpened(reinstalled=reinstalled):
@@ -419,6 +514,17 @@ class Runtime:
     def _follow(self, turn: _Turn, ref: StageRef, outcome: Outcome) -> None:
         """Send the stage's replies and go where it says, until a stage waits or the chat ends."""
         while True:
+            if turn.opening is not None and isinstance(outcome.next, Wait):
+                # The new chat's first wait: a question takes the message that opened the chat
+                # as its answer (without asking what was already said); elsewhere the message
+                # stays in the transcript.
+                opening, turn.opening = turn.opening, None
+                if ref.stage.takes_opening_message:
+                    turn.current.position = self._waiting(
+                        turn.current, ref, outcome.next.keep, turn.now
+                    )
+                    outcome = ref.stage.on_input(self._context(turn, ref), opening)
+                    continue
             turn.say(outcome.replies)
             session = turn.current
             match outcome.next:
@@ -511,32 +617,29 @@ class Runtime:
 
     def _help(self, turn: _Turn, ref: StageRef, context: StageContext) -> None:
         guidance = ref.stage.help(context)
-        turn.say(
-            [
-                Reply(
-                    text=f"You're chatting with {ref.tenant.name}. {guidance.waiting_for}"
-                    " Type 'end chat' at any time to close this chat."
-                ),
-                *guidance.replies,
-            ]
+        text = context.texts.text(
+            "chat.help", tenant=ref.tenant.name, waiting_for=guidance.waiting_for
         )
+        turn.say([Reply(text=text), *guidance.replies])
+
+    def _no_person_here(self, turn: _Turn, ref: StageRef, context: StageContext) -> None:
+        """The guest asked for a person: say plainly this chat has none, and where it is."""
+        guidance = ref.stage.help(context)
+        text = context.texts.text(
+            "chat.human", tenant=ref.tenant.name, waiting_for=guidance.waiting_for
+        )
+        turn.say([Reply(text=text), *guidance.replies])
 
     def _end_chat(self, turn: _Turn) -> None:
         session = turn.current
-        turn.say(
-            [
-                Reply(
-                    text=f"You ended the chat with {self._tenant_name(session)}. Send a message"
-                    " any time to start a new one."
-                )
-            ]
-        )
+        text = self._texts(session).text("chat.ended_by_guest", tenant=self._tenant_name(session))
+        turn.say([Reply(text=text)])
         session.metadata["Session.Status.Resolution"] = "ended by guest"
         session.end(SessionState.ENDED, turn.now)
 
     def _start_over(self, turn: _Turn) -> None:
         old = turn.current
-        turn.say([Reply(text="Let's start over.")])
+        turn.say([Reply(text=self._texts(old).text("chat.start_over"))])
         old.metadata["Session.Status.Resolution"] = "started over by guest"
         old.end(SessionState.ENDED, turn.now)
         guest = {k: v for k, v in old.metadata.items() if k in GUEST_FACTS}
@@ -547,27 +650,19 @@ class Runtime:
         """Move a stranded chat on, keeping its data, and tell the guest plainly."""
         session = turn.current
         log.warning("chat %s: %s", session.conversation_id, stranded.describe(self.config))
+        texts = self._texts(session)
         if not stranded.to_front_door:
             tenant = self.config.tenants[session.tenant_id]
-            turn.say(
-                [
-                    Reply(
-                        text=f"Sorry, {tenant.name} changed how its chats go since your last"
-                        " message, so let's start again from the beginning."
-                    )
-                ]
-            )
+            turn.say([Reply(text=texts.text("chat.restarted", tenant=tenant.name))])
             self._start(turn, tenant)
             return
         front_door = self.config.front_door
-        turn.say(
-            [
-                Reply(
-                    text=f"Sorry, {self._tenant_name(session)} isn't available here any more,"
-                    f" so I've brought you back to {front_door.name}."
-                )
-            ]
+        moved = texts.text(
+            "chat.moved_to_front_door",
+            tenant=self._tenant_name(session),
+            front_door=front_door.name,
         )
+        turn.say([Reply(text=moved)])
         session.metadata["Session.Status.Resolution"] = "tenant no longer available"
         session.end(SessionState.ENDED, turn.now)
         carried = {k: v for k, v in session.metadata.items() if not k.startswith("Session.")}
@@ -602,6 +697,17 @@ class Runtime:
             session,
             turn.now,
             kept,
+            default_language=self.config.default_language(ref.tenant.id),
+            tenant_names=self.config.tenant_names,
+            hours=self.config.hours,
+            choice_names=self.config.choice_names(ref),
+        )
+
+    def _texts(self, session: Session) -> Catalog:
+        """Crossdesk's own texts for the session's guest."""
+        return catalog(
+            language_of(session.metadata.get("Guest.Locale")),
+            self.config.default_language(session.tenant_id),
         )
 
     def _tenant_name(self, session: Session) -> str:

@@ -15,13 +15,17 @@ import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zoneinfo import available_timezones
 
 from cards import CompiledTemplate, TemplateError, compile_template
 from cards.expressions import ExpressionSyntaxError, Name, compile_expression
 from cards.template import binding_end, split_bindings
 from cards.validate import Shape, check_template, data_shape
+from locales import LANGUAGES, zone_of
 from pipeline.findings import Finding, Where, error, info, one_of, warning
+from pipeline.hours import WEEKDAYS, holiday_problem, span_problems
 from pipeline.session import GUEST_FACTS
 from pipeline.source import DataPath, Source
 from pipeline.stages import AnyStage
@@ -36,12 +40,19 @@ CARD_VERSION = (1, 5)
 
 def builtin_keys() -> tuple[str, ...]:
     """Metadata Crossdesk itself writes: who the guest is, the session, the transfer links."""
+    from pipeline.stages.business_hours import HOURS, HOURS_KEYS
+    from pipeline.stages.rating import COMMENT, RATING
     from pipeline.transfer import FROM, LINK_FIELDS, TO
 
     return (
         *GUEST_FACTS,
         "Guest.IsNew",
         "Guest.Question",
+        "Guest.LocalTime",
+        "Guest.LocalDate",
+        *(HOURS + name for name in HOURS_KEYS),
+        RATING,
+        COMMENT,
         "Session.SessionId",
         "Session.TenantId",
         "Session.TenantName",
@@ -102,6 +113,8 @@ class _Checker:
     def run(self) -> None:
         self._tenants()
         self._agents()
+        self._languages()
+        self._hours()
         for stage in self.stages:
             self._stage(stage)
         self._unclosed(self.source.data, ())
@@ -217,6 +230,92 @@ class _Checker:
                             )
                         )
 
+    # languages
+
+    def _languages(self) -> None:
+        """Texts given per language must have the tenant's default language (guests whose own
+        language is missing get that one); Crossdesk's own texts come in four languages."""
+        default = self.config.default_language
+        if default not in LANGUAGES:
+            self.findings.append(
+                warning(
+                    self.source.where_of(("default_language",)),
+                    _no_catalog(default),
+                )
+            )
+        for index, tenant in enumerate(self.config.tenants):
+            if tenant.default_language is not None and tenant.default_language not in LANGUAGES:
+                self.findings.append(
+                    warning(
+                        self.at_tenant(index, "default_language"),
+                        _no_catalog(tenant.default_language),
+                    )
+                )
+        for stage in self.stages:
+            language = stage.tenant.default_language or default
+            fields = [*stage.stage.texts(), *stage.stage.templates()]
+            given: dict[str, set[str]] = {}
+            for field, _ in fields:
+                head, _, last = field.rpartition(".")
+                if head and re.fullmatch(r"[a-z]{2,3}", last):
+                    given.setdefault(head, set()).add(last)
+            for field, languages in given.items():
+                written = _node(
+                    _node(self.source.data, stage.path),
+                    _field_steps(_node(self.source.data, stage.path), field),
+                )
+                if not isinstance(written, dict) or set(written) != languages:
+                    continue  # not a text per language (`branches[0].if`)
+                if language not in languages:
+                    self.findings.append(
+                        error(
+                            self.at(stage, field),
+                            f"has no '{language}' ({_whose(stage.tenant, language)} default"
+                            f" language; given: {', '.join(sorted(languages))}), so a guest whose"
+                            f" language is not given has nothing in theirs: add `{language}:`",
+                        )
+                    )
+
+    # business hours
+
+    def _hours(self) -> None:
+        for index, tenant in enumerate(self.config.tenants):
+            hours = tenant.hours
+            if hours is None:
+                continue
+            path = ("tenants", index, "hours")
+            if zone_of(hours.time_zone) is None:
+                self.findings.append(
+                    error(
+                        self.source.where_of((*path, "time_zone")),
+                        f"'{hours.time_zone}' is not an IANA time zone (e.g. Europe/Berlin,"
+                        " America/New_York)"
+                        + _did_you_mean(hours.time_zone, sorted(available_timezones())),
+                    )
+                )
+            open_days = 0
+            for weekday, day in enumerate(WEEKDAYS):
+                spans = hours.weekly.spans(weekday)
+                single = isinstance(getattr(hours.weekly, day), str)
+                for position, wrong in span_problems(spans):
+                    steps = (*path, "weekly", day) if single else (*path, "weekly", day, position)
+                    self.findings.append(error(self.source.where_of(steps), wrong))
+                open_days += bool(spans)
+            for position, holiday in enumerate(hours.holidays):
+                problem = holiday_problem(holiday)
+                if problem:
+                    self.findings.append(
+                        error(self.source.where_of((*path, "holidays", position)), problem)
+                    )
+            if not open_days:
+                self.findings.append(
+                    warning(
+                        self.source.where_of((*path, "weekly")),
+                        "no day has opening hours, so this tenant is always closed: transfers"
+                        " to it take `on_closed`; write hours such as `monday: 09:00-17:00`",
+                    )
+                )
+
     @cached_property
     def _contexts(self) -> dict[str, CheckContext]:
         disabled = frozenset(t.id for t in self.tenants.values() if not t.enabled)
@@ -228,12 +327,14 @@ class _Checker:
             )
             for t in self.tenants.values()
         }
+        with_hours = frozenset(t.id for t in self.tenants.values() if t.hours is not None)
         return {
             tenant_id: CheckContext(
                 self.tenant_ids,
                 tenant_id,
                 disabled,
                 accepts,
+                with_hours=with_hours,
                 agent_lists={
                     "": tuple(tenant.agents),
                     **{name: tuple(ids) for name, ids in tenant.agent_lists.items()},
@@ -280,15 +381,24 @@ class _Checker:
 
     # templates
 
-    def _template(self, stage: _Stage, field: str, name: str) -> None:
-        """Load, check and compile a template once; its problems are reported at its first use."""
+    def _template(self, stage: _Stage, field: str, name: str, file: Path | None = None) -> None:
+        """Load, check and compile a template once; its problems are reported at its first use.
+
+        Its language variants beside it (`transfer.de.json` for `transfer.json`) are loaded
+        with it: a guest of that language gets the variant."""
         if name in self._template_checked:
             return
         self._template_checked.add(name)
         where = self.at(stage, field)
         from pipeline.config import BUILTIN_TEMPLATES, resolve_template
 
-        file = resolve_template(self.source.path, name)
+        file = file or resolve_template(self.source.path, name)
+        stem = name.removesuffix(".json")
+        if name.endswith(".json") and not re.search(r"\.[a-z]{2,3}$", stem):
+            for variant in sorted(file.parent.glob(f"{Path(stem).name}.*.json")):
+                language = variant.name.removesuffix(".json").rsplit(".", 1)[-1]
+                if re.fullmatch(r"[a-z]{2,3}", language):
+                    self._template(stage, field, f"{stem}.{language}.json", variant)
         try:
             template = json.loads(file.read_text(encoding="utf-8"))
         except FileNotFoundError:
@@ -689,6 +799,18 @@ class _Checker:
 
 
 # --- helpers ------------------------------------------------------------------------------------
+
+
+def _no_catalog(language: str) -> str:
+    return (
+        f"Crossdesk's own texts (help, end chat, …) come in {', '.join(LANGUAGES)}, not"
+        f" '{language}': guests get them in English (texts of this configuration are not"
+        " affected)"
+    )
+
+
+def _whose(tenant: Tenant, language: str) -> str:
+    return "the tenant's" if tenant.default_language == language else "the configuration's"
 
 
 def unclosed_bindings(text: str) -> list[int]:

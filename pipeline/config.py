@@ -10,20 +10,24 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from agents.model import ALL, Agent, AgentDirectory
 from cards import CompiledTemplate
 from errors import ConfigError
 from pipeline.findings import Finding, Severity, count, error, of_severity
+from pipeline.hours import HOLIDAY, SPAN, BusinessHours, Week
 from pipeline.source import DataPath, Source, SourceError, read_source
 from pipeline.stages import STAGE_TYPE_NAMES, AnyStage, Stage
-from pipeline.stages.base import METADATA_KEY, SLUG
+from pipeline.stages.base import LANGUAGE, METADATA_KEY, SLUG, Language
 
 BUILTIN_TEMPLATES = Path(__file__).resolve().parent.parent / "cards" / "templates"
 EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "example.yaml"
@@ -31,6 +35,21 @@ EXAMPLE_CONFIG = Path(__file__).resolve().parent.parent / "config" / "example.ya
 #: editors: a YAML file starting `# yaml-language-server: $schema=crossdesk.schema.json` gets
 #: completion and checks as it is typed.
 SCHEMA_FILE = EXAMPLE_CONFIG.parent / "crossdesk.schema.json"
+
+
+DURATION = r"^(\d+d)?(\d+h)?(\d+m)?$"
+#: How long a chat waits for the guest: `8h`, `30m`, `1d`, `1h30m`.
+Duration = Annotated[str, StringConstraints(pattern=DURATION, min_length=2)]
+#: Chats with no message from the guest for this long are closed unless configured otherwise.
+DEFAULT_IDLE_TIMEOUT = "8h"
+
+
+def parse_duration(text: str) -> timedelta:
+    """`1h30m` as a timedelta (the text matches `DURATION`)."""
+    amounts = {unit: int(amount) for amount, unit in re.findall(r"(\d+)([dhm])", text)}
+    return timedelta(
+        days=amounts.get("d", 0), hours=amounts.get("h", 0), minutes=amounts.get("m", 0)
+    )
 
 
 class _Model(BaseModel):
@@ -88,6 +107,27 @@ class Tenant(_Model):
             " escalations can name instead of the tenant's `agents`."
         ),
     ] = {}
+    default_language: Annotated[
+        Language | None,
+        Field(
+            description="The language of this tenant's texts when a guest's own is not given"
+            " (en, de, fr, es, …); absent: the configuration's `default_language`."
+        ),
+    ] = None
+    idle_timeout: Annotated[
+        Duration | None,
+        Field(
+            description="How long a chat here may go without a message from the guest before"
+            " it is closed as abandoned (8h, 30m, 1d); absent: the configuration's."
+        ),
+    ] = None
+    hours: Annotated[
+        BusinessHours | None,
+        Field(
+            description="When this tenant answers chats (weekly hours, holidays, time zone);"
+            " absent: always."
+        ),
+    ] = None
 
 
 class Developer(_Model):
@@ -154,6 +194,20 @@ class ConfigFile(_Model):
             description="How many transfers one chat may make (bounds A→B→A ping-pong).",
         ),
     ] = 5
+    default_language: Annotated[
+        Language,
+        Field(
+            description="The language of texts given per language when neither the guest's"
+            " nor the tenant's is there (en, de, fr, es, …)."
+        ),
+    ] = "en"
+    idle_timeout: Annotated[
+        Duration,
+        Field(
+            description="How long a chat may go without a message from the guest before it is"
+            " closed as abandoned (8h, 30m, 1d, 1h30m); a tenant may set its own."
+        ),
+    ] = DEFAULT_IDLE_TIMEOUT
     tenants: Annotated[
         list[Tenant],
         Field(min_length=1, description="The departments, each with its pipelines."),
@@ -237,6 +291,69 @@ class Config:
     def first_stage(self, tenant_id: str, pipeline: str) -> StageRef:
         first = self.tenants[tenant_id].pipelines[pipeline].stages[0]
         return self._stages[(tenant_id, pipeline)][first.key]
+
+    def default_language(self, tenant_id: str) -> str:
+        """The language a tenant's texts fall back to."""
+        tenant = self.tenants.get(tenant_id)
+        own = tenant.default_language if tenant is not None else None
+        return own or self.file.default_language
+
+    def idle_timeout(self, tenant_id: str) -> timedelta:
+        """How long a chat with `tenant_id` may wait for the guest before it is abandoned."""
+        tenant = self.tenants.get(tenant_id)
+        own = tenant.idle_timeout if tenant is not None else None
+        return parse_duration(own or self.file.idle_timeout)
+
+    @cached_property
+    def hours(self) -> dict[str, BusinessHours]:
+        """Business hours by tenant id, for the tenants that have them."""
+        return {t.id: t.hours for t in self.file.tenants if t.hours is not None}
+
+    @cached_property
+    def tenant_names(self) -> dict[str, str]:
+        return {tenant.id: tenant.name for tenant in self.file.tenants}
+
+    def choice_names(self, ref: StageRef) -> dict[str, list[str]]:
+        """For an options stage: the names of the tenants each choice (by value) leads to
+        through a transfer, so that a guest may type "Human Resources" for the choice "HR"."""
+        from pipeline.stages.options import OptionsStage
+
+        stage = ref.stage
+        if not isinstance(stage, OptionsStage):
+            return {}
+        names: dict[str, list[str]] = {}
+        for choice in stage.choices:
+            for target in self._transfer_targets(ref, choice.next, stage.store_as, choice):
+                tenant = self.tenants.get(target)
+                if tenant is not None:
+                    names.setdefault(choice.stored_value, []).append(tenant.name)
+        return names
+
+    def _transfer_targets(
+        self, ref: StageRef, key: str | None, store_as: str | None, choice: Any
+    ) -> list[str]:
+        """The tenants the first transfer after stage `key` (going on through stages that do
+        not wait) moves a chat to, for a chat that picked `choice`."""
+        from pipeline.stages.tenant_transfer import TenantTransferStage
+
+        seen: set[str] = set()
+        while key is not None and key not in seen:
+            seen.add(key)
+            found = self.find_stage(ref.tenant.id, ref.pipeline, key)
+            if found is None or found.stage.waits:
+                return []
+            stage = found.stage
+            if isinstance(stage, TenantTransferStage):
+                target = stage.tenant.strip()
+                if "${" not in target:
+                    return [target]
+                bound = re.fullmatch(r"\$\{\s*([A-Za-z0-9_.]+)\s*\}", target)
+                if bound and store_as and bound.group(1).casefold() == store_as.casefold():
+                    return [choice.stored_value]
+                return []
+            following = [target for _, target in stage.transitions()]
+            key = following[0] if len(following) == 1 else None
+        return []
 
 
 @dataclass
@@ -370,6 +487,10 @@ _PATTERNS = {
     " (e.g. 'it-support')",
     METADATA_KEY: "must be a metadata key: names of letters, digits and '_' joined by dots,"
     " without spaces (e.g. 'HR.Detail')",
+    LANGUAGE: "must be a language code in lower case, e.g. 'en', 'de', 'fr' or 'es'",
+    DURATION: "must be a duration such as 8h, 30m, 1d or 1h30m",
+    SPAN: "must be opening hours such as 09:00-17:00",
+    HOLIDAY: "must be a date such as 2026-12-24 (that day) or 12-25 (every year)",
 }
 
 #: What each list in the configuration holds, for "is empty" and "should be a list".
@@ -389,6 +510,7 @@ _MISSING = {
 def _described(source: Source, errors: list[Any]) -> list[Finding]:
     """Findings for pydantic's errors; a missing field is left out when a misspelt field next
     to it is reported with "did you mean" that name."""
+    errors = _one_per_union(source, errors)
     findings = [_describe(source, err) for err in errors]
     suggested = {
         (_data_path(source.data, tuple(err["loc"]))[:-1], _close(source.data, err))
@@ -485,9 +607,51 @@ def _data_path(data: Any, loc: tuple[Any, ...]) -> DataPath:
             and step not in node
         ):
             continue  # the discriminator: pydantic's, not the file's
+        if _is_union_tag(step) and not (isinstance(node, dict) and step in node):
+            continue  # which member of a union (`str`, `dict[…]`): pydantic's, not the file's
         path.append(step)
         node = _child(node, step)
     return tuple(path)
+
+
+_UNION_TAG = re.compile(
+    r"^(str|int|bool|date|none|constrained-str|(dict|list|function-\w+)\[.*\])$"
+)
+
+
+def _is_union_tag(step: Any) -> bool:
+    return isinstance(step, str) and _UNION_TAG.match(step) is not None
+
+
+def _union_member(err: Any) -> str | None:
+    """The union member an error is about (`str`, `dict[…]`), if any."""
+    return next((str(step) for step in err["loc"] if _is_union_tag(step)), None)
+
+
+def _fits(member: str, value: Any) -> bool:
+    """Whether `value` is of the kind a union member takes (a mapping for `dict[…]`, …)."""
+    if member.startswith("dict"):
+        return isinstance(value, dict)
+    if member.startswith("list"):
+        return isinstance(value, list)
+    return not isinstance(value, dict | list)
+
+
+def _one_per_union(source: Source, errors: list[Any]) -> list[Any]:
+    """Of the errors pydantic reports for each member of a union (`text: str | {en: …}`), the
+    one for the member the written value is meant as."""
+    kept: list[Any] = []
+    by_path: dict[DataPath, list[Any]] = {}
+    for err in errors:
+        if _union_member(err) is None:
+            kept.append(err)
+        else:
+            by_path.setdefault(_data_path(source.data, tuple(err["loc"])), []).append(err)
+    for path, group in by_path.items():
+        value = _node(source.data, path)
+        fitting = [err for err in group if _fits(str(_union_member(err)), value)]
+        kept.extend(fitting or group[:1])
+    return kept
 
 
 def _child(node: Any, step: Any) -> Any:
@@ -589,6 +753,10 @@ def _fields_at(data: Any, path: DataPath) -> list[str]:
             from pipeline.stages import Choice
 
             model = Choice
+        elif model is not None and depth == 8 and path[6] == "branches":
+            from pipeline.stages import Branch
+
+            model = Branch
         elif depth != 6:
             model = None
     else:
@@ -597,7 +765,12 @@ def _fields_at(data: Any, path: DataPath) -> list[str]:
 
 
 def _nested_model(path: DataPath) -> type[BaseModel] | None:
-    """Models below the top level other than tenants: the Teams app's."""
+    """Models below the top level other than tenants' stages: business hours, the Teams
+    app's."""
+    if len(path) == 3 and path[0] == "tenants" and path[2] == "hours":
+        return BusinessHours
+    if len(path) == 4 and path[0] == "tenants" and path[2:] == ("hours", "weekly"):
+        return Week
     if path == ("teams_app",):
         return TeamsApp
     if path == ("teams_app", "developer"):

@@ -141,6 +141,16 @@ try {
   await waitForText(`Hi ${GUEST}, welcome to the Help Desk`, 1000);
   await screenshot("greeting");
 
+  note("step 1b: the guest says hi first, as almost everyone does");
+  const questionsBefore = await page.getByText("What do you need help with today?").count();
+  await type("hi");
+  await waitForText(`Hi ${GUEST}!`);
+  await settle();
+  const questionsAfter = await page.getByText("What do you need help with today?").count();
+  note(`  the question asked ${questionsBefore} time(s) before "hi", ${questionsAfter} after`);
+  if (questionsAfter <= questionsBefore) failures.push("the question was not asked again after hi");
+  await screenshot("hi-greeted");
+
   note("step 2: the guest asks a question");
   await type(QUESTION);
   await waitForText("Which team should take this?");
@@ -156,6 +166,12 @@ try {
   await waitForText("Is this about leave, pay, or something else?");
   await settle();
   await waitForText(`Hi ${GUEST}, this is Human Resources. Help Desk sent you over with your question: "${QUESTION}"`, 1000);
+  // The transfer card's facts: the real question, never the "hi" typed before it.
+  await waitForText("Your question", 1000);
+  const cardText = await page.locator(".ac-adaptiveCard", { hasText: "You're now with Human Resources" }).last().innerText();
+  note(`  transfer card: ${JSON.stringify(cardText)}`);
+  if (!cardText.includes(QUESTION)) failures.push("the transfer card does not show the real question");
+  if (/Your question\s*hi\b/.test(cardText)) failures.push('the transfer card shows "hi" as the question');
   await screenshot("transfer-and-hr-greeting");
 
   note("step 3b: the guest clicks the routing card's HR button again, after the transfer");
@@ -178,7 +194,7 @@ try {
   note("step 5: the guest types something unexpected at the options card");
   await type("banana");
   await settle(3000);
-  await waitForText("Please pick one of the options", 1000);
+  await waitForText("not sure which one you mean", 1000);
   await screenshot("unexpected-banana");
 
   note("step 6: the guest clicks the old routing card's button again (IT Support)");
@@ -188,12 +204,25 @@ try {
   await waitForText("here is where we are now", 1000);
   await screenshot("old-card-clicked");
 
-  note("step 7: the guest clicks That's all");
+  note("step 7: the guest clicks That's all, and rates the chat");
   await clickCard("That's all");
+  await page.locator('.ac-actionSet button[aria-label="5 ★"]').last().waitFor({ timeout: 20000 });
+  await settle();
+  await screenshot("rating-card");
+  await clickCard("5 ★");
   await waitForText("HR has your request");
   await settle();
   await waitForText(`Thanks ${GUEST}. HR has your request`, 1000);
   await screenshot("closing");
+
+  note("step 7b: the guest says thanks: acknowledged, no new chat");
+  const welcomesAtEnd = await page.locator("p", { hasText: "welcome to the Help Desk" }).count();
+  await type("thanks!");
+  await waitForText("You're welcome!");
+  await settle();
+  const welcomesAfterThanks = await page.locator("p", { hasText: "welcome to the Help Desk" }).count();
+  if (welcomesAfterThanks !== welcomesAtEnd) failures.push("thanks after the end started a new chat");
+  await screenshot("thanks-after-end");
 
   note("step 8: the guest writes again after the chat closed");
   const welcomesBefore = await page.locator("p", { hasText: "welcome to the Help Desk" }).count();

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
+from datetime import datetime
 from pathlib import Path
 
 import aiohttp
@@ -59,10 +60,12 @@ async def start_bot(tmp_path: Path, connector: FakeConnector) -> AsyncIterator[S
         config: Path = TEST_CONFIG,
         sqlite: str | None = None,
         sweep_seconds: float = 0.0,
+        clock: Callable[[], datetime] | None = None,
     ) -> RunningBot:
         """A bot on a SQLite file of its own, or on the file named `sqlite` (in `tmp_path`)
         that another bot of the test shares. Its sweeper of undelivered messages is off unless
-        `sweep_seconds` is given: a test sweeps when it means to (`app[SWEEPER].sweep()`)."""
+        `sweep_seconds` is given: a test sweeps when it means to (`app[SWEEPER].sweep()`).
+        `clock` is the time its turns take (default: the real time)."""
         base = settings or Settings()
         settings = replace(
             base,
@@ -70,7 +73,7 @@ async def start_bot(tmp_path: Path, connector: FakeConnector) -> AsyncIterator[S
             sqlite_path=tmp_path / (sqlite or f"crossdesk-{len(runners)}.sqlite3"),
             sweep_seconds=sweep_seconds,
         )
-        app = create_app(settings)
+        app = create_app(settings, clock=clock) if clock else create_app(settings)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, "127.0.0.1", 0)

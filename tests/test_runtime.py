@@ -53,7 +53,8 @@ async def test_help_at_a_question_and_at_options(tmp_path: Path) -> None:
     ]
     await chat.say("Payslip")
     assert texts(await chat.say("Help!")) == [
-        "You're chatting with Help Desk. Pick one of the options below, or type its name."
+        "You're chatting with Help Desk. Pick one of the options below, or type its name or"
+        " number."
         " Type 'end chat' at any time to close this chat.",
         "[card] Which team?",
     ]
@@ -71,17 +72,18 @@ async def test_end_chat_ends_the_session_where_the_chat_is(tmp_path: Path) -> No
     assert hr["metadata"]["Session.Status.Resolution"] == "ended by guest"
 
 
-async def test_a_message_after_the_end_opens_a_new_visit_at_the_front_door(
+async def test_a_message_after_the_end_opens_a_new_visit_and_answers_its_first_question(
     tmp_path: Path,
 ) -> None:
     chat = await at_hr(tmp_path)
     await chat.say("end chat")
-    assert texts(await chat.say("One more thing")) == ["Hi Megan.", "What do you need help with?"]
+    # The front door's question is not asked: the message that opened the chat answers it.
+    assert texts(await chat.say("One more thing")) == ["Hi Megan.", "[card] Which team?"]
     sessions = (await chat.export())["sessions"]
     assert [s["tenant"] for s in sessions] == ["helpdesk", "hr", "helpdesk"]
     assert sessions[0]["metadata"]["Guest.IsNew"] is True
     assert sessions[2]["metadata"]["Guest.IsNew"] is False
-    assert "Guest.Question" not in sessions[2]["metadata"], "the message opened, it didn't answer"
+    assert sessions[2]["metadata"]["Guest.Question"] == "One more thing"
 
 
 async def test_start_over_begins_again_at_the_front_door(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import yaml
@@ -13,6 +14,10 @@ from tests.support.export import chat_export
 from tests.support.teams import choice_value
 
 LINKS = ("SessionId", "TenantId", "TenantName")
+#: Tuesday 1 December 2026, 10:00 UTC.
+TUESDAY_MORNING = datetime(2026, 12, 1, 10, 0, tzinfo=UTC)
+#: The best rating on a rating card.
+RATED = "5 ★"
 
 
 async def test_help_desk_to_hr(bot: RunningBot) -> None:
@@ -76,15 +81,25 @@ async def test_the_example_configuration_plays_the_seed_scenario(start_bot: Star
         choices: list[dict[str, str]] = stage(example, tenant_id, key)["choices"]
         return next(choice["title"] for choice in choices if choice["value"] == value)
 
-    bot = await start_bot(config=example_file)
+    # A Tuesday morning in Europe: every tenant the example gives business hours is open.
+    bot = await start_bot(config=example_file, clock=lambda: TUESDAY_MORNING)
     chat = bot.chat()
     greeting = await chat.install()
     assert greeting.texts(), "the front door greets"
+    hi = await chat.say("hi")
+    assert (
+        "Guest.Question"
+        not in (await chat_export(bot, chat.conversation_id))["sessions"][0]["metadata"]
+    ), "a greeting is not the question"
+    assert hi.texts(), "and is answered"
     options = await chat.say("My parental leave request is stuck")
     after = await chat.submit(choice_value(options, title_of("helpdesk", "route", "hr")))
-    assert after.cards(), "the transfer card"
+    transfer_card = after.cards()[0]
+    assert "My parental leave request is stuck" in transfer_card.facts.values()
     more = await chat.say("Leave, starting in March")
-    await chat.submit(choice_value(more, title_of("hr", "next_step", "done")))
+    closing = await chat.submit(choice_value(more, title_of("hr", "next_step", "done")))
+    if any(RATED in card.buttons for card in closing.cards()):
+        await chat.submit(choice_value(closing, RATED))
 
     export = await chat_export(bot, chat.conversation_id)
     helpdesk, hr = export["sessions"]
@@ -97,3 +112,15 @@ async def test_the_example_configuration_plays_the_seed_scenario(start_bot: Star
     )
     assert helpdesk["metadata"]["Session.TransferredTo.SessionId"] == hr["id"]
     assert hr["metadata"]["Guest.Question"] == "My parental leave request is stuck"
+
+
+async def test_the_example_uses_business_hours_and_a_rating() -> None:
+    example: dict[str, Any] = yaml.safe_load(Settings.from_env({}).config_path.read_text())
+    types = {
+        stage["type"]
+        for tenant in example["tenants"]
+        for pipeline in tenant["pipelines"].values()
+        for stage in pipeline["stages"]
+    }
+    assert {"business_hours", "rating", "condition"} <= types
+    assert any("hours" in tenant for tenant in example["tenants"])

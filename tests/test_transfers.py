@@ -110,7 +110,10 @@ async def test_unexpected_text_gets_help_and_the_card_again(bot: RunningBot) -> 
     chat = bot.chat()
     await to_options(chat)
     help_ = await chat.say("banana")
-    pick = help_.saying("Please pick one of the options: IT Support, HR or Legal.")
+    pick = help_.saying(
+        "Sorry, I'm not sure which one you mean. Please click one, or type its number:\n\n"
+        "1. IT Support\n2. HR\n3. Legal"
+    )
     card = help_.card_titled(OPTIONS)
     assert card.buttons == ["IT Support", "HR", "Legal"]
     assert help_.index_of(pick) < help_.index_of(card)

@@ -19,16 +19,27 @@ from pipeline.stages.base import (
     StageContext,
     StageHelp,
 )
+from pipeline.stages.business_hours import BusinessHoursStage
+from pipeline.stages.condition import Branch, ConditionStage
 from pipeline.stages.end import EndStage
 from pipeline.stages.message import MessageStage
 from pipeline.stages.options import Choice, OptionsStage
 from pipeline.stages.question import QuestionStage
+from pipeline.stages.rating import RatingStage
 from pipeline.stages.set_metadata import SetMetadataStage
 from pipeline.stages.tenant_transfer import TenantTransferStage
 
 #: Every stage type there is.
 AnyStage = (
-    MessageStage | QuestionStage | OptionsStage | SetMetadataStage | TenantTransferStage | EndStage
+    MessageStage
+    | QuestionStage
+    | OptionsStage
+    | SetMetadataStage
+    | ConditionStage
+    | BusinessHoursStage
+    | TenantTransferStage
+    | RatingStage
+    | EndStage
 )
 
 #: A stage as the configuration declares it: its `type` picks the model.
@@ -50,6 +61,7 @@ __all__ = [
     "STAGE_TYPES",
     "STAGE_TYPE_NAMES",
     "AnyStage",
+    "Branch",
     "Choice",
     "GuestInput",
     "Outcome",

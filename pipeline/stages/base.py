@@ -9,23 +9,48 @@ what they change is the session's metadata, and what they keep while waiting is 
 
 from __future__ import annotations
 
+import re
 from abc import abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from cards import CompiledTemplate, expand_text, nest
 from cards.options import SUBMIT_KEY
+from cards.template import split_bindings
 from errors import PipelineError
+from locales import Catalog, catalog, language_of, zone_of
+from pipeline.markdown import escape_markdown
 from pipeline.session import Session
+
+if TYPE_CHECKING:
+    from pipeline.hours import BusinessHours
 
 SLUG = r"^[a-z0-9][a-z0-9_-]*$"
 METADATA_KEY = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+LANGUAGE = r"^[a-z]{2,3}$"
 #: Metadata only Crossdesk itself writes; a stage may not store the guest's answers there.
 PROTECTED_METADATA = ("Session.",)
+
+#: A language code as configuration texts are keyed by it: `en`, `de`, `fr`, `es`, …
+Language = Annotated[str, StringConstraints(pattern=LANGUAGE)]
+#: A text (or a card template's file name) in one language, or per language:
+#: `{en: "Hi", de: "Hallo"}`; a guest gets theirs, else the tenant's default language's.
+Localized = str | dict[Language, str]
+
+
+def variants(field_name: str, value: Localized | None) -> Iterator[tuple[str, str]]:
+    """(field, text) for each language of a localized setting: `text`, or `text.de`, …"""
+    if value is None:
+        return
+    if isinstance(value, str):
+        yield field_name, value
+    else:
+        for language, text in value.items():
+            yield f"{field_name}.{language}", text
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +72,11 @@ class GuestInput:
     def typed(self) -> str:
         """The typed text without surrounding white space ("" for a click)."""
         return (self.text or "").strip()
+
+    def field(self, name: str) -> Any:
+        """An input field of the card the guest submitted (inputs arrive beside the button's
+        data), or None."""
+        return self.value.get(name) if self.value is not None else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,29 +166,107 @@ class StageContext:
     now: datetime
     #: What the stage kept when it last waited (`Wait.keep`); empty when it is entered.
     kept: Mapping[str, Any] = field(default_factory=dict)
+    #: The tenant's default language (its texts fall back to it; so does the catalog).
+    default_language: str = "en"
+    #: Tenant names by id, for texts that name another tenant.
+    tenant_names: Mapping[str, str] = field(default_factory=dict)
+    #: Business hours of the tenants that have them, by tenant id.
+    hours: Mapping[str, BusinessHours] = field(default_factory=dict)
+    #: For an options stage: the names of the tenants each choice (by value) leads to, which
+    #: a guest may type instead of the choice's title.
+    choice_names: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
     @property
     def name(self) -> str:
         """`tenant/pipeline/stage`, for logs and template warnings."""
         return f"{self.tenant_id}/{self.pipeline}/{self.key}"
 
-    def render(self, text: str) -> str:
-        """Bind `${…}` in a stage's text to the session's metadata (guest text stays data)."""
+    @property
+    def language(self) -> str | None:
+        """The guest's language, from `Guest.Locale` (`de-DE` → `de`)."""
+        return language_of(self.session.metadata.get("Guest.Locale"))
+
+    @property
+    def texts(self) -> Catalog:
+        """Crossdesk's own texts in the guest's language (else the tenant's, else English)."""
+        return catalog(self.language, self.default_language)
+
+    def pick(self, value: Localized) -> str:
+        """A localized setting in the guest's language, else the tenant's default language."""
+        if isinstance(value, str):
+            return value
+        for language in (self.language, self.default_language):
+            if language is not None and language in value:
+                return value[language]
+        return next(iter(value.values()))
+
+    def data(self, flat: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """What texts and cards bind: the session's metadata (or `flat`) and, when Teams told
+        the guest's time zone, `Guest.LocalTime` and `Guest.LocalDate` as the guest writes
+        them."""
+        data = dict(self.session.metadata if flat is None else flat)
+        zone = zone_of(data.get("Guest.Timezone"))
+        if zone is not None:
+            locale = data.get("Guest.Locale")
+            texts = self.texts
+            data["Guest.LocalTime"] = texts.time(self.now, zone, locale)
+            data["Guest.LocalDate"] = texts.date(self.now, zone, locale)
+        return data
+
+    def render(self, text: Localized) -> str:
+        """A message: `${…}` bound to the session's metadata, each value escaped for Teams'
+        Markdown so that what the guest typed shows as typed (guest text stays data)."""
+        source = self.pick(text)
+        if "${" not in source:
+            return source
+        data = nest(self.data())
+        return "".join(
+            part
+            if isinstance(part, str)
+            else escape_markdown(
+                str(
+                    expand_text(
+                        "${" + part.text + "}", data, name=self.name, as_text=True, now=self.now
+                    )
+                )
+            )
+            for part in split_bindings(source)
+        )
+
+    def render_plain(self, text: Localized) -> str:
+        """`${…}` bound as plain text: for card text, ids and values, not Markdown messages."""
         rendered: str = expand_text(
-            text, nest(self.session.metadata), name=self.name, as_text=True, now=self.now
+            self.pick(text), nest(self.data()), name=self.name, as_text=True, now=self.now
         )
         return rendered
 
     def evaluate(self, text: str) -> Any:
         """Like `render`, but a text that is exactly one `${…}` keeps its value's JSON type."""
-        return expand_text(text, nest(self.session.metadata), name=self.name, now=self.now)
+        return expand_text(text, nest(self.data()), name=self.name, now=self.now)
 
-    def card(self, template: str, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
-        """A card from one of the configuration's templates, bound to `data` (flat metadata;
-        default: the session's)."""
-        flat = self.session.metadata if data is None else data
-        card: dict[str, Any] = self.templates[template].expand(nest(flat), now=self.now)
+    def card(self, template: Localized, data: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """A card from one of the configuration's templates (the guest's language's), bound to
+        `data` (flat metadata; default: the session's)."""
+        name = self.template_name(template)
+        card: dict[str, Any] = self.templates[name].expand(nest(self.data(data)), now=self.now)
         return card
+
+    def template_name(self, template: Localized) -> str:
+        """The template file a guest gets: the one for their language, or `X.de.json` beside a
+        plain `X.json` when that variant exists."""
+        name = self.pick(template)
+        for language in (self.language, self.default_language):
+            variant = language_variant(name, language)
+            if variant is not None and variant in self.templates:
+                return variant
+        return name
+
+
+def language_variant(name: str, language: str | None) -> str | None:
+    """`transfer.de.json` for `transfer.json` and `de`."""
+    if not language or not name.endswith(".json") or re.search(r"\.[a-z]{2,3}\.json$", name):
+        return None
+    return f"{name[: -len('.json')]}.{language}.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +279,8 @@ class CheckContext:
     tenant_id: str = ""
     disabled: frozenset[str] = frozenset()
     accepts_from: Mapping[str, frozenset[str] | None] = field(default_factory=dict)
+    #: The tenants that have business hours.
+    with_hours: frozenset[str] = frozenset()
     #: This tenant's agent lists by name ("": the tenant's own `agents`).
     agent_lists: Mapping[str, Sequence[str]] = field(default_factory=dict)
 
@@ -253,7 +363,19 @@ class StageBase(BaseModel):
 
     def help(self, context: StageContext) -> StageHelp:
         """What `help` says the stage waits for."""
-        return StageHelp("Send a message to go on.")
+        return StageHelp(context.texts.text("stage.waiting"))
+
+    @property
+    def hears_small_talk(self) -> bool:
+        """Whether a greeting, thanks or OK typed while the chat waits here gets a friendly
+        reply and the prompt again, rather than going to `on_input`."""
+        return False
+
+    @property
+    def takes_opening_message(self) -> bool:
+        """Whether the message that opened a chat answers this stage when the new chat first
+        waits here (a question: yes; a card of choices: no, it is kept in the transcript)."""
+        return False
 
     # configuration: what the generic checks need, and the type's own checks
 

@@ -7,7 +7,15 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from pipeline.stages.base import Finish, Outcome, Reply, StageBase, StageContext
+from pipeline.stages.base import (
+    Finish,
+    Localized,
+    Outcome,
+    Reply,
+    StageBase,
+    StageContext,
+    variants,
+)
 
 
 class EndStage(StageBase):
@@ -16,7 +24,8 @@ class EndStage(StageBase):
 
     type: Literal["end"]
     text: Annotated[
-        str | None, Field(description="The closing message; binds metadata with ${…}.")
+        Localized | None,
+        Field(description="The closing message; binds metadata with ${…}; or per language."),
     ] = None
     resolution: Annotated[
         str, Field(description="Stored as Session.Status.Resolution when the chat ends here.")
@@ -27,5 +36,4 @@ class EndStage(StageBase):
         return Outcome(replies, Finish(self.resolution))
 
     def texts(self) -> Iterator[tuple[str, str]]:
-        if self.text is not None:
-            yield "text", self.text
+        yield from variants("text", self.text)

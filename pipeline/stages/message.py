@@ -7,7 +7,16 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from pipeline.stages.base import CheckContext, Goto, Outcome, Reply, StageBase, StageContext
+from pipeline.stages.base import (
+    CheckContext,
+    Goto,
+    Localized,
+    Outcome,
+    Reply,
+    StageBase,
+    StageContext,
+    variants,
+)
 
 
 class MessageStage(StageBase):
@@ -16,11 +25,18 @@ class MessageStage(StageBase):
 
     type: Literal["message"]
     text: Annotated[
-        str | None, Field(description="The message; binds metadata with ${…}, e.g. ${Guest.Name}.")
+        Localized | None,
+        Field(
+            description="The message; binds metadata with ${…}, e.g. ${Guest.Name}; or per"
+            " language: {en: …, de: …}."
+        ),
     ] = None
     card: Annotated[
-        str | None,
-        Field(description="An Adaptive Card template (a JSON file next to the configuration)."),
+        Localized | None,
+        Field(
+            description="An Adaptive Card template (a JSON file next to the configuration), or"
+            " one per language."
+        ),
     ] = None
     next: Annotated[
         str | None, Field(description="The key of the stage to go on to; blank ends the chat.")
@@ -35,12 +51,10 @@ class MessageStage(StageBase):
         yield "next", self.next
 
     def templates(self) -> Iterator[tuple[str, str]]:
-        if self.card:
-            yield "card", self.card
+        yield from variants("card", self.card)
 
     def texts(self) -> Iterator[tuple[str, str]]:
-        if self.text is not None:
-            yield "text", self.text
+        yield from variants("text", self.text)
 
     def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
         if not (self.text or self.card):

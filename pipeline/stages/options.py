@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from cards.options import options_card
+from cards.options import CHOICE_INPUT, options_card
+from locales import ENGLISH, filler_words, normalize, numbered, said
+from locales.small_talk import guest_names, small_talk, small_talk_reply
+from pipeline.markdown import escape_markdown
 from pipeline.stages.base import (
     METADATA_KEY,
     CheckContext,
     Goto,
     GuestInput,
+    Localized,
     Outcome,
     Reply,
     StageBase,
@@ -21,11 +26,13 @@ from pipeline.stages.base import (
     Stored,
     Wait,
     stored_key_problems,
+    variants,
 )
-from pipeline.stages.question import SILENT_END, STALE_CARD
+from pipeline.stages.question import SILENT_END, stale_card
 
-#: Teams shows at most six buttons on a card (web and desktop; mobile folds the rest away).
-MAX_CHOICES = 6
+#: Where the title of the picked choice is stored: beside the value, `<store_as>Title`.
+TITLE_SUFFIX = "Title"
+_NUMBER = re.compile(r"^\s*(?:#|no\.?|nr\.?|n°)?\s*(\d{1,3})\s*[.)]?\s*$", re.IGNORECASE)
 
 
 class Choice(BaseModel):
@@ -33,7 +40,13 @@ class Choice(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    title: Annotated[str, Field(min_length=1, description="The button's text.")]
+    title: Annotated[
+        Localized,
+        Field(
+            description="The button's text; binds metadata with ${…}; or per language (then"
+            " give a `value`)."
+        ),
+    ]
     value: Annotated[
         str | None,
         Field(description="What is stored when the guest picks it (default: the title)."),
@@ -44,28 +57,44 @@ class Choice(BaseModel):
 
     @property
     def stored_value(self) -> str:
-        return self.value if self.value is not None else self.title
+        if self.value is not None:
+            return self.value
+        return self.title if isinstance(self.title, str) else next(iter(self.title.values()))
+
+    @property
+    def shown(self) -> str:
+        """The title as the configuration writes it (its first language's), for messages."""
+        return self.title if isinstance(self.title, str) else next(iter(self.title.values()))
 
 
 class OptionsStage(StageBase):
-    """Offer `text` with a button per choice; the guest clicks or types a title, a value or its
-    number. The choice's value is stored under `store_as` and its `next` is where the chat
-    goes."""
+    """Offer `text` with a button per choice (a choice list for more than six); the guest
+    clicks, or types a title, a value, its number or the name of the tenant it leads to (a
+    greeting, thanks or OK that names no choice gets a friendly word and the card again). The
+    choice's value is stored under `store_as` (its title as `<store_as>Title`) and its `next`
+    is where the chat goes."""
 
     waits = True
 
     type: Literal["options"]
-    text: Annotated[str, Field(description="The question on the card; binds metadata with ${…}.")]
+    text: Annotated[
+        Localized,
+        Field(description="The question on the card; binds metadata with ${…}; or per language."),
+    ]
     store_as: Annotated[
         str | None,
         Field(
             pattern=METADATA_KEY,
-            description="The metadata key the picked choice's value is stored under.",
+            description="The metadata key the picked choice's value is stored under (its title"
+            " goes beside it, under the same key followed by 'Title').",
         ),
     ] = None
     choices: Annotated[
         list[Choice],
-        Field(min_length=1, description="One button each; Teams shows at most six."),
+        Field(
+            min_length=1,
+            description="One button each; more than six are shown as a choice list.",
+        ),
     ]
 
     def enter(self, context: StageContext) -> Outcome:
@@ -77,76 +106,116 @@ class OptionsStage(StageBase):
         if submit is not None and (
             submit.get("stage") != self.key or submit.get("session") != session.id
         ):
-            return Outcome([Reply(text=STALE_CARD), *self.prompt(context)], Wait())
-        choice = self._pick(guest)
+            return stale_card(context, self.prompt(context))
+        choice = self._pick(context, guest)
+        if choice is None and submit is None:
+            metadata = session.metadata
+            kind = small_talk(guest.text, names=guest_names(metadata))
+            if kind is not None:
+                reply = Reply(text=small_talk_reply(kind, context.texts, metadata))
+                return Outcome([reply, *self.prompt(context)], Wait())
         if choice is None:
-            titles = [c.title for c in self.choices]
-            listed = ", ".join(titles[:-1]) + (" or " if len(titles) > 1 else "") + titles[-1]
-            return Outcome(
-                [Reply(text=f"Please pick one of the options: {listed}."), *self.prompt(context)],
-                Wait(),
-            )
+            titles = [escape_markdown(self._title(context, c)) for c in self.choices]
+            unclear = context.texts.text("options.unclear", numbered=numbered(titles))
+            return Outcome([Reply(text=unclear), *self.prompt(context)], Wait())
         if self.store_as:
             session.metadata[self.store_as] = choice.stored_value
+            session.metadata[self.store_as + TITLE_SUFFIX] = self._title(context, choice)
         return Outcome([], Goto(choice.next))
 
     def prompt(self, context: StageContext) -> list[Reply]:
-        choices = [(choice.title, choice.stored_value) for choice in self.choices]
+        texts = context.texts
         card = options_card(
-            context.render(self.text), choices, stage_key=self.key, session_id=context.session.id
+            context.render_plain(self.text),
+            [(self._title(context, choice), choice.stored_value) for choice in self.choices],
+            stage_key=self.key,
+            session_id=context.session.id,
+            placeholder=texts.text("options.placeholder"),
+            choose=texts.text("options.choose"),
         )
         return [Reply(card=card)]
 
     def help(self, context: StageContext) -> StageHelp:
-        return StageHelp("Pick one of the options below, or type its name.", self.prompt(context))
+        return StageHelp(context.texts.text("options.waiting"), self.prompt(context))
 
-    def _pick(self, guest: GuestInput) -> Choice | None:
+    def _title(self, context: StageContext, choice: Choice) -> str:
+        return context.render_plain(choice.title)
+
+    def _pick(self, context: StageContext, guest: GuestInput) -> Choice | None:
         submit = guest.submit
         if submit is not None:
-            wanted = submit.get("choice")
+            wanted = submit.get("choice", guest.field(CHOICE_INPUT))
             return next((c for c in self.choices if c.stored_value == wanted), None)
-        typed = guest.typed.casefold()
-        if not typed:
+        typed = guest.typed
+        number = _NUMBER.match(typed)
+        if number:
+            index = int(number.group(1))
+            return self.choices[index - 1] if 1 <= index <= len(self.choices) else None
+        words = normalize(typed)
+        if not words:
             return None
-        if typed.isdigit() and 1 <= int(typed) <= len(self.choices):
-            return self.choices[int(typed) - 1]
-        for choice in self.choices:
-            if typed in (choice.title.casefold(), choice.stored_value.casefold()):
-                return choice
+        filler = filler_words({context.language or ENGLISH, context.default_language, ENGLISH})
+        exact = [c for c in self.choices if words in self._names(context, c)]
+        if len(exact) == 1:
+            return exact[0]
+        found = [
+            choice
+            for choice in self.choices
+            if any(said(words, name, filler) for name in self._names(context, choice))
+        ]
+        if len(found) == 1:
+            return found[0]
+        # "option 2", "number 2, please"
+        digits = [word for word in words.split() if word.isdigit()]
+        if len(digits) == 1 and all(w in filler or w.isdigit() for w in words.split()):
+            index = int(digits[0])
+            return self.choices[index - 1] if 1 <= index <= len(self.choices) else None
         return None
+
+    def _names(self, context: StageContext, choice: Choice) -> set[str]:
+        """Everything that names `choice`: its titles (every language), its value, and the
+        names of the tenants it leads to."""
+        names = {normalize(self._title(context, choice)), normalize(choice.stored_value)}
+        if not isinstance(choice.title, str):
+            names.update(normalize(title) for title in choice.title.values() if "${" not in title)
+        names.update(normalize(name) for name in context.choice_names.get(choice.stored_value, ()))
+        return {name for name in names if name}
 
     def transitions(self) -> Iterator[tuple[str, str | None]]:
         for index, choice in enumerate(self.choices):
             yield f"choices[{index}].next", choice.next
 
     def texts(self) -> Iterator[tuple[str, str]]:
-        yield "text", self.text
+        yield from variants("text", self.text)
+        for index, choice in enumerate(self.choices):
+            yield from variants(f"choices[{index}].title", choice.title)
 
     def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
         yield from stored_key_problems("store_as", self.store_as)
-        if len(self.choices) > MAX_CHOICES:
-            yield (
-                "choices",
-                f"{len(self.choices)} choices, but Teams shows at most {MAX_CHOICES} buttons on a"
-                " card and hides the rest; split them over two options stages",
-            )
         seen_values: dict[str, Choice] = {}
         seen_titles: dict[str, int] = {}
         for index, choice in enumerate(self.choices):
-            title = choice.title.casefold()
-            if title in seen_titles:
+            if not isinstance(choice.title, str) and choice.value is None:
                 yield (
-                    f"choices[{index}].title",
-                    f"'{choice.title}' is also the title of choice {seen_titles[title] + 1}; the"
-                    " guest cannot tell them apart, and typing it picks the first",
+                    f"choices[{index}].value",
+                    "a choice whose title is given per language needs a `value`: what is"
+                    " stored, whichever language the guest reads",
                 )
-            seen_titles.setdefault(title, index)
+            for _, title in variants("", choice.title):
+                folded = title.casefold()
+                if folded in seen_titles and seen_titles[folded] != index:
+                    yield (
+                        f"choices[{index}].title",
+                        f"'{title}' is also the title of choice {seen_titles[folded] + 1}; the"
+                        " guest cannot tell them apart, and typing it picks the first",
+                    )
+                seen_titles.setdefault(folded, index)
             earlier = seen_values.get(choice.stored_value)
             if earlier is not None and earlier.next != choice.next:
                 yield (
                     f"choices[{index}].value",
-                    f"'{choice.stored_value}' is also the value of '{earlier.title}', which goes"
-                    f" to {_stage(earlier.next)}; a click on '{choice.title}' would go there too,"
+                    f"'{choice.stored_value}' is also the value of '{earlier.shown}', which goes"
+                    f" to {_stage(earlier.next)}; a click on '{choice.shown}' would go there too,"
                     f" never to {_stage(choice.next)}: give each choice its own value",
                 )
             seen_values.setdefault(choice.stored_value, choice)
@@ -165,6 +234,7 @@ class OptionsStage(StageBase):
                     else f"choices[{index}].title"
                 )
                 yield Stored(field, self.store_as, choice.stored_value, choice.next)
+            yield Stored("store_as", self.store_as + TITLE_SUFFIX, None, None)
 
 
 def _stage(key: str | None) -> str:

@@ -119,7 +119,7 @@ def test_render_without_data_says_so(capsys: pytest.CaptureFixture[str]) -> None
 def test_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check", str(TRANSFER)]) == 0
     assert capsys.readouterr().out == (
-        f"{TRANSFER}: OK: 5 bindings compile, the card renders with sample data for every path "
+        f"{TRANSFER}: OK: 9 bindings compile, the card renders with sample data for every path "
         "it reads, and it is a valid Adaptive Card 1.5\n"
     )
     bad = write(

@@ -26,7 +26,10 @@ from tests.support.ports import unused_port
 from tests.support.teams import TeamsChat
 
 ASKED = "Thanks. Which team should take this?"
-PICK = "Please pick one of the options: IT Support, HR or Legal."
+PICK = (
+    "Sorry, I'm not sure which one you mean. Please click one, or type its number:\n\n"
+    "1. IT Support\n2. HR\n3. Legal"
+)
 
 
 def _serve(cosmos: CosmosServer, database: str, log: Path) -> tuple[str, subprocess.Popen[bytes]]:
@@ -184,3 +187,33 @@ async def test_a_redelivery_to_the_other_instance_does_nothing_twice(
     assert Transcript.of(helpdesk).said("in") == ["My payslip is wrong", "HR"]
     assert [(t["from"], t["to"]) for t in export["transfers"]] == [(helpdesk["id"], hr["id"])]
     assert hr["metadata"]["Session.TransferredFrom.SessionId"] == helpdesk["id"]
+
+
+async def test_after_an_end_and_an_idle_close_across_instances(
+    instances: tuple[list[str], str],
+    http: aiohttp.ClientSession,
+    connector: FakeConnector,
+    reader: CosmosStore,
+) -> None:
+    """The turns that read the chat's last, ended session (a thanks after the end, a click on
+    its card, a message that opens a new chat) work on Cosmos DB too."""
+    urls, _ = instances
+    chat = TeamsChat(http, urls[0], connector)
+    await chat.install()
+    options = await chat.say("My payslip is wrong")
+    other = TeamsChat(http, urls[1], connector, conversation_id=chat.conversation_id)
+    assert (await other.say("end chat")).texts() == [
+        "You ended the chat with Help Desk. Send a message any time to start a new one."
+    ]
+    assert (await chat.say("thanks")).texts() == [
+        "You're welcome! Send a message any time you need help again."
+    ]
+    assert (await other.submit(options.choice_value("HR"))).texts() == [
+        "That chat has ended, so its buttons don't do anything any more. Send a message any"
+        " time to start a new one."
+    ]
+    fresh = await chat.say("Also my badge doesn't open the door")
+    assert fresh.card_titled(ASKED)
+    sessions = (await chat_export(reader, chat.conversation_id))["sessions"]
+    assert [s["state"] for s in sessions] == ["ended", "active"]
+    assert sessions[1]["metadata"]["Guest.Question"] == "Also my badge doesn't open the door"

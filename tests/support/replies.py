@@ -201,3 +201,14 @@ class Replies(list[Received]):
             if matches(reply):
                 return reply
         raise AssertionError(f"no reply {what}; received:\n{self.describe()}")
+
+
+def as_teams_shows(markdown: str) -> str:
+    """What Teams shows for a message's Markdown text, as far as escapes go: a backslash before
+    punctuation shows the punctuation, and `&lt;` `&gt;` `&amp;` show `<` `>` `&` (so a guest's
+    own `<b>` or `\\_notes\\_`, escaped by Crossdesk, shows exactly as they typed it)."""
+    import html
+    import re
+
+    unescaped = re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", markdown)
+    return html.unescape(unescaped)

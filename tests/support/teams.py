@@ -31,7 +31,11 @@ class TeamsChat:
         who: dict[str, Any] | None = None,
         conversation_id: str | None = None,
         headers: dict[str, str] | None = None,
+        locale: str = "en-US",
+        timezone: str | None = "Europe/London",
     ) -> None:
+        self.locale = locale
+        self.timezone = timezone
         self.http = http
         self.bot_url = bot_url
         self.connector = connector
@@ -54,14 +58,14 @@ class TeamsChat:
                 "id": self.conversation_id,
             },
             "recipient": BOT,
-            "locale": "en-US",
+            "locale": self.locale,
             "entities": [
                 {
                     "type": "clientInfo",
-                    "locale": "en-US",
+                    "locale": self.locale,
                     "country": "GB",
                     "platform": "Web",
-                    "timezone": "Europe/London",
+                    **({"timezone": self.timezone} if self.timezone else {}),
                 }
             ],
             "channelData": {"tenant": {"id": DIRECTORY_TENANT}},
