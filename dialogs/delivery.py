@@ -33,9 +33,12 @@ ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """The channel took the message (`activity_id`: the id it gave it)."""
+    """The channel took the message (`activity_id`: the id it gave it); `conversation_id` when
+    it went to a chat the channel created for it (the recipient's old one was gone, or there
+    was none yet)."""
 
     activity_id: str | None = None
+    conversation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,12 +159,15 @@ class Delivery:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         policy: RetryPolicy | None = None,
         pacer: Pacer | None = None,
+        observe: Callable[[Outgoing, SendResult], Awaitable[None]] | None = None,
     ) -> None:
         self.sender = sender
         self.clock = clock
         self.sleep = sleep
         self.policy = policy or RetryPolicy()
         self.pacer = pacer or Pacer()
+        #: Told what became of each message for an agent (whether the agent can be reached).
+        self.observe = observe
 
     async def deliver(self, chat: ChatTurn) -> None:
         """Deliver the outbox of the chat `chat` holds, recording each message as it goes;
@@ -180,6 +186,8 @@ class Delivery:
             # An update of a message never delivered (given up on) is sent as a new one.
             replacing = chat.sent.get(entry.replaces) if entry.replaces else None
             result = await self.sender.send(entry, replacing)
+            if entry.agent is not None and self.observe is not None:
+                await self.observe(entry, result)
             last = index == len(entries) - 1
             match result:
                 case Sent(activity_id=activity_id):

@@ -19,6 +19,7 @@ from pipeline.stages.base import (
     StageContext,
     StageHelp,
 )
+from pipeline.stages.connect_agent import ConnectAgentStage
 from pipeline.stages.end import EndStage
 from pipeline.stages.message import MessageStage
 from pipeline.stages.options import Choice, OptionsStage
@@ -28,7 +29,13 @@ from pipeline.stages.tenant_transfer import TenantTransferStage
 
 #: Every stage type there is.
 AnyStage = (
-    MessageStage | QuestionStage | OptionsStage | SetMetadataStage | TenantTransferStage | EndStage
+    MessageStage
+    | QuestionStage
+    | OptionsStage
+    | SetMetadataStage
+    | TenantTransferStage
+    | ConnectAgentStage
+    | EndStage
 )
 
 #: A stage as the configuration declares it: its `type` picks the model.
