@@ -219,6 +219,7 @@ def create_app(settings: Settings, config: Config | None = None) -> web.Applicat
             pacer=Pacer() if settings.pacing else Pacer(windows=()),
         )
         runtime = app[RUNTIME] = Runtime(config, store, delivery)
+        delivery.observe = runtime.agent_delivery
         app[SWEEPER] = Sweeper(
             store, delivery, interval=settings.sweep_seconds, timers=runtime.fire_due_timers
         )

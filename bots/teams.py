@@ -16,6 +16,8 @@ from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes
 
+from agents.model import Agent
+from bots.agent_console import AgentConsole
 from bots.edge.wire import reference_json
 from bots.guest import directory_tenant_id, guest_metadata, member_metadata
 from dialogs import ChatOpened, Event, GuestMessage, Runtime
@@ -60,6 +62,7 @@ class CrossdeskBot(TeamsActivityHandler):
     ) -> None:
         self.runtime = runtime
         self.allowed_directory_tenants = allowed_directory_tenants
+        self.console = AgentConsole(runtime)
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         if self.allowed_directory_tenants and (
@@ -67,7 +70,51 @@ class CrossdeskBot(TeamsActivityHandler):
         ):
             log.warning("activity from a directory tenant that is not allowed ignored")
             return
+        agent = self._agent(turn_context.activity)
+        if agent is not None:
+            await self._agent_turn(turn_context, agent)
+            return
         await super().on_turn(turn_context)
+
+    # an agent's own chat
+
+    def _agent(self, activity: Activity) -> Agent | None:
+        """The configured agent who wrote, in their personal chat with the bot."""
+        sender = activity.from_property
+        if sender is None or not self.runtime.config.agents.by_id:
+            return None
+        conversation = activity.conversation
+        if conversation is not None and conversation.conversation_type not in (None, "personal"):
+            return None
+        return self.runtime.config.agents.identify(sender.aad_object_id)
+
+    async def _agent_turn(self, turn_context: TurnContext, agent: Agent) -> None:
+        activity = turn_context.activity
+        event_id = activity.id if activity.type in _EXACTLY_ONCE and activity.id else None
+        reference = reference_json(activity)
+        match activity.type:
+            case ActivityTypes.message:
+                value = activity.value if isinstance(activity.value, dict) else None
+                await self.console.message(agent, reference, event_id, activity.text, value)
+            case ActivityTypes.invoke if activity.name == "adaptiveCard/action":
+                invoked: dict[str, Any] = activity.value if isinstance(activity.value, dict) else {}
+                action = invoked.get("action")
+                data = action.get("data") if isinstance(action, dict) else None
+                await self.console.message(
+                    agent, reference, event_id, None, data if isinstance(data, dict) else {}
+                )
+                await turn_context.send_activity(
+                    Activity(
+                        type=ActivityTypes.invoke_response,
+                        value=InvokeResponse(status=200, body=_ACTION_OK),
+                    )
+                )
+            case ActivityTypes.conversation_update if activity.members_added:
+                await self.console.opened(agent, reference, event_id)
+            case ActivityTypes.installation_update if activity.action in (None, "add"):
+                await self.console.opened(agent, reference, event_id)
+            case _:
+                pass
 
     # what Teams sends
 

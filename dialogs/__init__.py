@@ -2,9 +2,19 @@
 turns send (no SDK)."""
 
 from dialogs.delivery import Delivery, Sender, Sweeper
-from dialogs.runtime import Channel, ChatOpened, Command, Event, GuestMessage, Runtime, Wake
+from dialogs.runtime import (
+    AgentAction,
+    Channel,
+    ChatOpened,
+    Command,
+    Event,
+    GuestMessage,
+    Runtime,
+    Wake,
+)
 
 __all__ = [
+    "AgentAction",
     "Channel",
     "ChatOpened",
     "Command",

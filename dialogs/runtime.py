@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -114,6 +115,11 @@ class AgentAction:
 
 
 Event = GuestMessage | ChatOpened | Wake | TimerFired | AgentAction
+
+
+def _timer_event_id(timer: Timer) -> str:
+    """The event id a timer's turn claims: once per setting of the timer."""
+    return f"timer:{timer.key}@{timer.event.get('set') or repr(timer.due_at)}"
 
 
 class Channel(Protocol):
@@ -345,7 +351,7 @@ class Runtime:
                 await self.run_unprompted(
                     conversation_id,
                     TimerFired.of(timer),
-                    event_id=f"timer:{timer.key}@{timer.due_at!r}",
+                    event_id=_timer_event_id(timer),
                 )
 
     async def _prepare(self, turn: _Turn, event: Event) -> ChatHistory | None:
@@ -373,7 +379,7 @@ class Runtime:
             await self.run_unprompted(
                 conversation_id,
                 TimerFired.of(timer),
-                event_id=f"timer:{timer.key}@{timer.due_at!r}",
+                event_id=_timer_event_id(timer),
             )
         return len(due)
 
@@ -616,6 +622,8 @@ class Runtime:
                             "stage": ref.stage.key,
                             "name": after.name,
                             "data": dict(after.data),
+                            # Each setting of a timer fires once, whenever it is due.
+                            "set": uuid.uuid4().hex,
                         }
                         due = turn.now.timestamp() + after.seconds
                         turn.timers[key] = Timer(key, due, event)

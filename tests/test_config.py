@@ -61,8 +61,8 @@ def test_unknown_stage_type(tmp_path: Path) -> None:
 
     assert problems_of(tmp_path, change) == [
         "FILE:LINE, tenant 'hr', stage 'detail', field 'type': unknown stage type"
-        " 'questionnaire'; expected one of connect_agent, end, message, options, question, set_metadata,"
-        " tenant_transfer; did you mean 'question'?"
+        " 'questionnaire'; expected one of connect_agent, end, message, options, question,"
+        " set_metadata, tenant_transfer; did you mean 'question'?"
     ]
 
 

@@ -37,12 +37,48 @@ from pipeline.stages.base import (
     StageBase,
     StageContext,
     StageHelp,
+    Stored,
     Transfer,
     Wait,
 )
 
 SEARCHING = "searching"
 CONNECTED = "connected"
+#: The session metadata the stage writes (Chime's names where Chime has them).
+METADATA = (
+    "Session.Agent.Id",
+    "Session.Agent.Name",
+    "Session.Agent.AadObjectId",
+    "Session.Agent.List",
+    "Session.Agent.Routing",
+    "Session.Agent.State",
+    "Session.QueuedUtc",
+    "Session.ConnectedUtc",
+    "Session.WaitSeconds",
+    "Session.ConnectedSeconds",
+    "Session.DroppedWhileConnected",
+    "Session.Escalation.Count",
+    "Session.Escalation.To",
+    "Session.TransferredBy.AgentId",
+    "Session.TransferredBy.AgentName",
+    "Session.Status.IsResolved",
+    "Session.Status.ResolutionNotes",
+    "Session.Status.ResolvedByAgentId",
+    "Session.Status.ResolvedByAgentName",
+    "Session.Status.ResolvedByType",
+)
+#: What the stage's cards bind besides the session's metadata.
+CARD_DATA = (
+    "Agent.Name",
+    "Agent.GivenName",
+    "Offer.Chat",
+    "Offer.Request",
+    "Offer.List",
+    "Offer.Status",
+    "Chat.Lines",
+    "Chat.Number",
+    "Search.Minutes",
+)
 #: Most lines of the chat so far an agent is shown when they join, per tenant.
 HISTORY_LINES = 20
 
@@ -689,6 +725,10 @@ class ConnectAgentStage(StageBase):
                 )
             elif refusal := check.refusal(option.tenant):
                 yield f"escalation[{index}].tenant", f"escalation to '{option.tenant}': {refusal}"
+
+    def stores(self) -> Iterator[Stored]:
+        for key in (*METADATA, *CARD_DATA):
+            yield Stored("type", key, None, None)
 
     def warnings(self, check: CheckContext) -> Iterator[tuple[str, str]]:
         if not check.agent_lists.get(self.agents):
