@@ -7,10 +7,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+from aiohttp import web
 
-from app import RUNTIME
+from app import RUNTIME, STORE, SWEEPER
 from tests.conftest import RunningBot, StartBot
-from tests.support.agents import AGENTS_CONFIG, BotClock, Desk
+from tests.support.agents import AGENTS_CONFIG, BotClock, Desk, person
+from tests.support.desk import EpochClock
 from tests.support.export import chat_export
 
 ALEX, ADELE, ISAIAH, LEE = "Alex Wilber", "Adele Vance", "Isaiah Langer", "Lee Gu"
@@ -395,3 +397,107 @@ async def test_a_redelivered_accept_changes_nothing(desk: Desk) -> None:
     assert len(alex.received.cards()) == 4  # hello, available, the offer, connected
     record = await desk.runtime.agents.record("alex")
     assert record.chats == (megan.conversation_id,)
+
+
+# Teams failing as it really fails
+
+
+async def test_an_agent_teams_refuses_is_skipped_and_logged_once(
+    desk: Desk, caplog: pytest.LogCaptureFixture
+) -> None:
+    await desk.available(ALEX, ADELE)
+    alex, adele = desk.agent(ALEX), desk.agent(ADELE)
+
+    async def blocked(kind: str, conversation: str, request: web.Request) -> web.Response | None:
+        if kind == "send" and conversation == adele.chat.conversation_id:
+            error = {"code": "Forbidden", "message": "MessageWritesBlocked"}
+            return web.json_response({"error": error}, status=403)
+        return None
+
+    desk.connector.intercept = blocked  # Adele blocked the app
+    await desk.to(desk.guest(), "HR")
+    await desk.to(desk.guest("John Doe"), "HR")
+
+    assert len(alex.offers()) == 2
+    refused = [r for r in caplog.records if "cannot be reached in Teams" in r.getMessage()]
+    assert len(refused) == 1 and "adele" in refused[0].getMessage()
+    # Once she writes to the bot again, she is offered chats again.
+    desk.connector.intercept = None
+    await adele.say("available")
+    await desk.to(desk.guest("Lee Ann"), "HR")
+    assert len(adele.offers()) == 1
+
+
+async def test_a_deleted_agent_chat_is_created_again(desk: Desk) -> None:
+    await desk.available(ALEX)
+    alex = desk.agent(ALEX)
+    gone = alex.chat.conversation_id
+
+    async def deleted(kind: str, conversation: str, request: web.Request) -> web.Response | None:
+        if kind == "send" and conversation == gone:
+            return web.json_response({"error": {"code": "ConversationNotFound"}}, status=404)
+        return None
+
+    desk.connector.intercept = deleted
+    await desk.to(desk.guest(), "HR")
+
+    created = desk.connector.created["29:1alex"]
+    offers = desk.connector.of(created).cards()
+    assert [c.title for c in offers] == ["Megan Bowen is waiting for Human Resources"]
+    # Later messages go to the new chat straight away.
+    await desk.to(desk.guest("John Doe"), "HR")
+    assert len(desk.connector.of(created).cards()) == 2
+    record = await desk.runtime.agents.record("alex")
+    assert record.conversation_id == created
+
+
+async def test_an_agent_who_never_wrote_to_the_bot_gets_a_chat_created(desk: Desk) -> None:
+    # Isaiah is available on record but never opened Crossdesk: his chat is created by his
+    # Entra object id, in the guest's Teams tenant.
+    await desk.runtime.agents.set_available("isaiah", True)
+
+    await desk.to(desk.guest(), "IT Support")
+
+    created = desk.connector.created[person(ISAIAH)["aadObjectId"]]
+    assert [c.title for c in desk.connector.of(created).cards()] == [
+        "Megan Bowen is waiting for IT Support"
+    ]
+
+
+async def test_relayed_messages_arrive_once_and_in_order_when_teams_throttles(
+    desk: Desk,
+) -> None:
+    await desk.available(ALEX)
+    alex, megan = desk.agent(ALEX), desk.guest()
+    await desk.to(megan, "HR")
+    await alex.accept()
+    # Delivery waits pass on a clock of their own, not the test's wall time.
+    epoch = EpochClock()
+    delivery = desk.runtime.delivery
+    delivery.clock, delivery.sleep = epoch, epoch.sleep
+    answers = iter(["429", "412", None, "502", "429", None] * 10)
+
+    async def throttled(kind: str, conversation: str, request: web.Request) -> web.Response | None:
+        fault = next(answers, None)
+        if kind != "send" or fault is None:
+            return None
+        headers = {"Retry-After": "3"} if fault == "429" else {}
+        return web.json_response({"error": {"code": "Busy"}}, status=int(fault), headers=headers)
+
+    desk.connector.intercept = throttled
+    before_guest, before_alex = megan.received(), alex.received
+    for n in range(10):
+        await megan.say(f"guest line {n}")
+        await alex.say(f"agent line {n}")
+    # What waited longer than a turn waits is delivered by the sweeper when due.
+    store, sweeper = desk.bot.app[STORE], desk.bot.app[SWEEPER]
+    while await store.due_chats(epoch.now + 3600, 100):
+        epoch.now += 10
+        await sweeper.sweep()
+
+    assert megan.received().after(before_guest).texts() == [
+        f"{ALEX}: agent line {n}" for n in range(10)
+    ]
+    assert alex.received.after(before_alex).texts() == [
+        f"Megan Bowen: guest line {n}" for n in range(10)
+    ]
