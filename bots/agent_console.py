@@ -135,6 +135,10 @@ class AgentConsole:
             await self._availability(agent, reference, event_id, command)
             return
         verb, chat = _CARD_VERBS.get(kind), payload.get("chat")
+        if kind == "resolve" and isinstance(chat, str) and chat:
+            card = _resolution_card(chat, await self._guest(chat))
+            await self._tell(agent, reference, event_id, Reply(card=card))
+            return
         if verb is None or not isinstance(chat, str) or not chat:
             await self._tell(agent, reference, event_id, Reply(text="That button is out of date."))
             return

@@ -501,3 +501,66 @@ async def test_relayed_messages_arrive_once_and_in_order_when_teams_throttles(
     assert alex.received.after(before_alex).texts() == [
         f"Megan Bowen: guest line {n}" for n in range(10)
     ]
+
+
+async def test_an_agent_with_several_chats_sees_whose_line_it_is_and_picks_whom_to_answer(
+    desk: Desk,
+) -> None:
+    await desk.available(ALEX)  # Alex takes two chats at a time
+    alex, megan, john = desk.agent(ALEX), desk.guest(), desk.guest("John Doe")
+    await desk.to(megan, "HR")
+    await alex.accept()
+    await desk.to(john, "HR")
+    joined = await alex.accept()
+    assert joined.cards()[-1].title == "You're chatting with John Doe (chat 2)"
+
+    await megan.say("Any news?")
+    await john.say("Hello?")
+    assert alex.received.texts()[-2:] == [
+        "Megan Bowen (chat 1): Any news?",
+        "John Doe (chat 2): Hello?",
+    ]
+
+    # What Alex types goes to the chat he accepted last, until he switches.
+    await alex.say("Hi John, one moment")
+    assert john.received().texts()[-1] == f"{ALEX}: Hi John, one moment"
+    listed = await alex.say("chats")
+    assert listed.texts() == [
+        "Your chats:\n\n1. Megan Bowen (Human Resources)\n2. John Doe (Human Resources)"
+        " (answering)\n\nType 'switch N' to answer another one."
+    ]
+    assert (await alex.say("switch 1")).texts() == ["Now answering Megan Bowen (Human Resources)."]
+    await alex.say("Hi Megan, checking now")
+    assert megan.received().texts()[-1] == f"{ALEX}: Hi Megan, checking now"
+
+    # The connected card's own End button ends that chat, whichever is in focus.
+    connected = alex.received.card_titled("You're chatting with John Doe (chat 2)")
+    resolution = (await alex.click(connected, "End chat")).only_card()
+    assert resolution.title == "End the chat with John Doe (Human Resources)"
+    await alex.click(resolution, "End chat", resolved="yes", notes="")
+    assert john.received().card_titled(f"{ALEX} has closed the chat")
+    await alex.say("Still there, Megan?")
+    assert megan.received().texts()[-1] == f"{ALEX}: Still there, Megan?"
+
+
+async def test_agent_help_and_availability(desk: Desk) -> None:
+    alex = desk.agent(ALEX)
+
+    hello = await alex.install()
+    assert hello.only_card().title == ("Hi Alex, you're an agent for Human Resources. You're away.")
+    assert hello.only_card().buttons == ["I'm available"]
+    available = await alex.click(hello.only_card(), "I'm available")
+    assert available.only_card().title == "You're available: new chats will be offered to you here."
+    help_text = (await alex.say("help")).texts()[0]
+    for command in (
+        "'available'",
+        "'away'",
+        "'chats'",
+        "'switch N'",
+        "'note",
+        "'transfer",
+        "'end'",
+    ):
+        assert command in help_text
+    away = await alex.click(available.only_card(), "Go away")
+    assert away.only_card().title == "You're away: no new chats will be offered to you."

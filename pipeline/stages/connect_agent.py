@@ -369,6 +369,7 @@ class ConnectAgentStage(StageBase):
                         extra={
                             "Chat.Lines": _lines(action.history),
                             "Chat.Number": _number(me, context.session.conversation_id),
+                            "Offer.Chat": context.session.conversation_id,
                         },
                     ),
                 ),
