@@ -5,13 +5,16 @@ an agent may not do. Time is the bot's injected clock; timers fire when a test r
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
+import yaml
 from aiohttp import web
 
 from app import RUNTIME, STORE, SWEEPER
 from tests.conftest import RunningBot, StartBot
 from tests.support.agents import AGENTS_CONFIG, BotClock, Desk, person
+from tests.support.config import write_config
 from tests.support.desk import EpochClock
 from tests.support.export import chat_export
 
@@ -564,3 +567,23 @@ async def test_agent_help_and_availability(desk: Desk) -> None:
         assert command in help_text
     away = await alex.click(available.only_card(), "Go away")
     assert away.only_card().title == "You're away: no new chats will be offered to you."
+
+
+async def test_an_agent_configured_by_sign_in_name_is_recognised(
+    start_bot: StartBot, tmp_path: Path
+) -> None:
+    config = yaml.safe_load(AGENTS_CONFIG.read_text())
+    lee = next(a for a in config["agents"] if a["id"] == "lee")
+    del lee["aad_object_id"]
+    lee["upn"] = "Lee.Gu@contoso.example"
+    desk = desk_of(await start_bot(config=write_config(tmp_path, config)))
+    desk.connector.members["29:1lee"] = {
+        "id": "29:1lee",
+        "name": LEE,
+        "userPrincipalName": "lee.gu@contoso.example",
+        "aadObjectId": person(LEE)["aadObjectId"],
+    }
+
+    hello = await desk.agent(LEE).install()
+
+    assert hello.only_card().title == "Hi Lee, you're an agent for IT Support. You're away."
