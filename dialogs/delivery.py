@@ -97,7 +97,8 @@ TEAMS_LIMITS = ((1.0, 7), (2.0, 8), (30.0, 60))
 class Pacer:
     """Keeps a bot's messages to each conversation under `windows` (default Teams' limits:
     at most 7 in 1 s, 8 in 2 s and 60 in 30 s); no windows, no pacing. Kept per process: the
-    chat's lease makes one process deliver a chat at a time."""
+    chat's lease makes one process deliver a chat at a time (an agent's chat gets messages from
+    several guests' chats: each delivery takes its slot before it waits for it)."""
 
     def __init__(
         self,
@@ -181,6 +182,9 @@ class Delivery:
             if wait > self.policy.inline_wait:
                 await chat.settle(postponed=_after(entries[index:], now + wait), release=True)
                 return
+            # The send's slot is taken before waiting for it: another chat's delivery to the same
+            # conversation (an agent's, from several guests) then waits for the next one.
+            self.pacer.record(entry.conversation_id, now + wait)
             if wait > 0:
                 await self.sleep(wait)
             # An update of a message never delivered (given up on) is sent as a new one.
@@ -191,7 +195,6 @@ class Delivery:
             last = index == len(entries) - 1
             match result:
                 case Sent(activity_id=activity_id):
-                    self.pacer.record(entry.conversation_id, self.clock())
                     label, known = entry.label or entry.replaces, replacing or activity_id
                     sent = {label: known} if label and known else {}
                     await chat.settle(delivered=[entry.seq], sent=sent, release=last)

@@ -587,3 +587,75 @@ async def test_an_agent_configured_by_sign_in_name_is_recognised(
     hello = await desk.agent(LEE).install()
 
     assert hello.only_card().title == "Hi Lee, you're an agent for IT Support. You're away."
+
+
+async def test_relays_to_an_agent_are_paced_under_teams_limits(desk: Desk) -> None:
+    await desk.available(ALEX)
+    alex, megan, john = desk.agent(ALEX), desk.guest(), desk.guest("John Doe")
+    for guest in (megan, john):
+        await desk.to(guest, "HR")
+        await alex.accept()
+    epoch = EpochClock()
+    delivery = desk.runtime.delivery
+    delivery.clock, delivery.sleep = epoch, epoch.sleep
+    arrivals: list[float] = []
+
+    async def timed(kind: str, conversation: str, request: web.Request) -> web.Response | None:
+        if kind == "send" and conversation == alex.chat.conversation_id:
+            arrivals.append(epoch.now)
+        return None
+
+    desk.connector.intercept = timed
+    for n in range(12):
+        await megan.say(f"line {n}")
+        await john.say(f"line {n}")
+    store, sweeper = desk.bot.app[STORE], desk.bot.app[SWEEPER]
+    while await store.due_chats(epoch.now + 3600, 100):
+        epoch.now += 1
+        await sweeper.sweep()
+
+    assert len(arrivals) == 24
+    for seconds, most in ((1.0, 7), (2.0, 8), (30.0, 60)):
+        for start in arrivals:
+            assert len([t for t in arrivals if start <= t < start + seconds]) <= most
+    lines = alex.received.texts()[-24:]
+    for guest in ("Megan Bowen", "John Doe"):
+        assert [line.split(": ")[1] for line in lines if line.startswith(guest)] == [
+            f"line {n}" for n in range(12)
+        ]
+
+
+async def test_relayed_messages_left_by_a_stopped_instance_are_delivered_once_by_the_next(
+    start_bot: StartBot,
+) -> None:
+    one = desk_of(await start_bot(config=AGENTS_CONFIG, sqlite="shared.sqlite3"))
+    await one.available(ALEX)
+    alex, megan = one.agent(ALEX), one.guest()
+    await one.to(megan, "HR")
+    await alex.accept()
+    before_alex, before_guest = alex.received, megan.received()
+
+    async def down(kind: str, conversation: str, request: web.Request) -> web.Response | None:
+        return web.json_response({"error": {"code": "ServiceError"}}, status=502)
+
+    # The channel fails while this instance relays; it stops before it retries.
+    one.connector.intercept = down
+    epoch = EpochClock()
+    one.runtime.delivery.clock, one.runtime.delivery.sleep = epoch, epoch.sleep
+    for n in range(5):
+        await megan.say(f"guest line {n}")
+        await alex.say(f"agent line {n}")
+    one.connector.intercept = None
+
+    restarted = desk_of(await start_bot(config=AGENTS_CONFIG, sqlite="shared.sqlite3"))
+    sweeper = restarted.bot.app[SWEEPER]
+    restarted.runtime.delivery.clock = lambda: epoch.now + 3600
+    while await sweeper.sweep():
+        pass
+
+    assert alex.received.after(before_alex).texts() == [
+        f"Megan Bowen: guest line {n}" for n in range(5)
+    ]
+    assert megan.received().after(before_guest).texts() == [
+        f"{ALEX}: agent line {n}" for n in range(5)
+    ]
