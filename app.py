@@ -231,6 +231,7 @@ def create_app(
             pacer=Pacer() if settings.pacing else Pacer(windows=()),
         )
         runtime = app[RUNTIME] = Runtime(config, store, delivery, clock=clock)
+        delivery.observe = runtime.agent_delivery
         app[SWEEPER] = Sweeper(
             store, delivery, interval=settings.sweep_seconds, timers=runtime.fire_due_timers
         )

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
 
 from agents.model import Agent
 
@@ -17,6 +18,10 @@ class AgentState:
     available: bool = False
     reachable: bool = False
     chats: tuple[str, ...] = ()
+    #: The conversation reference of the agent's chat with the bot, once they opened it.
+    reference: Mapping[str, Any] | None = None
+    #: When a chat was last offered to them (epoch seconds).
+    last_offered: float = 0.0
 
     @property
     def id(self) -> str:
@@ -38,9 +43,16 @@ class AgentState:
 
 @dataclass(frozen=True, slots=True)
 class Roster:
-    """The agents a stage can offer a chat to, in the list's order."""
+    """The agents a stage can offer a chat to, in the list's order; `lists` names the tenant's
+    lists of them (see `on`)."""
 
     agents: Sequence[AgentState]
+    lists: Mapping[str, Sequence[str]] = field(default_factory=dict)
+
+    def on(self, list_name: str) -> Roster:
+        """The agents of one of the tenant's lists."""
+        ids = self.lists.get(list_name, ())
+        return Roster([state for agent_id in ids if (state := self.get(agent_id)) is not None])
 
     def eligible(self, conversation_id: str, *, besides: Iterable[str] = ()) -> list[AgentState]:
         """The agents to offer the chat to now, not counting those in `besides`."""

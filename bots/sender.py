@@ -7,8 +7,10 @@ turn context (its per-send deep copies and hooks) or a model built to be seriali
 
 The Bot Connector's answers map to what the delivery does: 429 waits as long as Retry-After
 asks; 412, 500, 502, 503 and 504 are retried with back-off (a 5xx may hide a message that was
-delivered: the delivery is at least once there); 400, 403 and 404 will not change (the bot was
-blocked or removed, the chat deleted) and are given up.
+delivered: the delivery is at least once there); 400 and 403 will not change (the bot was
+blocked or removed) and are given up. A 1:1 chat Teams no longer has (404: its history was
+deleted) is created again and the message posted there; so is a chat with an agent who never
+wrote to the bot (no conversation yet).
 """
 
 from __future__ import annotations
@@ -48,27 +50,75 @@ class ConnectorSender:
 
     async def send(self, entry: Outgoing, replacing: str | None = None) -> SendResult:
         activity = dict(entry.activity)
+        conversation_id, created = entry.conversation_id, None
         try:
             client = await self._connectors.create(str(activity["serviceUrl"]), None)
             if replacing:
                 answer = await client.conversations.put_activity(
-                    entry.conversation_id, replacing, activity
+                    conversation_id, replacing, activity
                 )
-            else:
+                return Sent(getattr(answer, "id", None))
+            if not conversation_id:
+                # A chat with someone who never wrote to the bot: Teams creates it.
+                created = conversation_id = await _create(client, activity)
+            try:
                 answer = await client.conversations.post_activity(
-                    entry.conversation_id, entry.reply_to, activity
+                    conversation_id, entry.reply_to, _to(activity, conversation_id)
+                )
+            except models.ErrorResponseException as error:
+                if _status(error.response) != 404 or created or not _recipient(activity):
+                    raise
+                # The chat is gone (its history deleted): a 1:1 chat is created again.
+                created = conversation_id = await _create(client, activity)
+                answer = await client.conversations.post_activity(
+                    conversation_id, None, _to(activity, conversation_id)
                 )
         except models.ErrorResponseException as error:
             return _refused(error.response)
         except (ClientRequestError, aiohttp.ClientError, TimeoutError) as error:
             # The connection failed: the message may or may not have arrived.
             return RetryLater(f"connection failed ({type(error).__name__})")
-        return Sent(getattr(answer, "id", None))
+        return Sent(getattr(answer, "id", None), created)
+
+
+async def _create(client: Any, activity: dict[str, Any]) -> str:
+    """A 1:1 chat between the bot and the activity's recipient (by Teams or Entra id), in the
+    Microsoft Entra tenant of the activity's conversation; Teams answers the existing one if
+    there is one."""
+    conversation = activity.get("conversation") or {}
+    channel_data = activity.get("channelData") or {}
+    tenant = conversation.get("tenantId") or (channel_data.get("tenant") or {}).get("id")
+    bot = activity.get("from") or {}
+    parameters = models.ConversationParameters(
+        is_group=False,
+        bot=models.ChannelAccount(id=bot.get("id"), name=bot.get("name")),
+        members=[models.ChannelAccount(id=_recipient(activity))],
+        tenant_id=tenant,
+        channel_data={"tenant": {"id": tenant}} if tenant else None,
+    )
+    answer = await client.conversations.create_conversation(parameters)
+    return str(answer.id)
+
+
+def _recipient(activity: dict[str, Any]) -> str | None:
+    recipient = activity.get("recipient") or {}
+    return recipient.get("id") or recipient.get("aadObjectId")
+
+
+def _to(activity: dict[str, Any], conversation_id: str) -> dict[str, Any]:
+    conversation = activity.get("conversation") or {}
+    if conversation.get("id") == conversation_id:
+        return activity
+    return {**activity, "conversation": {**conversation, "id": conversation_id}}
+
+
+def _status(response: Any) -> int:
+    # msrest keeps the transport's response: aiohttp's (`status`) or requests' (`status_code`).
+    return int(getattr(response, "status", None) or getattr(response, "status_code", 0) or 0)
 
 
 def _refused(response: Any) -> SendResult:
-    # msrest keeps the transport's response: aiohttp's (`status`) or requests' (`status_code`).
-    status = int(getattr(response, "status", None) or getattr(response, "status_code", 0) or 0)
+    status = _status(response)
     if status in _TRANSIENT:
         return RetryLater(f"the Bot Connector answered {status}", _retry_after(response))
     return Undeliverable(f"the Bot Connector answered {status}")

@@ -9,6 +9,7 @@ runtime's.
 from __future__ import annotations
 
 import logging
+from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -16,11 +17,16 @@ from botbuilder.core import InvokeResponse, TurnContext
 from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes
 
+from agents.model import Agent
+from bots.agent_console import AgentConsole
 from bots.edge.wire import reference_json
 from bots.guest import directory_tenant_id, guest_metadata, member_metadata
 from dialogs import ChatOpened, Event, GuestMessage, Runtime
 
 log = logging.getLogger(__name__)
+
+#: Sign-in names of Teams users kept (each looked up once), most recent first.
+SIGN_IN_NAMES_KEPT = 10_000
 
 #: Activities that change a chat, each run at most once (Teams re-delivers them).
 _EXACTLY_ONCE = {
@@ -60,6 +66,9 @@ class CrossdeskBot(TeamsActivityHandler):
     ) -> None:
         self.runtime = runtime
         self.allowed_directory_tenants = allowed_directory_tenants
+        self.console = AgentConsole(runtime)
+        #: Teams users' sign-in names by their Teams id, for agents configured by `upn`.
+        self._sign_in_names: OrderedDict[str, str | None] = OrderedDict()
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         if self.allowed_directory_tenants and (
@@ -67,7 +76,64 @@ class CrossdeskBot(TeamsActivityHandler):
         ):
             log.warning("activity from a directory tenant that is not allowed ignored")
             return
+        agent = await self._agent(turn_context)
+        if agent is not None:
+            await self._agent_turn(turn_context, agent)
+            return
         await super().on_turn(turn_context)
+
+    # an agent's own chat
+
+    async def _agent(self, turn_context: TurnContext) -> Agent | None:
+        """The configured agent who wrote, in their personal chat with the bot: by Entra object
+        id, or for agents configured by sign-in name only, by the name Teams' member look-up
+        gives (looked up once per user)."""
+        activity = turn_context.activity
+        sender, agents = activity.from_property, self.runtime.config.agents
+        if sender is None or not agents.by_id:
+            return None
+        conversation = activity.conversation
+        if conversation is not None and conversation.conversation_type not in (None, "personal"):
+            return None
+        agent = agents.identify(sender.aad_object_id)
+        if agent is not None or not agents.by_upn or not sender.id:
+            return agent
+        if sender.id not in self._sign_in_names:
+            member = await member_metadata(turn_context)
+            if not member:
+                return None  # the look-up failed: asked again next time
+            self._sign_in_names[sender.id] = member.get("Guest.UserPrincipalName")
+            while len(self._sign_in_names) > SIGN_IN_NAMES_KEPT:
+                self._sign_in_names.popitem(last=False)
+        return agents.identify(None, self._sign_in_names[sender.id])
+
+    async def _agent_turn(self, turn_context: TurnContext, agent: Agent) -> None:
+        activity = turn_context.activity
+        event_id = activity.id if activity.type in _EXACTLY_ONCE and activity.id else None
+        reference = reference_json(activity)
+        match activity.type:
+            case ActivityTypes.message:
+                value = activity.value if isinstance(activity.value, dict) else None
+                await self.console.message(agent, reference, event_id, activity.text, value)
+            case ActivityTypes.invoke if activity.name == "adaptiveCard/action":
+                invoked: dict[str, Any] = activity.value if isinstance(activity.value, dict) else {}
+                action = invoked.get("action")
+                data = action.get("data") if isinstance(action, dict) else None
+                await self.console.message(
+                    agent, reference, event_id, None, data if isinstance(data, dict) else {}
+                )
+                await turn_context.send_activity(
+                    Activity(
+                        type=ActivityTypes.invoke_response,
+                        value=InvokeResponse(status=200, body=_ACTION_OK),
+                    )
+                )
+            case ActivityTypes.conversation_update if activity.members_added:
+                await self.console.opened(agent, reference, event_id)
+            case ActivityTypes.installation_update if activity.action in (None, "add"):
+                await self.console.opened(agent, reference, event_id)
+            case _:
+                pass
 
     # what Teams sends
 

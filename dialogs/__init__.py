@@ -3,9 +3,18 @@ turns send (no SDK)."""
 
 from dialogs.conversation import Command
 from dialogs.delivery import Delivery, Sender, Sweeper
-from dialogs.runtime import Channel, ChatOpened, Event, GuestMessage, Runtime, Wake
+from dialogs.runtime import (
+    AgentAction,
+    Channel,
+    ChatOpened,
+    Event,
+    GuestMessage,
+    Runtime,
+    Wake,
+)
 
 __all__ = [
+    "AgentAction",
     "Channel",
     "ChatOpened",
     "Command",

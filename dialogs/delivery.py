@@ -33,9 +33,12 @@ ADAPTIVE_CARD = "application/vnd.microsoft.card.adaptive"
 
 @dataclass(frozen=True, slots=True)
 class Sent:
-    """The channel took the message (`activity_id`: the id it gave it)."""
+    """The channel took the message (`activity_id`: the id it gave it); `conversation_id` when
+    it went to a chat the channel created for it (the recipient's old one was gone, or there
+    was none yet)."""
 
     activity_id: str | None = None
+    conversation_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +97,8 @@ TEAMS_LIMITS = ((1.0, 7), (2.0, 8), (30.0, 60))
 class Pacer:
     """Keeps a bot's messages to each conversation under `windows` (default Teams' limits:
     at most 7 in 1 s, 8 in 2 s and 60 in 30 s); no windows, no pacing. Kept per process: the
-    chat's lease makes one process deliver a chat at a time."""
+    chat's lease makes one process deliver a chat at a time (an agent's chat gets messages from
+    several guests' chats: each delivery takes its slot before it waits for it)."""
 
     def __init__(
         self,
@@ -156,12 +160,15 @@ class Delivery:
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         policy: RetryPolicy | None = None,
         pacer: Pacer | None = None,
+        observe: Callable[[Outgoing, SendResult], Awaitable[None]] | None = None,
     ) -> None:
         self.sender = sender
         self.clock = clock
         self.sleep = sleep
         self.policy = policy or RetryPolicy()
         self.pacer = pacer or Pacer()
+        #: Told what became of each message for an agent (whether the agent can be reached).
+        self.observe = observe
 
     async def deliver(self, chat: ChatTurn) -> None:
         """Deliver the outbox of the chat `chat` holds, recording each message as it goes;
@@ -175,15 +182,19 @@ class Delivery:
             if wait > self.policy.inline_wait:
                 await chat.settle(postponed=_after(entries[index:], now + wait), release=True)
                 return
+            # The send's slot is taken before waiting for it: another chat's delivery to the same
+            # conversation (an agent's, from several guests) then waits for the next one.
+            self.pacer.record(entry.conversation_id, now + wait)
             if wait > 0:
                 await self.sleep(wait)
             # An update of a message never delivered (given up on) is sent as a new one.
             replacing = chat.sent.get(entry.replaces) if entry.replaces else None
             result = await self.sender.send(entry, replacing)
+            if entry.agent is not None and self.observe is not None:
+                await self.observe(entry, result)
             last = index == len(entries) - 1
             match result:
                 case Sent(activity_id=activity_id):
-                    self.pacer.record(entry.conversation_id, self.clock())
                     label, known = entry.label or entry.replaces, replacing or activity_id
                     sent = {label: known} if label and known else {}
                     await chat.settle(delivered=[entry.seq], sent=sent, release=last)

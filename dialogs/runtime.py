@@ -13,11 +13,15 @@ hands events in through a `Channel` and posts the outbox through a `Sender`.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any, Protocol, assert_never
 
+from agents.actions import AgentChange, AgentInput, AgentVerb, Change, ChatLine
+from agents.book import AgentBook
+from agents.roster import Roster
 from dialogs.conversation import (
     ABANDONED,
     Command,
@@ -27,9 +31,9 @@ from dialogs.conversation import (
     guest_small_talk,
     went_idle,
 )
-from dialogs.delivery import ADAPTIVE_CARD, Delivery, outgoing
+from dialogs.delivery import ADAPTIVE_CARD, Delivery, SendResult, Sent, Undeliverable, outgoing
 from dialogs.repair import Stranded, locate
-from errors import PipelineError
+from errors import PipelineError, StorageError
 from locales import Catalog, catalog, language_of
 from locales.small_talk import small_talk_reply
 from pipeline.config import Config, StageRef, Tenant
@@ -54,12 +58,14 @@ from pipeline.stages.base import (
     Wait,
 )
 from pipeline.transfer import TransferRecord, TransferRefused, plan_transfer
-from storage.base import ChatTurn, Outgoing, Store, Timer, TurnWrites
+from storage.base import ChatHistory, ChatTurn, Outgoing, Store, Timer, TurnWrites
 
 log = logging.getLogger(__name__)
 
 #: Stages entered in one turn before the runtime stops a pipeline that never waits.
 MAX_STAGES_PER_TURN = 100
+#: Metadata naming the agent who handed a chat to another tenant.
+TRANSFERRED_BY = "Session.TransferredBy."
 
 
 # what starts a turn
@@ -110,7 +116,21 @@ class TimerFired:
         )
 
 
-Event = GuestMessage | ChatOpened | Wake | TimerFired
+@dataclass(frozen=True, slots=True)
+class AgentAction:
+    """An agent acts on the chat from their own chat with the bot (accepts it, writes to the
+    guest, ends it…); `reference` is the agent's chat, where replies to them go."""
+
+    action: AgentInput
+    reference: Mapping[str, Any] | None = None
+
+
+Event = GuestMessage | ChatOpened | Wake | TimerFired | AgentAction
+
+
+def _timer_event_id(timer: Timer) -> str:
+    """The event id a timer's turn claims: once per setting of the timer."""
+    return f"timer:{timer.key}@{timer.event.get('set') or repr(timer.due_at)}"
 
 
 class Channel(Protocol):
@@ -185,6 +205,12 @@ class _Turn:
     opening: GuestInput | None = None
     #: What the guest is told before a new session's pipeline starts (an idle chat closed).
     notice: Reply | None = None
+    #: The tenant's agents, loaded when the chat waits at a stage that works with agents.
+    roster: Roster | None = None
+    #: Where each agent's chat is, as the agent's own action showed it (fresher than stored).
+    agent_chats: dict[str, Mapping[str, Any]] = field(default_factory=dict)
+    #: What the turn changed for agents, applied after its commit.
+    agent_changes: list[AgentChange] = field(default_factory=list)
 
     @property
     def current(self) -> Session:
@@ -202,11 +228,15 @@ class _Turn:
         self.bound = session.id
 
     def say(self, replies: Sequence[Reply]) -> None:
-        """Send `replies` at the end of the turn, and record them in the current transcript."""
+        """Send `replies` at the end of the turn; record those for the guest (and notes, which
+        go to nobody) in the current transcript."""
         for reply in replies:
             if reply.text is None and reply.card is None:
                 continue
-            self.replies.append(reply)
+            if not reply.internal:
+                self.replies.append(reply)
+            if reply.agent is not None:
+                continue
             self.current.record(
                 TranscriptEntry(
                     Direction.OUT,
@@ -217,6 +247,8 @@ class _Turn:
                         if reply.card is not None
                         else ()
                     ),
+                    author=reply.author,
+                    internal=reply.internal,
                 )
             )
 
@@ -266,6 +298,7 @@ class Runtime:
         self.store = store
         self.delivery = delivery
         self.clock = clock
+        self.agents = AgentBook(config.agents, store, clock=lambda: self.clock().timestamp())
 
     async def run_turn(
         self, conversation_id: str, event: Event, *, event_id: str | None, channel: Channel
@@ -275,10 +308,13 @@ class Runtime:
         `event_id` makes the turn exactly-once: an inbound activity's id, or a unique id a
         proactive caller chooses (e.g. a timer's), claimed in the turn's commit.
         """
+        turn: _Turn | None = None
         async with self.store.chat_turn(conversation_id, event_id) as chat:
             if chat is not None:
-                await self._run(chat, event, channel)
-                return True
+                turn = await self._run(chat, event, channel)
+        if turn is not None:
+            await self._after(turn)
+            return True
         log.info("chat %s: event %s ran before; ignored", conversation_id, event_id)
         # The channel re-delivers an event whose answer it did not get: if its turn committed
         # but died delivering, deliver what it left now rather than at the next sweep.
@@ -292,13 +328,53 @@ class Runtime:
             if chat is not None and chat.outbox:
                 await self.delivery.deliver(chat)
 
-    async def _run(self, chat: ChatTurn, event: Event, channel: Channel) -> None:
+    async def _run(self, chat: ChatTurn, event: Event, channel: Channel) -> _Turn:
         """The turn's straight line, under the chat's lease."""
         turn = _Turn(chat, chat.event_id, self.clock(), chat.session)
         if await self._take_in(turn, event, channel):
-            self._route(turn, event)
-        await chat.commit(turn.writes(self._outbox(turn, channel)))
+            history = await self._prepare(turn, event)
+            self._route(turn, event if history is None else self._with_history(event, history))
+        elif isinstance(event, AgentAction):
+            self._gone(turn, event)
+        await chat.commit(turn.writes(await self._outbox(turn, channel)))
         await self.delivery.deliver(chat)
+        return turn
+
+    async def _after(self, turn: _Turn) -> None:
+        """After the commit, the lease let go: what the turn changed for agents, then the
+        turns of timers it set to fire at once (a stage that needs the agents as stored)."""
+        conversation_id = turn.chat.conversation_id
+        if turn.agent_changes:
+            try:
+                await self.agents.apply(conversation_id, turn.agent_changes)
+            except StorageError as error:
+                # A reservation left behind is let go when the agent is next found full.
+                log.error("chat %s: agents' records not updated: %s", conversation_id, error)
+        now = turn.now.timestamp()
+        for timer in turn.timers.values():
+            if timer.due_at <= now:
+                await self.run_unprompted(
+                    conversation_id,
+                    TimerFired.of(timer),
+                    event_id=_timer_event_id(timer),
+                )
+
+    async def _prepare(self, turn: _Turn, event: Event) -> ChatHistory | None:
+        """Load what the waiting stage needs beyond the chat: the tenant's agents, and for an
+        agent's accept the chat's history (what the guest said in every tenant)."""
+        session = turn.session
+        if session is None or session.position is None:
+            return None
+        where = locate(self.config, session)
+        if isinstance(where, Stranded) or not where.stage.uses_agents:
+            return None
+        turn.roster = await self.agents.roster(where.tenant.id)
+        if isinstance(event, AgentAction):
+            if event.reference is not None:
+                turn.agent_chats[event.action.agent_id] = event.reference
+            if event.action.verb is AgentVerb.ACCEPT:
+                return await self.store.history(turn.chat.conversation_id)
+        return None
 
     async def fire_due_timers(self, limit: int = 100) -> int:
         """Run the turns of the timers due now (each exactly once, however many instances
@@ -308,7 +384,7 @@ class Runtime:
             await self.run_unprompted(
                 conversation_id,
                 TimerFired.of(timer),
-                event_id=f"timer:{timer.key}@{timer.due_at!r}",
+                event_id=_timer_event_id(timer),
             )
         return len(due)
 
@@ -318,16 +394,108 @@ class Runtime:
         reference stored for the chat. `event_id` makes it exactly-once across instances."""
         return await self.run_turn(conversation_id, event, event_id=event_id, channel=Unprompted())
 
-    def _outbox(self, turn: _Turn, channel: Channel) -> list[Outgoing]:
+    async def _outbox(self, turn: _Turn, channel: Channel) -> list[Outgoing]:
         if not turn.replies:
             return []
         reference = turn.reference or turn.chat.reference
-        if reference is None:
+        if reference is None and any(reply.agent is None for reply in turn.replies):
             raise PipelineError(
                 f"chat {turn.chat.conversation_id} has no conversation reference to send to"
             )
         reply_to = channel.reply_to()
-        return [outgoing(reference, reply, reply_to) for reply in turn.replies]
+        entries = []
+        for reply in turn.replies:
+            if reply.agent is None:
+                assert reference is not None
+                entry = outgoing(reference, reply, reply_to)
+            else:
+                agent_chat = await self._agent_chat(turn, reply.agent, reference)
+                if agent_chat is None:
+                    log.warning("agent %s has no chat with the bot: message dropped", reply.agent)
+                    continue
+                entry = replace(outgoing(agent_chat, reply, None), agent=reply.agent)
+            entries.append(replace(entry, label=reply.label, replaces=reply.replaces))
+        return entries
+
+    async def _agent_chat(
+        self, turn: _Turn, agent_id: str, guest_chat: Mapping[str, Any] | None
+    ) -> Mapping[str, Any] | None:
+        """Where a message for the agent goes: their chat with the bot; for an agent who never
+        wrote to it, a new one the channel creates for them in the guest's Teams tenant."""
+        if agent_id in turn.agent_chats:
+            return turn.agent_chats[agent_id]
+        if turn.session is None or guest_chat is None:
+            return None
+        if turn.roster is None:
+            turn.roster = await self.agents.roster(turn.current.tenant_id)
+        state = turn.roster.get(agent_id)
+        if state is not None and state.reference is not None:
+            return state.reference
+        agent = self.config.agents.by_id.get(agent_id)
+        if agent is None or agent.aad_object_id is None:
+            return None
+        conversation = guest_chat.get("conversation") or {}
+        return {
+            "bot": guest_chat.get("bot"),
+            "user": {"id": agent.aad_object_id, "name": agent.name},
+            "conversation": {
+                "id": "",
+                "conversationType": "personal",
+                **({"tenantId": conversation["tenantId"]} if conversation.get("tenantId") else {}),
+            },
+            "channelId": guest_chat.get("channelId"),
+            "serviceUrl": guest_chat.get("serviceUrl"),
+        }
+
+    async def agent_delivery(self, entry: Outgoing, result: SendResult) -> None:
+        """What a message for an agent came to (`Delivery.observe`): an agent Teams refuses is
+        skipped from now on; a chat the channel created for them is kept."""
+        agent_id = entry.agent
+        if agent_id is None or agent_id not in self.config.agents.by_id:
+            return
+        try:
+            match result:
+                case Undeliverable(reason=reason):
+                    await self.agents.unreachable(agent_id, reason)
+                case Sent(conversation_id=str(created)):
+                    activity = entry.activity
+                    await self.agents.moved(
+                        agent_id,
+                        {
+                            "bot": activity.get("from"),
+                            "user": activity.get("recipient"),
+                            "conversation": {**(activity.get("conversation") or {}), "id": created},
+                            "channelId": activity.get("channelId"),
+                            "serviceUrl": activity.get("serviceUrl"),
+                        },
+                    )
+                case _:
+                    pass
+        except StorageError as error:
+            log.error("agent %s: record not updated after a delivery: %s", agent_id, error)
+
+    async def tell(
+        self,
+        conversation_id: str,
+        reference: Mapping[str, Any],
+        replies: Sequence[Reply],
+        *,
+        event_id: str | None,
+    ) -> bool:
+        """Answer an event in a chat that is no guest's (an agent's own chat with the bot):
+        `replies` are sent once however often the event is delivered; False when it was."""
+        async with self.store.chat_turn(conversation_id, event_id) as chat:
+            if chat is None:
+                return False
+            reply_to = None
+            entries = [
+                replace(outgoing(reference, reply, reply_to), label=reply.label)
+                for reply in replies
+                if reply.text is not None or reply.card is not None
+            ]
+            await chat.commit(TurnWrites(outbox=entries))
+            await self.delivery.deliver(chat)
+        return True
 
     # the steps of a turn
 
@@ -343,7 +511,7 @@ class Runtime:
         if turn.session is not None:
             ended = self._close_if_idle(turn, turn.session)
         if turn.session is None:
-            if isinstance(event, Wake | TimerFired):
+            if isinstance(event, Wake | TimerFired | AgentAction):
                 return False
             if isinstance(event, GuestMessage):
                 ended = ended or await self._last_session(turn)
@@ -452,11 +620,14 @@ class Runtime:
         if isinstance(event, TimerFired):
             self._timer(turn, event)
             return
-        command = typed_command(event, session.metadata.get("Guest.Locale"))
-        if command is Command.END_CHAT:
-            self._end_chat(turn)
+        if isinstance(event, AgentAction):
+            self._agent(turn, event)
             return
+        command = typed_command(event, session.metadata.get("Guest.Locale"))
         where = locate(self.config, session)
+        if command is Command.END_CHAT:
+            self._end_chat(turn, None if isinstance(where, Stranded) else where)
+            return
         if isinstance(where, Stranded):
             self._repair(turn, where)
             return
@@ -465,13 +636,31 @@ class Runtime:
             case Command.HELP:
                 self._help(turn, where, context)
             case Command.START_OVER:
-                self._start_over(turn)
+                self._start_over(turn, where)
             case Command.HUMAN:
                 self._no_person_here(turn, where, context)
             case None:
                 self._resume(turn, event, where, context)
             case _:
                 assert_never(command)
+
+    def _agent(self, turn: _Turn, event: AgentAction) -> None:
+        """An agent's action: the waiting stage decides (one that works with agents checks
+        the agent may act on this chat)."""
+        where = locate(self.config, turn.current)
+        if isinstance(where, Stranded):
+            self._gone(turn, event)
+            return
+        context = self._context(turn, where)
+        self._follow(turn, where, where.stage.on_agent(context, event.action))
+
+    def _gone(self, turn: _Turn, event: AgentAction) -> None:
+        """An agent's action on a chat that ended (or never was)."""
+        agent_id = event.action.agent_id
+        if event.reference is not None:
+            turn.agent_chats[agent_id] = event.reference
+        turn.replies.append(Reply(text="That chat has ended: nothing was changed.", agent=agent_id))
+        turn.agent_changes.append(AgentChange(agent_id, Change.RELEASE))
 
     def _resume(self, turn: _Turn, event: Event, ref: StageRef, context: StageContext) -> None:
         match event:
@@ -490,8 +679,8 @@ class Runtime:
                     turn.say(ref.stage.prompt(context))
             case Wake():
                 turn.say(ref.stage.prompt(context))
-            case TimerFired():
-                raise AssertionError("timers are routed by _timer")
+            case TimerFired() | AgentAction():
+                raise AssertionError("timers and agents' actions are routed apart")
             case _:
                 assert_never(event)
 
@@ -526,6 +715,7 @@ class Runtime:
                     outcome = ref.stage.on_input(self._context(turn, ref), opening)
                     continue
             turn.say(outcome.replies)
+            turn.agent_changes.extend(outcome.agents)
             session = turn.current
             match outcome.next:
                 case Wait(keep=keep):
@@ -538,6 +728,8 @@ class Runtime:
                             "stage": ref.stage.key,
                             "name": after.name,
                             "data": dict(after.data),
+                            # Each setting of a timer fires once, whenever it is due.
+                            "set": uuid.uuid4().hex,
                         }
                         due = turn.now.timestamp() + after.seconds
                         turn.timers[key] = Timer(key, due, event)
@@ -604,6 +796,10 @@ class Runtime:
             plan.receiving.id,
             plan.receiving.tenant_id,
         )
+        # Who handed the chat over (an agent) shows on both sides.
+        plan.receiving.metadata.update(
+            {k: v for k, v in plan.sending.metadata.items() if k.startswith(TRANSFERRED_BY)}
+        )
         turn.track(plan.sending)
         turn.move_to(plan.receiving)
         turn.transfers.append(plan.record)
@@ -630,15 +826,26 @@ class Runtime:
         )
         turn.say([Reply(text=text), *guidance.replies])
 
-    def _end_chat(self, turn: _Turn) -> None:
+    def _end_chat(self, turn: _Turn, where: StageRef | None) -> None:
         session = turn.current
+        if where is not None:
+            leaving = where.stage.on_guest_leaving(self._context(turn, where))
+            if isinstance(leaving.next, Goto) and leaving.next.key is not None:
+                # The stage sends the guest on (e.g. to leave a message) instead of ending.
+                self._follow(turn, where, leaving)
+                return
+            turn.say(leaving.replies)
+            turn.agent_changes.extend(leaving.agents)
         text = self._texts(session).text("chat.ended_by_guest", tenant=self._tenant_name(session))
         turn.say([Reply(text=text)])
         session.metadata["Session.Status.Resolution"] = "ended by guest"
         session.end(SessionState.ENDED, turn.now)
 
-    def _start_over(self, turn: _Turn) -> None:
+    def _start_over(self, turn: _Turn, where: StageRef) -> None:
         old = turn.current
+        leaving = where.stage.on_guest_leaving(self._context(turn, where))
+        turn.say(leaving.replies)
+        turn.agent_changes.extend(leaving.agents)
         turn.say([Reply(text=self._texts(old).text("chat.start_over"))])
         old.metadata["Session.Status.Resolution"] = "started over by guest"
         old.end(SessionState.ENDED, turn.now)
@@ -682,6 +889,29 @@ class Runtime:
         log.info("session %s opened at the front door %s", session.id, front_door.id)
         turn.move_to(session)
 
+    def _with_history(self, event: Event, history: ChatHistory) -> Event:
+        """An agent's accept, with what was said in the chat so far in every tenant."""
+        assert isinstance(event, AgentAction)
+        agents = self.config.agents.by_id
+        lines = []
+        for session in history.sessions:
+            tenant = str(session.metadata.get("Session.TenantName", session.tenant_id))
+            guest = str(session.metadata.get("Guest.Name") or "Guest")
+            for entry in history.transcripts.get(session.id, ()):
+                if not entry.text:
+                    continue
+                if entry.direction is Direction.IN:
+                    author = guest
+                elif entry.author is not None and entry.author.startswith("agent:"):
+                    agent = agents.get(entry.author.removeprefix("agent:"))
+                    author = (agent.name if agent else "Agent") + (
+                        " (note)" if entry.internal else ""
+                    )
+                else:
+                    continue
+                lines.append(ChatLine(tenant, author, entry.text, entry.at))
+        return replace(event, action=replace(event.action, history=tuple(lines)))
+
     # helpers
 
     def _context(self, turn: _Turn, ref: StageRef) -> StageContext:
@@ -701,6 +931,7 @@ class Runtime:
             tenant_names=self.config.tenant_names,
             hours=self.config.hours,
             choice_names=self.config.choice_names(ref),
+            roster=turn.roster,
         )
 
     def _texts(self, session: Session) -> Catalog:

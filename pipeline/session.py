@@ -61,6 +61,11 @@ class TranscriptEntry:
     attachments: tuple[dict[str, Any], ...] = ()
     value: dict[str, Any] | None = None
     activity_id: str | None = None
+    #: Who wrote it when not the guest (in) or the bot (out): `agent:<id>` for an agent's
+    #: message relayed to the guest or an agent's note.
+    author: str | None = None
+    #: A note between agents: kept in the transcript, never shown to the guest.
+    internal: bool = False
 
 
 @dataclass(frozen=True, slots=True)

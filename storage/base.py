@@ -48,10 +48,14 @@ class Outgoing:
     due_at: float = 0.0
     label: str | None = None
     replaces: str | None = None
+    #: The agent the message is for, when it goes to an agent's chat rather than the guest's
+    #: (what the channel answers tells whether the agent can be reached).
+    agent: str | None = None
 
     @property
     def conversation_id(self) -> str:
-        return str(self.activity["conversation"]["id"])
+        """Where the entry goes; "" for a chat with an agent the channel has yet to create."""
+        return str((self.activity.get("conversation") or {}).get("id") or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,8 +71,10 @@ class Timer:
 @dataclass(slots=True)
 class AgentRecord:
     """What Crossdesk keeps of an agent between turns: how to reach them (their personal chat
-    with the bot), whether they take chats, the guest chats they hold and the one their
-    messages go to. `version` guards every write (0: never stored)."""
+    with the bot; `unreachable` once Teams refused it, until the agent writes again), whether
+    they take chats, the guest chats they hold and the one their messages go to, and when a
+    chat was last offered to them (epoch seconds; hunts start with whoever waited longest).
+    `version` guards every write (0: never stored)."""
 
     agent_id: str
     conversation_id: str | None = None
@@ -77,6 +83,10 @@ class AgentRecord:
     chats: tuple[str, ...] = ()
     focus: str | None = None
     version: int = 0
+    unreachable: bool = False
+    last_offered: float = 0.0
+    #: When each held chat was taken (epoch seconds).
+    held_at: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

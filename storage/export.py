@@ -46,6 +46,8 @@ def export(history: ChatHistory) -> dict[str, Any]:
                         "text": entry.text,
                         "attachments": list(entry.attachments),
                         "value": entry.value,
+                        **({"author": entry.author} if entry.author else {}),
+                        **({"internal": True} if entry.internal else {}),
                     }
                     for entry in history.transcripts.get(session.id, ())
                 ],

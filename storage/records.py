@@ -117,6 +117,7 @@ def outgoing_record(entry: Outgoing) -> Record:
         "replyTo": entry.reply_to,
         "label": entry.label,
         "replaces": entry.replaces,
+        **({"agent": entry.agent} if entry.agent else {}),
     }
 
 
@@ -129,6 +130,7 @@ def outgoing_of(item: Record, *, seq: int, attempts: int, due_at: float) -> Outg
         due_at,
         item.get("label"),
         item.get("replaces"),
+        item.get("agent"),
     )
 
 
@@ -141,6 +143,9 @@ def agent_record(record: AgentRecord) -> Record:
         "chats": list(record.chats),
         "focus": record.focus,
         "version": record.version,
+        "unreachable": record.unreachable,
+        "lastOffered": record.last_offered,
+        "heldAt": dict(record.held_at),
     }
 
 
@@ -153,6 +158,9 @@ def agent_of(item: Record) -> AgentRecord:
         chats=tuple(item.get("chats") or ()),
         focus=item.get("focus"),
         version=int(item.get("version", 0)),
+        unreachable=bool(item.get("unreachable")),
+        last_offered=float(item.get("lastOffered") or 0.0),
+        held_at={str(k): float(v) for k, v in (item.get("heldAt") or {}).items()},
     )
 
 
@@ -179,6 +187,8 @@ def transcript_record(entry: TranscriptEntry) -> Record:
         "attachments": list(entry.attachments),
         "value": entry.value,
         "activityId": entry.activity_id,
+        **({"author": entry.author} if entry.author else {}),
+        **({"internal": True} if entry.internal else {}),
     }
 
 
@@ -190,6 +200,8 @@ def transcript_of(item: Record) -> TranscriptEntry:
         attachments=tuple(item.get("attachments") or ()),
         value=item.get("value"),
         activity_id=item.get("activityId"),
+        author=item.get("author"),
+        internal=bool(item.get("internal")),
     )
 
 

@@ -1,10 +1,14 @@
-"""Delivering an outbox below HTTP: labelled messages are updated in place later, in order."""
+"""Delivering an outbox below HTTP: labelled messages are updated in place later, in order;
+deliveries of many chats to one conversation share its pace."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dialogs.delivery import Delivery
+from dialogs.delivery import TEAMS_LIMITS, Delivery, SendResult
 from storage.base import Outgoing, TurnWrites
 from storage.sqlite import SqliteStore
 from tests.storage.chats import CHAT, open_chat
@@ -58,3 +62,55 @@ async def test_an_update_of_a_message_never_sent_goes_out_as_a_new_one(tmp_path:
         assert sender.updates == []
     finally:
         await store.close()
+
+
+async def test_deliveries_of_several_chats_to_one_agent_keep_to_its_pace() -> None:
+    # Twenty guests' chats relay a line each to one agent at the same moment: each delivery
+    # takes its slot before it waits, so together they stay under Teams' limits for that chat.
+    now = 1_800_000_000.0
+    waited: dict[asyncio.Task[None] | None, float] = {}
+    sends: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waited[asyncio.current_task()] = waited.get(asyncio.current_task(), 0.0) + seconds  # type: ignore[arg-type]
+        await asyncio.sleep(0)
+
+    class Timed(RecordingSender):
+        async def send(self, entry: Outgoing, replacing: str | None = None) -> SendResult:
+            sends.append(now + waited.get(asyncio.current_task(), 0.0))  # type: ignore[arg-type]
+            return await super().send(entry, replacing)
+
+    delivery = Delivery(Timed(), clock=lambda: now, sleep=sleep)
+    chats = [HeldChat(f"a:1guest-{n}", [Outgoing(card(f"line {n}"), seq=1)]) for n in range(20)]
+
+    await asyncio.gather(*(delivery.deliver(chat) for chat in chats))
+
+    assert len(sends) >= 8
+    for seconds, most in TEAMS_LIMITS:
+        for start in sends:
+            assert len([t for t in sends if start <= t < start + seconds]) <= most
+    postponed = [chat for chat in chats if chat.postponed]
+    assert len(postponed) == 20 - len(sends)
+    assert all(chat.postponed[0].due_at > max(sends) for chat in postponed)
+
+
+@dataclass
+class HeldChat:
+    """A chat whose outbox a delivery sends, as the store's turn holds it."""
+
+    conversation_id: str
+    outbox: list[Outgoing]
+    sent: dict[str, str] = field(default_factory=dict)
+    holding: bool = True
+    postponed: list[Outgoing] = field(default_factory=list)
+
+    async def settle(
+        self,
+        *,
+        delivered: Sequence[int] = (),
+        postponed: Sequence[Outgoing] = (),
+        sent: Mapping[str, str] | None = None,
+        release: bool,
+    ) -> None:
+        self.postponed.extend(postponed)
+        self.holding = not release

@@ -78,7 +78,19 @@ def test_the_command_writes_a_package_microsoft_accepts(tmp_path: Path) -> None:
     assert manifest["bots"][0]["botId"] == BOT_ID
     assert manifest["bots"][0]["scopes"] == ["personal"]
     titles = [c["title"] for c in manifest["bots"][0]["commandLists"][0]["commands"]]
-    assert titles == ["help", "start over", "end chat"]
+    # Guests' commands, then agents' (Teams shows at most 10 in a list).
+    assert titles == [
+        "help",
+        "start over",
+        "end chat",
+        "available",
+        "away",
+        "chats",
+        "switch",
+        "transfer",
+        "escalate",
+        "note",
+    ]
     assert manifest["validDomains"] == ["bot.contoso.com"]
     assert manifest["id"] != BOT_ID and manifest["id"] == build_manifest(BOT_ID, "1", [])["id"]
     assert microsoft_validator(manifest, tmp_path) == []

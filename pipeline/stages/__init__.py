@@ -21,6 +21,7 @@ from pipeline.stages.base import (
 )
 from pipeline.stages.business_hours import BusinessHoursStage
 from pipeline.stages.condition import Branch, ConditionStage
+from pipeline.stages.connect_agent import ConnectAgentStage
 from pipeline.stages.end import EndStage
 from pipeline.stages.message import MessageStage
 from pipeline.stages.options import Choice, OptionsStage
@@ -38,6 +39,7 @@ AnyStage = (
     | ConditionStage
     | BusinessHoursStage
     | TenantTransferStage
+    | ConnectAgentStage
     | RatingStage
     | EndStage
 )

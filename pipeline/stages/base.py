@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from agents.actions import AgentChange, AgentInput
+from agents.roster import Roster
 from cards import CompiledTemplate, expand_text, nest
 from cards.options import SUBMIT_KEY
 from cards.template import split_bindings
@@ -81,10 +83,22 @@ class GuestInput:
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """One message to the guest: text, an Adaptive Card, or both."""
+    """One message to the guest (or, with `agent`, to that agent's chat): text, an Adaptive
+    Card, or both.
+
+    With `label` the message's id is kept under that label in the guest's chat; with
+    `replaces` the message updates the one sent under that label in place. `author` names who
+    wrote a message the bot relays (`agent:<id>`); an `internal` reply is a note: kept in the
+    transcript, sent to nobody.
+    """
 
     text: str | None = None
     card: dict[str, Any] | None = None
+    agent: str | None = None
+    label: str | None = None
+    replaces: str | None = None
+    author: str | None = None
+    internal: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +157,8 @@ class Outcome:
     replies: Sequence[Reply] = ()
     next: Next = field(default_factory=Wait)
     timers: Sequence[After] = ()
+    #: What the turn changed for agents (applied to their records after the commit).
+    agents: Sequence[AgentChange] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +191,8 @@ class StageContext:
     #: For an options stage: the names of the tenants each choice (by value) leads to, which
     #: a guest may type instead of the choice's title.
     choice_names: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: The tenant's agents as stored now, for a stage that `uses_agents` and waits.
+    roster: Roster | None = None
 
     @property
     def name(self) -> str:
@@ -329,6 +347,9 @@ class StageBase(BaseModel):
 
     #: Whether the pipeline can wait at this stage for the guest's input.
     waits: ClassVar[bool] = False
+    #: Whether the stage works with agents: while the chat waits here, turns see the tenant's
+    #: agents (`StageContext.roster`) and agents' actions (`on_agent`).
+    uses_agents: ClassVar[bool] = False
 
     key: Annotated[
         str,
@@ -356,6 +377,19 @@ class StageBase(BaseModel):
     def on_timer(self, context: StageContext, name: str, data: Mapping[str, Any]) -> Outcome:
         """A timer the stage set (`After`) came due while the chat still waits here."""
         return Outcome([], Wait(context.kept))
+
+    def on_agent(self, context: StageContext, action: AgentInput) -> Outcome:
+        """An agent's action on the chat while it waits here (only stages that `uses_agents`
+        get one that changes anything)."""
+        return Outcome(
+            [Reply(text="That chat has moved on: nothing to do there.", agent=action.agent_id)],
+            Wait(context.kept),
+        )
+
+    def on_guest_leaving(self, context: StageContext) -> Outcome:
+        """The guest ends the chat (or starts over) while it waits here: what to say to others
+        and, with `Goto`, a stage to go on at instead of ending (`Wait`: just end)."""
+        return Outcome()
 
     def prompt(self, context: StageContext) -> list[Reply]:
         """What the stage shows again when the guest needs to see where the chat stands."""
