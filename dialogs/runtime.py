@@ -819,8 +819,12 @@ class Runtime:
         turn.say([Reply(text=text), *guidance.replies])
 
     def _no_person_here(self, turn: _Turn, ref: StageRef, context: StageContext) -> None:
-        """The guest asked for a person: say plainly this chat has none, and where it is."""
+        """The guest asked for a person: say plainly this chat has none, and where it is (at
+        a stage that connects to agents, where that stands)."""
         guidance = ref.stage.help(context)
+        if ref.stage.uses_agents:
+            turn.say([Reply(text=guidance.waiting_for), *guidance.replies])
+            return
         text = context.texts.text(
             "chat.human", tenant=ref.tenant.name, waiting_for=guidance.waiting_for
         )

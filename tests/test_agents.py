@@ -659,3 +659,25 @@ async def test_relayed_messages_left_by_a_stopped_instance_are_delivered_once_by
     assert megan.received().after(before_guest).texts() == [
         f"{ALEX}: agent line {n}" for n in range(5)
     ]
+
+
+async def test_relayed_text_shows_as_typed_and_the_guest_is_answered_in_their_language(
+    desk: Desk,
+) -> None:
+    await desk.available(ALEX)
+    alex, lena = desk.agent(ALEX), desk.guest("Lena Fischer")
+    # Her first message opens the chat (and answers its first question), in German.
+    await lena.say("Meine Lohnabrechnung stimmt nicht", locale="de-DE")
+    await lena.submit(lena.received().choice_value("HR"), locale="de-DE")
+
+    kept = await lena.say("Es geht um <b>November</b>", locale="de-DE")
+    assert kept.texts() == [
+        "Danke, ich habe das für die Person notiert, die Ihren Chat übernimmt; sie sieht es,"
+        " sobald sie dazukommt."
+    ]
+    await alex.accept()
+    await lena.say("Steuerklasse *falsch*", locale="de-DE")
+    await alex.say("I'll check the <i>tax</i> class")
+
+    assert alex.received.texts()[-1] == "Lena Fischer: Steuerklasse \\*falsch\\*"
+    assert lena.received().texts()[-1] == f"{ALEX}: I'll check the &lt;i&gt;tax&lt;/i&gt; class"

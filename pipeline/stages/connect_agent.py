@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from agents.actions import AgentChange, AgentInput, AgentVerb, Change, ChatLine
 from agents.model import ALL
 from agents.roster import AgentState, Roster
+from pipeline.markdown import escape_markdown
 from pipeline.session import iso
 from pipeline.stages.base import (
     After,
@@ -32,6 +33,7 @@ from pipeline.stages.base import (
     Finish,
     Goto,
     GuestInput,
+    Localized,
     Outcome,
     Reply,
     StageBase,
@@ -40,6 +42,7 @@ from pipeline.stages.base import (
     Stored,
     Transfer,
     Wait,
+    variants,
 )
 
 SEARCHING = "searching"
@@ -182,11 +185,19 @@ class ConnectAgentStage(StageBase):
         str, Field(description="The card sent when an agent transfers the chat to a tenant.")
     ] = "transfer.json"
     closed_text: Annotated[
-        str, Field(description="What the guest is told when no agent is available at all.")
-    ] = "Sorry, nobody from ${Session.TenantName} is available to chat right now."
+        Localized | None,
+        Field(
+            description="What the guest is told when no agent is available at all (default:"
+            " Crossdesk's own words, in the guest's language)."
+        ),
+    ] = None
     timeout_text: Annotated[
-        str, Field(description="What the guest is told when nobody accepted within max_wait.")
-    ] = "Sorry, nobody from ${Session.TenantName} could take your chat in time."
+        Localized | None,
+        Field(
+            description="What the guest is told when nobody accepted within max_wait (default:"
+            " Crossdesk's own words, in the guest's language)."
+        ),
+    ] = None
     cards: Annotated[
         AgentCards, Field(description="Card templates replacing the built-in ones.")
     ] = AgentCards()
@@ -214,15 +225,18 @@ class ConnectAgentStage(StageBase):
         if kept.get("state") == CONNECTED:
             agent = str(kept["agent"])
             if not guest.typed:
-                name = str(context.session.metadata.get("Session.Agent.Name", "the agent"))
-                return Outcome([Reply(text=f"Type your message for {name}.")], Wait(kept))
-            line = f"{_guest_name(context)}{_chat_tag(context, agent)}: {guest.typed}"
+                text = context.texts.text("agent.type_it", agent=_agent_name(context))
+                return Outcome([Reply(text=text)], Wait(kept))
+            # What the guest typed shows to the agent exactly as typed.
+            line = (
+                f"{escape_markdown(_guest_name(context))}{_chat_tag(context, agent)}:"
+                f" {escape_markdown(guest.typed)}"
+            )
             return Outcome([Reply(text=line, agent=agent)], Wait(kept))
         if kept.get("acked"):
             return Outcome([], Wait(kept))
         kept["acked"] = True
-        ack = "Thanks, I've added that for whoever takes your chat; they'll see it when they join."
-        return Outcome([Reply(text=ack)], Wait(kept))
+        return Outcome([Reply(text=context.texts.text("agent.kept"))], Wait(kept))
 
     def on_timer(self, context: StageContext, name: str, data: Mapping[str, Any]) -> Outcome:
         kept = dict(context.kept)
@@ -278,15 +292,14 @@ class ConnectAgentStage(StageBase):
 
     def prompt(self, context: StageContext) -> list[Reply]:
         if context.kept.get("state") == CONNECTED:
-            name = context.session.metadata.get("Session.Agent.Name", "an agent")
-            return [Reply(text=f"You're chatting with {name}; what you type goes to them.")]
+            text = context.texts.text("agent.connected", agent=_agent_name(context))
+            return [Reply(text=text)]
         return [Reply(card=context.card(self.cards.waiting, self._data(context)))]
 
     def help(self, context: StageContext) -> StageHelp:
         if context.kept.get("state") == CONNECTED:
-            name = context.session.metadata.get("Session.Agent.Name", "an agent")
-            return StageHelp(f"You're chatting with {name}; what you type goes to them.")
-        return StageHelp("I'm finding someone to chat with you; you can keep typing meanwhile.")
+            return StageHelp(context.texts.text("agent.connected", agent=_agent_name(context)))
+        return StageHelp(context.texts.text("agent.searching"))
 
     # the agents' side
 
@@ -314,7 +327,7 @@ class ConnectAgentStage(StageBase):
                 return _tell(me.id, kept, "You're not in that chat any more.", release=True)
             case AgentVerb.MESSAGE:
                 author = f"agent:{me.id}"
-                line = f"{me.agent.name}: {action.text}"
+                line = f"{escape_markdown(me.agent.name)}: {escape_markdown(action.text)}"
                 return Outcome([Reply(text=line, author=author)], Wait(kept))
             case AgentVerb.NOTE:
                 return Outcome(
@@ -511,7 +524,7 @@ class ConnectAgentStage(StageBase):
                 template=self.transfer_template,
                 # The transfer refused (the tenant is closed to this one): search again here.
                 on_failure=self.key,
-                failure_text=f"Sorry, {name} can't take your chat right now.",
+                failure_text=context.texts.text("agent.transfer_failed", tenant=name),
             ),
             agents=[AgentChange(me.id, Change.RELEASE)],
         )
@@ -605,7 +618,7 @@ class ConnectAgentStage(StageBase):
 
     def _closed(self, context: StageContext) -> Outcome:
         context.session.metadata["Session.Agent.State"] = "closed"
-        replies = [Reply(text=context.render(self.closed_text))]
+        replies = [Reply(text=self._text(context, self.closed_text, "agent.closed"))]
         if self.on_closed is None:
             return Outcome(replies, Finish("no agent available"))
         return Outcome(replies, Goto(self.on_closed))
@@ -616,11 +629,18 @@ class ConnectAgentStage(StageBase):
         metadata["Session.WaitSeconds"] = round(_waited(context))
         replies = [
             *self._close_offers(context, kept, "The guest stopped waiting."),
-            Reply(text=context.render(self.timeout_text)),
+            Reply(text=self._text(context, self.timeout_text, "agent.timed_out")),
         ]
         if self.on_timeout is None:
             return Outcome(replies, Finish("no agent in time"))
         return Outcome(replies, Goto(self.on_timeout))
+
+    @staticmethod
+    def _text(context: StageContext, configured: Localized | None, default: str) -> str:
+        if configured is not None:
+            return context.render(configured)
+        tenant = str(context.session.metadata.get("Session.TenantName", context.tenant_id))
+        return context.texts.text(default, tenant=escape_markdown(tenant))
 
     def _search_timers(self, *, max_wait: bool = True) -> list[After]:
         timers = []
@@ -702,8 +722,8 @@ class ConnectAgentStage(StageBase):
         yield "transfer_template", self.transfer_template
 
     def texts(self) -> Iterator[tuple[str, str]]:
-        yield "closed_text", self.closed_text
-        yield "timeout_text", self.timeout_text
+        yield from variants("closed_text", self.closed_text)
+        yield from variants("timeout_text", self.timeout_text)
 
     def problems(self, check: CheckContext) -> Iterator[tuple[str, str]]:
         lists = check.agent_lists
@@ -772,6 +792,10 @@ def _waited(context: StageContext) -> float:
         return 0.0
     since = datetime.fromisoformat(queued.replace("Z", "+00:00"))
     return max(0.0, (context.now - since).total_seconds())
+
+
+def _agent_name(context: StageContext) -> str:
+    return escape_markdown(str(context.session.metadata.get("Session.Agent.Name") or "Your agent"))
 
 
 def _guest_name(context: StageContext) -> str:
