@@ -124,3 +124,37 @@ async def test_the_example_uses_business_hours_and_a_rating() -> None:
     }
     assert {"business_hours", "rating", "condition"} <= types
     assert any("hours" in tenant for tenant in example["tenants"])
+
+
+async def test_the_example_configuration_reaches_an_agent(start_bot: StartBot) -> None:
+    """The example's new path: HR's guest asks for a person, an agent of the example who opened
+    Crossdesk in Teams and is available accepts, and they talk. Wording is read from the file."""
+    example_file = Settings.from_env({}).config_path
+    example: dict[str, Any] = yaml.safe_load(example_file.read_text())
+    choices = stage(example, "hr", "next_step")["choices"]
+    person_choice = next(c["title"] for c in choices if c["next"] == "agent")
+    hr_choice = next(
+        c["title"] for c in stage(example, "helpdesk", "route")["choices"] if c["value"] == "hr"
+    )
+    first = example["agents"][0]
+    bot = await start_bot(config=example_file, clock=lambda: TUESDAY_MORNING)
+    agent_user = {"id": "29:1agent", "name": first["name"], "aadObjectId": first["aad_object_id"]}
+    agent = bot.chat(who=agent_user, conversation_id="a:1agent-chat")
+    await agent.install()
+    await agent.say("available")
+
+    chat = bot.chat()
+    await chat.install()
+    await chat.say("My parental leave request is stuck")
+    await chat.submit(choice_value(chat.received(), hr_choice))
+    await chat.say("Leave, starting in March")
+    await chat.submit(choice_value(chat.received(), person_choice))
+    offer = agent.received().cards()[-1]
+    await agent.submit(offer.button("Accept"))
+    await chat.say("Are you there?")
+    await agent.say("Yes, looking at your request now")
+
+    assert agent.received().texts()[-1] == "Megan Bowen: Are you there?"
+    assert chat.received().texts()[-1] == f"{first['name']}: Yes, looking at your request now"
+    export = await chat_export(bot, chat.conversation_id)
+    assert export["sessions"][-1]["metadata"]["Session.Agent.Id"] == first["id"]
