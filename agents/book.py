@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 from agents.actions import AgentChange, Change
@@ -46,12 +46,14 @@ class AgentBook:
         self.store = store
         self.clock = clock
 
-    async def roster(self, tenant_id: str) -> Roster:
-        """Every agent of the tenant's lists, as stored now."""
+    async def roster(self, tenant_id: str, only: Collection[str] | None = None) -> Roster:
+        """Every agent of the tenant's lists (or `only` those of them), as stored now."""
         lists = self.directory.lists.get(tenant_id, {})
         ids = list(dict.fromkeys(agent_id for ids in lists.values() for agent_id in ids))
         states = []
         for agent_id in ids:
+            if only is not None and agent_id not in only:
+                continue
             agent = self.directory.by_id.get(agent_id)
             if agent is None:
                 continue

@@ -353,11 +353,15 @@ class Runtime:
         now = turn.now.timestamp()
         for timer in turn.timers.values():
             if timer.due_at <= now:
-                await self.run_unprompted(
-                    conversation_id,
-                    TimerFired.of(timer),
-                    event_id=_timer_event_id(timer),
-                )
+                try:
+                    await self.run_unprompted(
+                        conversation_id,
+                        TimerFired.of(timer),
+                        event_id=_timer_event_id(timer),
+                    )
+                except (StorageError, PipelineError) as error:
+                    # The timer stays stored and due: the sweeper runs it.
+                    log.error("chat %s: a timer due now failed: %s", conversation_id, error)
 
     async def _prepare(self, turn: _Turn, event: Event) -> ChatHistory | None:
         """Load what the waiting stage needs beyond the chat: the tenant's agents, and for an
@@ -368,7 +372,10 @@ class Runtime:
         where = locate(self.config, session)
         if isinstance(where, Stranded) or not where.stage.uses_agents:
             return None
-        turn.roster = await self.agents.roster(where.tenant.id)
+        needed = where.stage.agents_needed(session.position.kept)
+        if needed is not None and isinstance(event, AgentAction):
+            needed = {*needed, event.action.agent_id}
+        turn.roster = await self.agents.roster(where.tenant.id, needed)
         if isinstance(event, AgentAction):
             if event.reference is not None:
                 turn.agent_chats[event.action.agent_id] = event.reference

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from abc import abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar
@@ -385,6 +385,11 @@ class StageBase(BaseModel):
             [Reply(text="That chat has moved on: nothing to do there.", agent=action.agent_id)],
             Wait(context.kept),
         )
+
+    def agents_needed(self, kept: Mapping[str, Any]) -> Collection[str] | None:
+        """Which of the tenant's agents a turn at this stage reads (with what the stage kept
+        while waiting); None: all of them. Only stages that `uses_agents` are asked."""
+        return None
 
     def on_guest_leaving(self, context: StageContext) -> Outcome:
         """The guest ends the chat (or starts over) while it waits here: what to say to others

@@ -16,7 +16,7 @@ Offer cards are labelled per round and agent, so they are updated in place ("Tak
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
@@ -270,6 +270,12 @@ class ConnectAgentStage(StageBase):
             case "max_wait":
                 return self._timed_out(context, kept)
         return Outcome([], Wait(kept))
+
+    def agents_needed(self, kept: Mapping[str, Any]) -> Collection[str] | None:
+        # Connected, a turn is about the agent in the chat (and whoever acts): not the list.
+        if kept.get("state") == CONNECTED:
+            return {str(kept["agent"])}
+        return None
 
     def on_guest_leaving(self, context: StageContext) -> Outcome:
         kept = dict(context.kept)
