@@ -28,6 +28,7 @@ from pipeline.session import Session
 from storage.base import (
     LEASE_SECONDS,
     AgentRecord,
+    AuditEntry,
     ChatHistory,
     Outgoing,
     Timer,
@@ -37,6 +38,8 @@ from storage.leases import LeaseWaits, TurnStart, leased_turn
 from storage.records import (
     agent_of,
     agent_record,
+    audit_of,
+    audit_record,
     flow_of,
     flow_record,
     outgoing_of,
@@ -130,6 +133,10 @@ CREATE TABLE IF NOT EXISTS leases (
     owner TEXT NOT NULL,
     until REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    record TEXT NOT NULL
+);
 """
 
 log = logging.getLogger(__name__)
@@ -605,6 +612,16 @@ class SqliteStore:
                     break
         rows.close()
         return found
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO audit (record) VALUES (?)", (_dump(audit_record(entry)),))
+
+    async def audit_log(self, limit: int) -> list[AuditEntry]:
+        rows = self._db.execute(
+            "SELECT record FROM audit ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [audit_of(json.loads(record)) for (record,) in rows]
 
     async def close(self) -> None:
         self._db.close()
