@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from errors import ConflictError, StorageError
-from pipeline.session import Session
+from pipeline.session import FlowStep, Session, TranscriptEntry
 from storage.base import (
     LEASE_SECONDS,
     AgentRecord,
@@ -64,8 +64,14 @@ if TYPE_CHECKING:
     from storage.base import SessionSearch
 
 #: Bumped when the tables change; `_upgrade` brings an older file up to date.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
+# What a turn writes costs a page of the WAL file per table or index page it changes, and a
+# commit writes each as a frame: the tables a turn appends to carry no index beyond their key.
+# A turn's flow steps and transcript entries are one `log` row keyed by the session and the
+# version the turn wrote (the `flow` and `transcript` tables keep what earlier versions
+# wrote, and are read before it); the outbox holds only undelivered messages, so the sweeper
+# scans it, and its ids need no AUTOINCREMENT (no `sqlite_sequence` write per turn).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
     conversation_id TEXT PRIMARY KEY,
@@ -108,8 +114,15 @@ CREATE TABLE IF NOT EXISTS claims (
     at REAL NOT NULL,
     PRIMARY KEY (conversation_id, event_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log (
+    session_id TEXT NOT NULL REFERENCES sessions (id),
+    version INTEGER NOT NULL,
+    flow TEXT NOT NULL,
+    transcript TEXT NOT NULL,
+    PRIMARY KEY (session_id, version)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     conversation_id TEXT NOT NULL,
     due_at REAL NOT NULL,
     attempts INTEGER NOT NULL,
@@ -122,7 +135,6 @@ CREATE TABLE IF NOT EXISTS sent (
     PRIMARY KEY (conversation_id, label)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS outbox_by_conversation ON outbox (conversation_id, id);
-CREATE INDEX IF NOT EXISTS outbox_by_due ON outbox (due_at);
 CREATE TABLE IF NOT EXISTS agents (
     agent_id TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -437,7 +449,7 @@ class SqliteStore:
                     " took the chat over; nothing of it was written"
                 )
             for session in writes.sessions:
-                self._write_session(db, session)
+                self._write_session(db, session, turn.states.get(session.id))
             if writes.bound_session_id is not None or writes.reference is not None:
                 reference = _dump(writes.reference) if writes.reference is not None else None
                 db.execute(
@@ -544,9 +556,11 @@ class SqliteStore:
         if release:
             turn.holding = False
 
-    def _write_session(self, db: sqlite3.Connection, session: Session) -> None:
+    def _write_session(self, db: sqlite3.Connection, session: Session, read: str | None) -> None:
+        """Write `session` (`read`: its state as the turn read it, None for one it did not)."""
         stored = session_record(session)
-        stored["version"] = session.version + 1
+        version = stored["version"] = session.version + 1
+        state = session.state.value
         if session.version == 0:
             db.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -554,38 +568,39 @@ class SqliteStore:
                     session.id,
                     session.conversation_id,
                     session.tenant_id,
-                    session.state.value,
+                    state,
                     session.started_at.isoformat(),
-                    stored["version"],
+                    version,
                     _dump(stored),
                 ),
             )
         elif (
+            # Setting `state` to what it was would rewrite its index's page all the same.
             db.execute(
+                "UPDATE sessions SET version = ?, record = ? WHERE id = ? AND version = ?",
+                (version, _dump(stored), session.id, session.version),
+            )
+            if state == read
+            else db.execute(
                 "UPDATE sessions SET state = ?, version = ?, record = ?"
                 " WHERE id = ? AND version = ?",
-                (
-                    session.state.value,
-                    stored["version"],
-                    _dump(stored),
-                    session.id,
-                    session.version,
-                ),
-            ).rowcount
-            != 1
-        ):
+                (state, version, _dump(stored), session.id, session.version),
+            )
+        ).rowcount != 1:
             raise ConflictError(
                 f"session {session.id} changed since this turn read it (version"
                 f" {session.version}); nothing of the turn was written"
             )
-        db.executemany(
-            "INSERT INTO flow (session_id, record) VALUES (?, ?)",
-            [(session.id, _dump(flow_record(step))) for step in session.pending_flow],
-        )
-        db.executemany(
-            "INSERT INTO transcript (session_id, record) VALUES (?, ?)",
-            [(session.id, _dump(transcript_record(e))) for e in session.pending_transcript],
-        )
+        if session.pending_flow or session.pending_transcript:
+            db.execute(
+                "INSERT INTO log VALUES (?, ?, ?, ?)",
+                (
+                    session.id,
+                    version,
+                    _dump([flow_record(step) for step in session.pending_flow]),
+                    _dump([transcript_record(e) for e in session.pending_transcript]),
+                ),
+            )
 
     def _claim(self, db: sqlite3.Connection, conversation_id: str, event_id: str) -> None:
         now = self._clock()
@@ -650,13 +665,18 @@ class SqliteStore:
                 (conversation_id,),
             )
         ]
-        flows = {
-            s.id: [flow_of(json.loads(r)) for r in self._log(db, "flow", s.id)] for s in sessions
-        }
-        transcripts = {
-            s.id: [transcript_of(json.loads(r)) for r in self._log(db, "transcript", s.id)]
-            for s in sessions
-        }
+        flows: dict[str, list[FlowStep]] = {}
+        transcripts: dict[str, list[TranscriptEntry]] = {}
+        for s in sessions:
+            flow = flows[s.id] = [flow_of(json.loads(r)) for r in self._log(db, "flow", s.id)]
+            said = transcripts[s.id] = [
+                transcript_of(json.loads(r)) for r in self._log(db, "transcript", s.id)
+            ]
+            for steps, entries in db.execute(
+                "SELECT flow, transcript FROM log WHERE session_id = ? ORDER BY version", (s.id,)
+            ):
+                flow += [flow_of(step) for step in json.loads(steps)]
+                said += [transcript_of(entry) for entry in json.loads(entries)]
         transfers = [
             transfer_of(json.loads(record))
             for (record,) in db.execute(
@@ -675,6 +695,7 @@ class SqliteStore:
 
     @staticmethod
     def _log(db: sqlite3.Connection, table: str, session_id: str) -> list[str]:
+        """What schema 4 and earlier wrote to `flow` or `transcript` (before any `log` row)."""
         rows = db.execute(
             f"SELECT record FROM {table} WHERE session_id = ? ORDER BY id", (session_id,)
         )
@@ -759,6 +780,8 @@ class SqliteTurn:
         self.outbox = outbox
         self.timers = timers
         self.sent = sent
+        #: The state of each session as the turn read it.
+        self.states = {session.id: session.state.value} if session is not None else {}
         self.committed = False
         #: Whether the turn still holds the chat's lease.
         self.holding = True
@@ -798,8 +821,29 @@ def _upgrade(db: sqlite3.Connection) -> None:
         from storage.upgrade import upgrade_first_release
 
         upgrade_first_release(db, create_tables)
+    elif 0 < version < 5:
+        _outbox_without_autoincrement(db)
     elif version > SCHEMA_VERSION:
         raise StorageError(
             f"the store was written by a newer Crossdesk (schema {version}; this one reads"
             f" {SCHEMA_VERSION})"
         )
+
+
+def _outbox_without_autoincrement(db: sqlite3.Connection) -> None:
+    """Schema 5's outbox: no AUTOINCREMENT and no index by due time (the rows, only messages
+    not delivered yet, are kept with their ids)."""
+    (table,) = db.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox'"
+    ).fetchone()
+    if not table:
+        return  # older still: `create_tables` makes it
+    db.execute("DROP INDEX IF EXISTS outbox_by_due")
+    db.execute("DROP INDEX IF EXISTS outbox_by_conversation")
+    db.execute("ALTER TABLE outbox RENAME TO v4_outbox")
+    create_tables(db)
+    db.execute(
+        "INSERT INTO outbox (id, conversation_id, due_at, attempts, entry)"
+        " SELECT id, conversation_id, due_at, attempts, entry FROM v4_outbox"
+    )
+    db.execute("DROP TABLE v4_outbox")
