@@ -17,7 +17,7 @@ from botbuilder.core.teams import TeamsActivityHandler
 from botbuilder.schema import Activity, ActivityTypes
 
 from bots.edge.wire import reference_json
-from bots.guest import directory_tenant_id, guest_metadata, member_metadata
+from bots.guest import MemberLookup, directory_tenant_id, guest_metadata
 from dialogs import ChatOpened, Event, GuestMessage, Runtime
 
 log = logging.getLogger(__name__)
@@ -35,14 +35,15 @@ class TeamsChannel:
     """The runtime's `Channel` for a turn Teams started: the guest and the chat as the
     activity tells them."""
 
-    def __init__(self, turn_context: TurnContext) -> None:
+    def __init__(self, turn_context: TurnContext, members: MemberLookup) -> None:
         self._context = turn_context
+        self._members = members
 
     def facts(self) -> Mapping[str, Any]:
         return guest_metadata(self._context.activity)
 
     async def profile(self) -> Mapping[str, Any]:
-        return await member_metadata(self._context)
+        return await self._members.facts(self._context)
 
     def reference(self) -> Mapping[str, Any] | None:
         return reference_json(self._context.activity)
@@ -60,6 +61,7 @@ class CrossdeskBot(TeamsActivityHandler):
     ) -> None:
         self.runtime = runtime
         self.allowed_directory_tenants = allowed_directory_tenants
+        self.members = MemberLookup()
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         if self.allowed_directory_tenants and (
@@ -102,7 +104,10 @@ class CrossdeskBot(TeamsActivityHandler):
         activity: Activity = turn_context.activity
         event_id = activity.id if activity.type in _EXACTLY_ONCE and activity.id else None
         await self.runtime.run_turn(
-            activity.conversation.id, event, event_id=event_id, channel=TeamsChannel(turn_context)
+            activity.conversation.id,
+            event,
+            event_id=event_id,
+            channel=TeamsChannel(turn_context, self.members),
         )
 
 

@@ -21,6 +21,7 @@ Authentication itself (validating the inbound JWT) is the SDK's, unchanged.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import ssl
 import urllib.request
@@ -286,6 +287,23 @@ class _Conversations(ConversationsOperations):
         headers = {"Accept": "application/json", "Content-Type": "application/json; charset=utf-8"}
         request = self._client.put(url, {}, headers, {**activity, "id": activity_id})
         return await self._send_request(request)
+
+    async def member_json(self, conversation_id: str, member_id: str) -> Any:
+        """A member of a conversation as the Bot Connector answers it (JSON): the URL, headers,
+        token, transport and errors of `get_conversation_member`, without building a model
+        only to read its fields (TeamsInfo.get_member builds two, and re-serializes one)."""
+        url = self._client.format_url(
+            ConversationsOperations.get_conversation_member.metadata["url"],
+            conversationId=self._serialize.url("conversation_id", conversation_id, "str"),
+            memberId=self._serialize.url("member_id", member_id, "str"),
+        )
+        request = self._client.get(url, {}, {"Accept": "application/json"})
+        self.config.user_agent_policy.on_request(Request(request))
+        await self._token.authorize(request)
+        response = (await self._sender.send(Request(request), stream=False)).http_response
+        if response.status_code != 200:
+            raise models.ErrorResponseException(self._deserialize, response)
+        return json.loads(response.body())
 
     # The generated code reads the URL template off the method it runs in.
     send_to_conversation.metadata = ConversationsOperations.send_to_conversation.metadata  # type: ignore[attr-defined]
