@@ -255,7 +255,8 @@ class SqliteStore:
         self._claims = 0
         self._waits = LeaseWaits()
         # Lease owners: unique per turn and process, without a random number per turn.
-        self._owners = (f"{uuid.uuid4().hex}.{n}" for n in itertools.count())
+        prefix = uuid.uuid4().hex
+        self._owners = (f"{prefix}.{n}" for n in itertools.count())
 
     @property
     def db(self) -> sqlite3.Connection:
