@@ -160,3 +160,24 @@ async def test_a_turn_that_fails_before_its_commit_leaves_nothing(path: Path) ->
         assert session.metadata["Guest.Question"] == "runs again"
     finally:
         await store.close()
+
+
+async def test_a_turn_that_runs_longer_than_its_lease_keeps_it(path: Path) -> None:
+    """While the turn runs its lease is renewed (every third of it), so another instance finds
+    the chat busy however long the turn takes, and the turn's commit holds."""
+    store = SqliteStore(path, lease_seconds=1.0)
+    other = SqliteStore(path, lease_seconds=1.0)
+    try:
+        await open_chat(store)
+        async with store.chat_turn(CHAT, "1:long") as turn:
+            assert turn is not None and turn.session is not None
+            await asyncio.sleep(1.5)  # e.g. a slow member look-up
+            async with other.chat_turn(CHAT, "1:meanwhile", wait=False) as busy:
+                assert busy is None
+            turn.session.metadata["Guest.Question"] = "long"
+            await turn.commit(TurnWrites([turn.session]))
+        [session] = (await other.history(CHAT)).sessions
+        assert session.metadata["Guest.Question"] == "long"
+    finally:
+        await store.close()
+        await other.close()
