@@ -333,7 +333,10 @@ class Runtime:
         turn = _Turn(chat, chat.event_id, self.clock(), chat.session)
         if await self._take_in(turn, event, channel):
             history = await self._prepare(turn, event)
-            self._route(turn, event if history is None else self._with_history(event, history))
+            self._route(
+                turn,
+                event if history is None else self._with_history(event, history, turn.current),
+            )
         elif isinstance(event, AgentAction):
             self._gone(turn, event)
         await chat.commit(turn.writes(await self._outbox(turn, channel)))
@@ -638,7 +641,7 @@ class Runtime:
             case Command.START_OVER:
                 self._start_over(turn, where)
             case Command.HUMAN:
-                self._no_person_here(turn, where, context)
+                self._person_asked(turn, event, where, context)
             case None:
                 self._resume(turn, event, where, context)
             case _:
@@ -818,6 +821,21 @@ class Runtime:
         )
         turn.say([Reply(text=text), *guidance.replies])
 
+    def _person_asked(
+        self, turn: _Turn, event: Event, ref: StageRef, context: StageContext
+    ) -> None:
+        """The guest asked for a person: where the waiting stage offers a way to one (a choice
+        of that name, or the one leading to agents), take it; else say there is no one."""
+        if isinstance(event, GuestMessage):
+            stages = ref.tenant.pipelines[ref.pipeline].stages
+            to_agents = frozenset(s.key for s in stages if s.uses_agents)
+            guest = GuestInput(text=event.text, value=event.value)
+            outcome = ref.stage.on_person_asked(context, guest, to_agents)
+            if outcome is not None:
+                self._follow(turn, ref, outcome)
+                return
+        self._no_person_here(turn, ref, context)
+
     def _no_person_here(self, turn: _Turn, ref: StageRef, context: StageContext) -> None:
         """The guest asked for a person: say plainly this chat has none, and where it is (at
         a stage that connects to agents, where that stands)."""
@@ -893,12 +911,20 @@ class Runtime:
         log.info("session %s opened at the front door %s", session.id, front_door.id)
         turn.move_to(session)
 
-    def _with_history(self, event: Event, history: ChatHistory) -> Event:
-        """An agent's accept, with what was said in the chat so far in every tenant."""
+    def _with_history(self, event: Event, history: ChatHistory, current: Session) -> Event:
+        """An agent's accept, with what was said in the chat so far in every tenant it passed
+        through: the current session and those it was transferred from, never an earlier
+        chat of the same Teams conversation (one the guest ended, or started over from)."""
         assert isinstance(event, AgentAction)
         agents = self.config.agents.by_id
+        by_id = {session.id: session for session in history.sessions}
+        chain: list[Session] = []
+        at: Session | None = by_id.get(current.id, current)
+        while at is not None and all(at.id != s.id for s in chain):
+            chain.append(at)
+            at = by_id.get(str(at.metadata.get("Session.TransferredFrom.SessionId") or ""))
         lines = []
-        for session in history.sessions:
+        for session in reversed(chain):
             tenant = str(session.metadata.get("Session.TenantName", session.tenant_id))
             guest = str(session.metadata.get("Guest.Name") or "Guest")
             for entry in history.transcripts.get(session.id, ()):

@@ -115,6 +115,30 @@ async def test_what_the_guest_typed_while_waiting_reaches_the_agent_who_joins(de
     ]
 
 
+async def test_the_agent_who_joins_sees_this_chat_not_an_earlier_one_of_the_same_guest(
+    desk: Desk,
+) -> None:
+    """A guest's Teams chat with the bot lasts for ever; what an agent is shown when they
+    join is the chat that asks for them (and the tenants it passed through), not what the guest
+    said in chats that ended before."""
+    await desk.available(ALEX, ADELE)
+    alex, adele, megan = desk.agent(ALEX), desk.agent(ADELE), desk.guest()
+    await desk.to(megan, "HR", question="My payslip is wrong")
+    await megan.say("It's the November one")
+    await alex.accept()
+    await alex.say("end")
+    await alex.click(alex.received.cards()[-1], "End chat", resolved="yes", notes="fixed")
+
+    # Later: a new chat in the same Teams conversation.
+    await megan.say("My badge doesn't open the garage")
+    await megan.submit(megan.received().choice_value("HR"))
+    await adele.click(adele.offer(), "Accept")
+
+    joined = adele.received.card_titled("You're chatting with Megan Bowen (chat 1)")
+    lines = [t for t in joined.texts if " · " in t]
+    assert lines == ["Help Desk · Megan Bowen: My badge doesn't open the garage"]
+
+
 async def test_the_agent_ends_the_chat_with_a_resolution_and_the_pipeline_goes_on(
     desk: Desk,
 ) -> None:
