@@ -350,7 +350,9 @@ def create_ops_app(
                     )
                     key = settings.session_key or Fernet.generate_key().decode()
                     app[OPS] = OpsView(settings, config, store, signin, key, clock)
-                    log.info(
+                    # Not INFO: start-up runs before the port is bound, and a start that fails
+                    # there says so in one line (`Operations view on …` follows a bind).
+                    log.debug(
                         "/ops signs in with the development provider at %s (%d personas)",
                         provider.url,
                         len(personas),
