@@ -41,6 +41,7 @@ from pipeline.markdown import escape_markdown
 from pipeline.session import (
     GUEST_FACTS,
     Direction,
+    EndReason,
     Position,
     Session,
     SessionState,
@@ -58,7 +59,7 @@ from pipeline.stages.base import (
     Transfer,
     Wait,
 )
-from pipeline.transfer import TransferRecord, TransferRefused, plan_transfer
+from pipeline.transfer import RefusedTransfer, TransferRecord, TransferRefused, plan_transfer
 from storage.base import ChatHistory, ChatTurn, Outgoing, Store, Timer, TurnWrites
 
 log = logging.getLogger(__name__)
@@ -195,6 +196,7 @@ class _Turn:
     bound: str | None = None
     reference: Mapping[str, Any] | None = None
     transfers: list[TransferRecord] = field(default_factory=list)
+    refused: list[RefusedTransfer] = field(default_factory=list)
     replies: list[Reply] = field(default_factory=list)
     entered: int = 0
     #: Whether this turn opened the chat's session (its pipeline then starts).
@@ -277,6 +279,7 @@ class _Turn:
             bound_session_id=self.bound,
             reference=self.reference,
             transfers=self.transfers,
+            refused=self.refused,
             outbox=outbox,
             timers=timers,
             cancel_timers=cancelled,
@@ -575,7 +578,7 @@ class Runtime:
             iso(idle_since),
         )
         session.metadata["Session.Status.Resolution"] = ABANDONED
-        session.end(SessionState.ENDED, idle_since)
+        session.end(SessionState.ENDED, idle_since, EndReason.ABANDONED)
         turn.track(session)
         turn.session = None
         turn.notice = self._idle_notice(session)
@@ -747,13 +750,16 @@ class Runtime:
                     return
                 case Goto(key=key):
                     if key is None:
-                        session.end(SessionState.ENDED, turn.now)
+                        session.end(SessionState.ENDED, turn.now, EndReason.NO_RESOLUTION)
                         return
                     ref = self.config.stage(ref.tenant.id, ref.pipeline, key)
                     outcome = self._enter(turn, ref)
                 case Finish(resolution=resolution):
                     session.metadata["Session.Status.Resolution"] = resolution
-                    session.end(SessionState.ENDED, turn.now)
+                    # An agent may close a chat unresolved: the ending says what they said.
+                    resolved = session.metadata.get("Session.Status.IsResolved") is not False
+                    reason = EndReason.RESOLVED if resolved else EndReason.NO_RESOLUTION
+                    session.end(SessionState.ENDED, turn.now, reason)
                     return
                 case Transfer() as transfer:
                     ref, outcome = self._transfer(turn, ref, transfer)
@@ -798,6 +804,17 @@ class Runtime:
                 ref.tenant.id,
                 ref.stage.key,
                 plan.reason,
+            )
+            turn.refused.append(
+                RefusedTransfer(
+                    conversation_id=sending.conversation_id,
+                    session_id=sending.id,
+                    from_tenant_id=sending.tenant_id,
+                    to_tenant_id=transfer.tenant_id,
+                    reason=plan.reason,
+                    at=turn.now,
+                    hop=sending.hops,
+                )
             )
             return ref, Outcome([Reply(text=transfer.failure_text)], Goto(transfer.on_failure))
         log.info(
@@ -869,7 +886,7 @@ class Runtime:
         text = self._texts(session).text("chat.ended_by_guest", tenant=self._tenant_name(session))
         turn.say([Reply(text=text)])
         session.metadata["Session.Status.Resolution"] = "ended by guest"
-        session.end(SessionState.ENDED, turn.now)
+        session.end(SessionState.ENDED, turn.now, EndReason.GUEST_ENDED)
 
     def _start_over(self, turn: _Turn, where: StageRef) -> None:
         old = turn.current
@@ -878,7 +895,7 @@ class Runtime:
         turn.agent_changes.extend(leaving.agents)
         turn.say([Reply(text=self._texts(old).text("chat.start_over"))])
         old.metadata["Session.Status.Resolution"] = "started over by guest"
-        old.end(SessionState.ENDED, turn.now)
+        old.end(SessionState.ENDED, turn.now, EndReason.GUEST_ENDED)
         guest = {k: v for k, v in old.metadata.items() if k in GUEST_FACTS}
         self._open_front_door(turn, {**guest, "Guest.IsNew": False})
         self._start(turn, self.config.front_door)
@@ -901,7 +918,7 @@ class Runtime:
         )
         turn.say([Reply(text=moved)])
         session.metadata["Session.Status.Resolution"] = "tenant no longer available"
-        session.end(SessionState.ENDED, turn.now)
+        session.end(SessionState.ENDED, turn.now, EndReason.NO_RESOLUTION)
         carried = {k: v for k, v in session.metadata.items() if not k.startswith("Session.")}
         self._open_front_door(turn, carried)
         self._start(turn, front_door)

@@ -255,8 +255,8 @@ async def landing(request: web.Request) -> web.StreamResponse:
         identity=viewer.identity,
         scope=scope,
         departments=[names[t] for t in scope.visible(names)],
-        transcripts=[names[t] for t in names if scope.reads_transcripts(t)],
-        reports=[names[t] for t in names if scope.reports_on(t)],
+        transcripts=[names[t] for t in names if scope.reads_shown(t)],
+        reports=[names[t] for t in names if scope.counts(t)],
     )
 
 

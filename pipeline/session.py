@@ -34,6 +34,21 @@ class SessionState(enum.StrEnum):
     ENDED = "ended"
 
 
+class EndReason(enum.StrEnum):
+    """How a session ended, for the operations view's reports and filters."""
+
+    #: An end stage (or an agent who marked the chat resolved) closed it.
+    RESOLVED = "resolved"
+    #: It went on in another tenant (a session of its own there).
+    TRANSFERRED = "transferred"
+    #: The guest ended it (`end chat`, `start over`).
+    GUEST_ENDED = "guest_ended"
+    #: The pipeline ran out, an agent closed it unresolved, or its tenant went away.
+    NO_RESOLUTION = "no_resolution"
+    #: The guest went silent for the tenant's idle timeout.
+    ABANDONED = "abandoned"
+
+
 class Direction(enum.StrEnum):
     """Who a transcript entry came from."""
 
@@ -117,6 +132,16 @@ class Session:
     position: Position | None = None
     #: When the guest last wrote to this session (None: not yet).
     last_guest_at: datetime | None = None
+    #: When anything was last said in the session, by anyone (None: nothing yet).
+    last_activity_at: datetime | None = None
+    #: The stage last entered and its pipeline (where an ended session stopped).
+    stage: str | None = None
+    pipeline: str | None = None
+    #: Why the session ended (None while active, and for sessions stored before it was kept).
+    end_reason: EndReason | None = None
+    #: When the chat's first session of this visit started (the session a transfer chain
+    #: began with); None for that first session itself.
+    journey_started_at: datetime | None = None
     pending_flow: list[FlowStep] = field(default_factory=list)
     pending_transcript: list[TranscriptEntry] = field(default_factory=list)
 
@@ -141,6 +166,7 @@ class Session:
             started_at=started,
             metadata=dict(metadata or {}),
             hops=hops,
+            last_activity_at=started,
         )
         session.metadata.update(
             {
@@ -154,13 +180,26 @@ class Session:
         return session
 
     @property
+    def visit_started_at(self) -> datetime:
+        """When the chat's visit began: this session's start, or the start of the session a
+        chain of transfers to it began with."""
+        return self.journey_started_at or self.started_at
+
+    @property
     def is_active(self) -> bool:
         return self.state is SessionState.ACTIVE
 
-    def end(self, state: SessionState, now: datetime | None = None) -> None:
-        """Close the session with `state` (transferred or ended)."""
+    def end(
+        self, state: SessionState, now: datetime | None = None, reason: EndReason | None = None
+    ) -> None:
+        """Close the session with `state` (transferred or ended) and why (a transfer's reason
+        is `transferred`; an ending without one had no resolution)."""
         self.state = state
         self.ended_at = now or utc_now()
+        if state is SessionState.TRANSFERRED:
+            self.end_reason = EndReason.TRANSFERRED
+        else:
+            self.end_reason = reason or EndReason.NO_RESOLUTION
         self.position = None
         self.metadata["Session.State"] = state.value
         self.metadata["Session.EndedUtc"] = iso(self.ended_at)
@@ -168,9 +207,12 @@ class Session:
     def enter(self, stage_key: str, stage_type: str, pipeline: str, now: datetime) -> None:
         """Note in the flow that the chat reached a stage."""
         self.pending_flow.append(FlowStep(stage_key, stage_type, pipeline, now))
+        self.stage, self.pipeline = stage_key, pipeline
 
     def record(self, entry: TranscriptEntry) -> None:
         """Add a message to the transcript; a guest's message also marks the guest active."""
         self.pending_transcript.append(entry)
+        if not entry.internal:
+            self.last_activity_at = max(entry.at, self.last_activity_at or entry.at)
         if entry.direction is Direction.IN:
             self.last_guest_at = entry.at

@@ -30,6 +30,22 @@ class TransferRecord:
     to_tenant_id: str
     at: datetime
     activity_id: str | None
+    #: The receiving session's hop (1 for the first transfer of a visit).
+    hop: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class RefusedTransfer:
+    """The record of a transfer that could not be made: from which session and tenant, to
+    which tenant, why, and at which hop the chat was."""
+
+    conversation_id: str
+    session_id: str
+    from_tenant_id: str
+    to_tenant_id: str
+    reason: str
+    at: datetime
+    hop: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +122,7 @@ def plan_transfer(
         hops=sending.hops + 1,
         now=moment,
     )
+    receiving.journey_started_at = sending.visit_started_at
     receiving.metadata.update(
         dict(zip(_keys(FROM), (sending.id, sender.id, sender.name), strict=True))
     )
@@ -121,5 +138,6 @@ def plan_transfer(
         to_tenant_id=target.id,
         at=moment,
         activity_id=activity_id,
+        hop=receiving.hops,
     )
     return TransferPlan(sending, receiving, record)

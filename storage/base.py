@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from pipeline.session import FlowStep, Session, SessionState, TranscriptEntry
-from pipeline.transfer import TransferRecord
+from pipeline.transfer import RefusedTransfer, TransferRecord
 
 #: How long a chat's lease lasts without renewal. A live turn renews it while it runs (every
 #: third of this), so only a dead process's lease expires, and a waiting turn takes it over
@@ -102,6 +102,8 @@ class TurnWrites:
     bound_session_id: str | None = None
     reference: Mapping[str, Any] | None = None
     transfers: Sequence[TransferRecord] = ()
+    #: Transfers the turn tried and could not make (for the operations view).
+    refused: Sequence[RefusedTransfer] = ()
     #: Messages to send, in order, after the commit (the store gives them their `seq`).
     outbox: Sequence[Outgoing] = ()
     #: Timers to set (or move) and keys of timers to drop; drops apply before sets.

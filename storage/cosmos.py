@@ -81,6 +81,7 @@ from storage.cosmos_documents import (
     out_document,
     out_id,
     out_of,
+    refused_document,
     search_query,
     sent_document,
     session_doc_id,
@@ -310,6 +311,9 @@ class CosmosTurn:
                     session, version, session.pending_flow, session.pending_transcript
                 )
                 batch.append((("create", (entry,)), _Op("log", session.id)))
+        for refused in writes.refused:
+            body = refused_document(refused, number=uuid.uuid4().hex)
+            batch.append((("create", (body,)), _Op("refused", refused.session_id)))
         for record in writes.transfers:
             transfers += 1
             body = transfer_document(record, seq=transfers)
@@ -383,6 +387,23 @@ class CosmosTurn:
             f"Cosmos DB at {self._store.endpoint} refused the commit of {chat}"
             f" ({status} on the {failed.kind} write)"
         )
+
+
+async def _indexed(db: Any, chats: ContainerProxy) -> None:
+    """Give a container created by an earlier Crossdesk today's indexing policy (Cosmos DB
+    re-indexes online; queries stay answered meanwhile)."""
+    policy = (await chats.read()).get("indexingPolicy") or {}
+    paths = {i["path"] for i in policy.get("includedPaths", [])}
+    wanted = {i["path"] for i in CHATS_INDEXING["includedPaths"]}
+    if wanted <= paths and policy.get("compositeIndexes"):
+        return
+    log.warning("container %s: updating its indexing policy for the operations view", CHATS)
+    await db.replace_container(
+        chats,
+        partition_key=PartitionKey(path=CHATS_PARTITION),
+        indexing_policy=CHATS_INDEXING,
+        default_ttl=-1,
+    )
 
 
 def _etag(result: Any) -> str:
@@ -468,6 +489,7 @@ class CosmosStore:
                         default_ttl=-1,
                     )
                 )
+                await _indexed(db, chats)
         except BaseException:
             await client.close()
             raise

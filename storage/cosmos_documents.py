@@ -9,6 +9,7 @@ of its conversation id, so that everything a turn writes fits in one transaction
     session-<id>         one session: state, metadata, where its chat waits
     log-<id>-<version>   the flow steps and transcript entries one turn added to a session
     transfer-<from id>   the record of one transfer (its id makes a second transfer impossible)
+    refused-<id>-<n>     a transfer that could not be made (from, target, reason)
     inbound-<event>      a claimed event (an inbound activity id, or a proactive turn's id),
                          written by the turn that ran it; expires after a day
     out-<seq>            a message a turn committed to send and that is not delivered yet
@@ -27,7 +28,7 @@ from datetime import UTC
 from typing import Any
 
 from pipeline.session import FlowStep, Session, TranscriptEntry
-from pipeline.transfer import TransferRecord
+from pipeline.transfer import RefusedTransfer, TransferRecord
 from storage.base import GUEST_SEARCHED, AgentRecord, AuditEntry, Outgoing, SessionSearch, Timer
 from storage.records import (
     agent_record,
@@ -36,6 +37,7 @@ from storage.records import (
     flow_record,
     outgoing_of,
     outgoing_record,
+    refused_record,
     session_record,
     transcript_record,
     transfer_record,
@@ -55,8 +57,19 @@ CHATS_INDEXING: dict[str, Any] = {
         {"path": "/state/?"},
         {"path": "/sessionId/?"},
         {"path": "/seq/?"},
+        # The operations view's range filters and keyset paging (never a turn's).
+        {"path": "/tenantId/?"},
+        {"path": "/startedAt/?"},
+        {"path": "/endedAt/?"},
+        {"path": "/at/?"},
     ],
     "excludedPaths": [{"path": "/*"}],
+    "compositeIndexes": [
+        [
+            {"path": "/startedAt", "order": "descending"},
+            {"path": "/sessionId", "order": "descending"},
+        ],
+    ],
 }
 
 HEAD = "head"
@@ -180,6 +193,13 @@ def log_document(
 def transfer_document(record: TransferRecord, *, seq: int) -> dict[str, Any]:
     body = transfer_record(record)
     body.update(id=transfer_id(record.from_session_id), kind="transfer", seq=seq)
+    return body
+
+
+def refused_document(record: RefusedTransfer, *, number: str) -> dict[str, Any]:
+    """A transfer that could not be made (`number` keeps two refusals of a session apart)."""
+    body = refused_record(record)
+    body.update(id=f"refused-{safe_id(record.session_id)}-{number}", kind="refused")
     return body
 
 

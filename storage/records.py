@@ -12,13 +12,14 @@ from typing import Any
 
 from pipeline.session import (
     Direction,
+    EndReason,
     FlowStep,
     Position,
     Session,
     SessionState,
     TranscriptEntry,
 )
-from pipeline.transfer import TransferRecord
+from pipeline.transfer import RefusedTransfer, TransferRecord
 from storage.base import AgentRecord, AuditEntry, Outgoing
 
 Record = dict[str, Any]
@@ -55,6 +56,13 @@ def session_record(session: Session) -> Record:
             "kept": dict(position.kept),
         },
         "lastGuestAt": _stamp(session.last_guest_at),
+        # What the operations view filters and counts on (read back, except `resolution`).
+        "lastActivityAt": _stamp(session.last_activity_at),
+        "stage": session.stage,
+        "pipeline": session.pipeline,
+        "endReason": session.end_reason.value if session.end_reason else None,
+        "resolution": session.metadata.get("Session.Status.Resolution"),
+        "journeyStartedAt": _stamp(session.journey_started_at),
     }
 
 
@@ -76,7 +84,37 @@ def session_of(record: Record) -> Session:
         # Sessions of the first release kept their position in their dialog state.
         position=_position_of(position) if position else _legacy_position(record),
         last_guest_at=_time(record.get("lastGuestAt")),
+        last_activity_at=_time(record.get("lastActivityAt")),
+        stage=record.get("stage"),
+        pipeline=record.get("pipeline"),
+        end_reason=_end_reason(record),
+        journey_started_at=_time(record.get("journeyStartedAt")),
     )
+
+
+#: Why sessions stored before the end reason was kept ended, by their resolution.
+_RESOLUTION_REASONS = {
+    "abandoned": EndReason.ABANDONED,
+    "ended by guest": EndReason.GUEST_ENDED,
+    "started over by guest": EndReason.GUEST_ENDED,
+    "tenant no longer available": EndReason.NO_RESOLUTION,
+    "closed by agent, unresolved": EndReason.NO_RESOLUTION,
+}
+
+
+def _end_reason(record: Record) -> EndReason | None:
+    reason = record.get("endReason")
+    if reason:
+        return EndReason(reason)
+    state = record["state"]
+    if state == SessionState.ACTIVE.value:
+        return None
+    if state == SessionState.TRANSFERRED.value:
+        return EndReason.TRANSFERRED
+    resolution = (record.get("metadata") or {}).get("Session.Status.Resolution")
+    if not resolution:
+        return EndReason.NO_RESOLUTION
+    return _RESOLUTION_REASONS.get(str(resolution), EndReason.RESOLVED)
 
 
 def _position_of(item: Record) -> Position:
@@ -214,6 +252,7 @@ def transfer_record(record: TransferRecord) -> Record:
         "toTenantId": record.to_tenant_id,
         "at": record.at.isoformat(),
         "activityId": record.activity_id,
+        "hop": record.hop,
     }
 
 
@@ -226,6 +265,32 @@ def transfer_of(item: Record) -> TransferRecord:
         to_tenant_id=item["toTenantId"],
         at=datetime.fromisoformat(item["at"]),
         activity_id=item.get("activityId"),
+        hop=int(item.get("hop") or 0),
+    )
+
+
+def refused_record(record: RefusedTransfer) -> Record:
+    """A transfer that could not be made."""
+    return {
+        "conversationId": record.conversation_id,
+        "sessionId": record.session_id,
+        "fromTenantId": record.from_tenant_id,
+        "toTenantId": record.to_tenant_id,
+        "reason": record.reason,
+        "at": record.at.isoformat(),
+        "hop": record.hop,
+    }
+
+
+def refused_of(item: Record) -> RefusedTransfer:
+    return RefusedTransfer(
+        conversation_id=item["conversationId"],
+        session_id=item["sessionId"],
+        from_tenant_id=item["fromTenantId"],
+        to_tenant_id=item["toTenantId"],
+        reason=item["reason"],
+        at=datetime.fromisoformat(item["at"]),
+        hop=int(item.get("hop") or 0),
     )
 
 

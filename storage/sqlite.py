@@ -30,7 +30,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import replace
-from datetime import UTC
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -55,6 +55,7 @@ from storage.records import (
     flow_record,
     outgoing_of,
     outgoing_record,
+    refused_record,
     session_of,
     session_record,
     transcript_of,
@@ -67,7 +68,7 @@ if TYPE_CHECKING:
     from storage.base import SessionSearch
 
 #: Bumped when the tables change; `_upgrade` brings an older file up to date.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 # What a turn writes costs a page of the WAL file per table or index page it changes, and a
 # commit writes each as a frame: the tables a turn appends to carry no index beyond their key.
@@ -88,10 +89,16 @@ CREATE TABLE IF NOT EXISTS sessions (
     state TEXT NOT NULL,
     started_at TEXT NOT NULL,
     version INTEGER NOT NULL,
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    ended_at TEXT,
+    end_reason TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_by_conversation ON sessions (conversation_id);
 CREATE INDEX IF NOT EXISTS sessions_by_state ON sessions (state);
+CREATE INDEX IF NOT EXISTS sessions_by_tenant_start ON sessions (tenant_id, started_at);
+CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions (started_at);
+CREATE INDEX IF NOT EXISTS sessions_by_end ON sessions (ended_at) WHERE ended_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_active ON sessions (tenant_id) WHERE state = 'active';
 CREATE TABLE IF NOT EXISTS flow (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT NOT NULL REFERENCES sessions (id),
@@ -108,9 +115,18 @@ CREATE TABLE IF NOT EXISTS transfers (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     conversation_id TEXT NOT NULL,
     from_session_id TEXT NOT NULL UNIQUE REFERENCES sessions (id),
-    record TEXT NOT NULL
+    record TEXT NOT NULL,
+    at TEXT
 );
 CREATE INDEX IF NOT EXISTS transfers_by_conversation ON transfers (conversation_id);
+CREATE INDEX IF NOT EXISTS transfers_by_at ON transfers (at);
+CREATE TABLE IF NOT EXISTS refusals (
+    id INTEGER PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    at TEXT NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS refusals_by_at ON refusals (at);
 CREATE TABLE IF NOT EXISTS claims (
     conversation_id TEXT NOT NULL,
     event_id TEXT NOT NULL,
@@ -175,6 +191,11 @@ def create_tables(db: sqlite3.Connection) -> None:
     for statement in _SCHEMA.split(";"):
         if statement.strip():
             db.execute(statement)
+
+
+def _utc(moment: datetime) -> str:
+    """A timestamp as the report columns keep it: UTC, ISO (text order is time order)."""
+    return moment.astimezone(UTC).isoformat()
 
 
 def _dump(value: Any) -> str:
@@ -473,11 +494,24 @@ class SqliteStore:
                 )
             if writes.transfers:
                 db.executemany(
-                    "INSERT INTO transfers (conversation_id, from_session_id, record)"
-                    " VALUES (?, ?, ?)",
+                    "INSERT INTO transfers (conversation_id, from_session_id, record, at)"
+                    " VALUES (?, ?, ?, ?)",
                     [
-                        (r.conversation_id, r.from_session_id, _dump(transfer_record(r)))
+                        (
+                            r.conversation_id,
+                            r.from_session_id,
+                            _dump(transfer_record(r)),
+                            _utc(r.at),
+                        )
                         for r in writes.transfers
+                    ],
+                )
+            if writes.refused:
+                db.executemany(
+                    "INSERT INTO refusals (conversation_id, at, record) VALUES (?, ?, ?)",
+                    [
+                        (r.conversation_id, _utc(r.at), _dump(refused_record(r)))
+                        for r in writes.refused
                     ],
                 )
             for entry in writes.outbox:
@@ -569,9 +603,11 @@ class SqliteStore:
         stored = session_record(session)
         version = stored["version"] = session.version + 1
         state = session.state.value
+        ended = _utc(session.ended_at) if session.ended_at else None
+        reason = session.end_reason.value if session.end_reason else None
         if session.version == 0:
             db.execute(
-                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     session.id,
                     session.conversation_id,
@@ -580,6 +616,8 @@ class SqliteStore:
                     session.started_at.isoformat(),
                     version,
                     _dump(stored),
+                    ended,
+                    reason,
                 ),
             )
         elif (
@@ -590,9 +628,10 @@ class SqliteStore:
             )
             if state == read
             else db.execute(
-                "UPDATE sessions SET state = ?, version = ?, record = ?"
-                " WHERE id = ? AND version = ?",
-                (state, version, _dump(stored), session.id, session.version),
+                # The columns of an ending change with the state, in the same statement.
+                "UPDATE sessions SET state = ?, version = ?, record = ?, ended_at = ?,"
+                " end_reason = ? WHERE id = ? AND version = ?",
+                (state, version, _dump(stored), ended, reason, session.id, session.version),
             )
         ).rowcount != 1:
             raise ConflictError(
@@ -839,8 +878,11 @@ def _upgrade(db: sqlite3.Connection) -> None:
         from storage.upgrade import upgrade_first_release
 
         upgrade_first_release(db, create_tables)
-    elif 0 < version < 5:
-        _outbox_without_autoincrement(db)
+        _report_columns(db)
+    elif 0 < version < SCHEMA_VERSION:
+        _report_columns(db)
+        if version < 5:
+            _outbox_without_autoincrement(db)
     elif version > SCHEMA_VERSION:
         raise StorageError(
             f"the store was written by a newer Crossdesk (schema {version}; this one reads"
@@ -865,3 +907,32 @@ def _outbox_without_autoincrement(db: sqlite3.Connection) -> None:
         " SELECT id, conversation_id, due_at, attempts, entry FROM v4_outbox"
     )
     db.execute("DROP TABLE v4_outbox")
+
+
+def _report_columns(db: sqlite3.Connection) -> None:
+    """Schema 6: the columns the operations view filters on (when a session ended and why,
+    when a transfer was made), filled in from the records every earlier file kept."""
+    columns = {
+        table: {name for _, name, *_ in db.execute(f"PRAGMA table_info({table})")}
+        for table in ("sessions", "transfers")
+    }
+    if not columns["sessions"]:
+        return  # older still: `create_tables` makes them
+    if "ended_at" not in columns["sessions"]:
+        db.execute("ALTER TABLE sessions ADD COLUMN ended_at TEXT")
+        db.execute("ALTER TABLE sessions ADD COLUMN end_reason TEXT")
+    rows = db.execute("SELECT id, record FROM sessions WHERE state != 'active'").fetchall()
+    for session_id, record in rows:
+        session = session_of(json.loads(record))
+        db.execute(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE id = ?",
+            (
+                _utc(session.ended_at) if session.ended_at else None,
+                session.end_reason.value if session.end_reason else None,
+                session_id,
+            ),
+        )
+    if columns["transfers"] and "at" not in columns["transfers"]:
+        db.execute("ALTER TABLE transfers ADD COLUMN at TEXT")
+    if columns["transfers"]:
+        db.execute("UPDATE transfers SET at = json_extract(record, '$.at') WHERE at IS NULL")

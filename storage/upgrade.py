@@ -64,7 +64,8 @@ def upgrade_first_release(
         if session.is_active and dialog is not None:
             session.position = legacy_position(tenant_id, started_at, dialog)
         db.execute(
-            "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id, conversation_id, tenant_id, state, started_at, version,"
+            " record) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
                 id_,
                 conversation_id,
