@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench clean assets
 
 $(BIN)/.runtime: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,10 @@ lint: $(BIN)/.dev
 
 test: lint
 	$(BIN)/pytest
+
+# The operations view's vendored scripts, from node_modules (after a change to package.json).
+assets: $(BIN)/.dev
+	$(BIN)/python -m ops.assets
 
 clean:
 	rm -rf $(VENV) node_modules

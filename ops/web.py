@@ -41,6 +41,9 @@ CONTENT_SECURITY_POLICY = (
     "default-src 'self'; base-uri 'none'; object-src 'none'; frame-ancestors 'none'"
 )
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+#: The view's own script and style, and the vendored libraries (ops/assets.py): public files,
+#: served without sign-in (the sign-in pages use them too).
+STATIC = Path(__file__).resolve().parent / "static"
 #: Audit entries an admin gets at most in one answer.
 AUDIT_LIMIT = 1000
 
@@ -166,7 +169,7 @@ async def _signed_in(
 ) -> web.StreamResponse:
     """Everything but sign-in needs a session: the API answers 401, pages send to sign-in."""
     path = request.path.removeprefix(PREFIX)
-    if path.startswith("/auth/"):
+    if path.startswith(("/auth/", "/static/")):
         return await handler(request)
     viewer = _view(request).viewer(request)
     if viewer is None:
@@ -185,7 +188,9 @@ async def _headers(request: web.Request, response: web.StreamResponse) -> None:
     response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.headers["Referrer-Policy"] = "same-origin"
-    response.headers["Cache-Control"] = "no-store"
+    static = request.path.startswith(f"{PREFIX}/static/")
+    # Static files are revalidated (ETag, Last-Modified); everything else is never stored.
+    response.headers["Cache-Control"] = "no-cache" if static else "no-store"
 
 
 # sign-in
@@ -374,6 +379,7 @@ def create_ops_app(
             signin.close()
 
     app.cleanup_ctx.append(signing_in)
+    app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get("/", landing)
     app.router.add_get("/auth/login", login)
     app.router.add_post("/auth/callback", callback)
