@@ -257,6 +257,8 @@ async def landing(request: web.Request) -> web.StreamResponse:
     scope = viewer.scope
     return view.render(
         "landing.html",
+        current="/ops/me",
+        charts=False,
         identity=viewer.identity,
         scope=scope,
         departments=[names[t] for t in scope.visible(names)],
@@ -381,6 +383,7 @@ def create_ops_app(
     app.cleanup_ctx.append(signing_in)
     app.router.add_static("/static/", STATIC, append_version=False)
     app.router.add_get("/", landing)
+    app.router.add_get("/me", landing)
     app.router.add_get("/auth/login", login)
     app.router.add_post("/auth/callback", callback)
     app.router.add_post("/auth/logout", logout)
