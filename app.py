@@ -268,12 +268,27 @@ def create_app(
     app.add_subapp("/api", endpoint.app())
     if settings.ops is not None:
         # Imported here: a bot without `/ops` never loads its web code.
+        from ops.live import COSMOS_INTERVAL, SQLITE_INTERVAL
+        from ops.pages import LIVE
         from ops.web import PREFIX, create_ops_app
 
         settings.ops.check(settings.host)
-        app.add_subapp(
-            PREFIX, create_ops_app(settings.ops, config, lambda: app[STORE], clock=clock)
+        ops_app = create_ops_app(
+            settings.ops,
+            config,
+            lambda: app[STORE],
+            clock=clock,
+            live_interval=COSMOS_INTERVAL if settings.storage == "cosmos" else SQLITE_INTERVAL,
         )
+        app.add_subapp(PREFIX, ops_app)
+        hub = ops_app[LIVE]
+
+        async def turn_done(request: web.Request, response: web.StreamResponse) -> None:
+            # A turn of this instance has committed: the live view asks again at once.
+            if request.method == "POST" and request.path == "/api/messages":
+                hub.notify()
+
+        app.on_response_prepare.append(turn_done)
     app.on_startup.append(start_sweeping)
     app.on_shutdown.append(stop_sweeping)
     app.router.add_get("/healthz", healthz)

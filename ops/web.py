@@ -30,6 +30,7 @@ from ops.signin import EntraSignIn, Identity, SignInError
 from pipeline.config import Config
 from storage.base import AuditEntry, Store
 from storage.export import scoped_export
+from storage.reports import LiveSnapshot
 from storage.scope import Scope
 
 log = logging.getLogger(__name__)
@@ -333,9 +334,16 @@ def create_ops_app(
     store: Callable[[], Store],
     *,
     clock: Callable[[], datetime],
+    live_interval: float = 2.0,
 ) -> web.Application:
     """The `/ops` sub-application. With the development sign-in it starts the local provider
-    (its personas from `ops.dev_personas`) as it starts, and stops it with the app."""
+    (its personas from `ops.dev_personas`) as it starts, and stops it with the app. Its
+    `LiveHub` (`ops.pages.LIVE`) asks the store every `live_interval` seconds while anyone
+    watches the live view."""
+    # Imported here: the pages import this module's keys.
+    from ops.live import LiveHub
+    from ops.pages import LIVE, add_pages, reports_of
+
     app = web.Application(middlewares=[_signed_in])
     app.on_response_prepare.append(_headers)
 
@@ -381,8 +389,19 @@ def create_ops_app(
             signin.close()
 
     app.cleanup_ctx.append(signing_in)
+
+    async def live() -> LiveSnapshot:
+        # One snapshot of every department; each stream shows it as its viewer's scope allows.
+        return await reports_of(store()).live(Scope.everything(), clock())
+
+    hub = app[LIVE] = LiveHub(live, clock, live_interval)
+
+    async def closing_streams(app: web.Application) -> None:
+        await hub.close()
+
+    app.on_shutdown.append(closing_streams)
     app.router.add_static("/static/", STATIC, append_version=False)
-    app.router.add_get("/", landing)
+    add_pages(app)
     app.router.add_get("/me", landing)
     app.router.add_get("/auth/login", login)
     app.router.add_post("/auth/callback", callback)

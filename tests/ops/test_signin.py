@@ -22,6 +22,7 @@ async def test_sign_in_round_trip_lands_on_the_view_with_who_you_are(ops: Runnin
     response, page = await browser.get("/ops/")
     assert response.status == 200
     assert "Signed in as <strong>Hana Hr</strong> (hana@contoso.example)." in page
+    response, page = await browser.get("/ops/me")
     assert "<dd>Human Resources</dd>" in page
 
     status, me = await browser.json("/ops/api/v1/me")

@@ -1,0 +1,103 @@
+"""The live view over HTTP: its JSON and its event stream show each person what their roles
+allow, and however many watch, an instance asks its store once per interval."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+
+from ops.live import LiveHub
+from ops.pages import LIVE
+from storage.reports import LiveSnapshot
+from tests.ops.conftest import RunningOps, chat_straight_to_legal, chat_to_legal_through_hr
+from tests.support.teams import choice_value
+
+
+async def chat_waiting_in_hr(ops: RunningOps) -> None:
+    chat = ops.chat()
+    await chat.install()
+    options = await chat.say("My payslip is wrong")
+    await chat.submit(choice_value(options, "HR"))
+
+
+async def test_live_json_shows_departments_and_chats_within_the_scope(ops: RunningOps) -> None:
+    await chat_straight_to_legal(ops)
+    await chat_waiting_in_hr(ops)
+    hana = ops.browser()
+    await hana.sign_in("Hana Hr")
+    status, body = await hana.json("/ops/api/v1/live")
+    assert status == 200
+    assert [d["tenant"] for d in body["departments"]] == ["hr"]
+    (chat,) = body["chats"]
+    assert (chat["tenant"], chat["cameFrom"], chat["hops"], chat["stage"]) == (
+        "hr",
+        "helpdesk",
+        1,
+        "detail",
+    )
+    assert "payslip" not in str(body)
+
+    admin = ops.browser()
+    await admin.sign_in("Ada Admin")
+    status, body = await admin.json("/ops/api/v1/live")
+    assert [c["tenant"] for c in body["chats"]] == ["hr"]
+    legal = next(d for d in body["departments"] if d["tenant"] == "legal")
+    assert (legal["active"], legal["startedToday"], legal["endedToday"]) == (0, 1, 1)
+    assert legal["transfersInToday"] == 1
+
+    analyst = ops.browser()
+    await analyst.sign_in("Ana Lyst")
+    status, body = await analyst.json("/ops/api/v1/live")
+    assert body["chats"] == [], "reports alone show counts, never chats"
+    assert next(d for d in body["departments"] if d["tenant"] == "hr")["active"] == 1
+
+
+async def test_the_event_stream_sends_what_changed_for_this_viewer(ops: RunningOps) -> None:
+    hana = ops.browser()
+    await hana.sign_in("Hana Hr")
+    async with hana.http.get(hana.url("/ops/api/v1/stream")) as stream:
+        assert stream.headers["Content-Type"] == "text/event-stream"
+        assert await stream.content.readline() == b"retry: 5000\n"
+        events = []
+        chat = asyncio.ensure_future(chat_to_legal_through_hr(ops))
+        while True:
+            line = (await stream.content.readline()).decode()
+            if line.startswith("data: ") and '"tenant": "hr"' in line:
+                events.append(line)
+                break
+        await chat
+    assert '"tenantName": "Human Resources"' in events[0]
+    assert "payslip" not in events[0]
+
+
+async def test_fifty_streams_cost_one_store_query_per_interval() -> None:
+    asked: list[datetime] = []
+    moment = datetime(2026, 3, 2, 10, tzinfo=UTC)
+    gate = asyncio.Event()
+
+    async def source() -> LiveSnapshot:
+        asked.append(moment)
+        if len(asked) == 3:
+            gate.set()
+        return LiveSnapshot(moment, moment, (), ())
+
+    hub = LiveHub(source, lambda: moment, interval=0.05)
+    received = [0] * 50
+
+    async def watch(index: int) -> None:
+        async with hub.subscribe() as subscriber:
+            while not gate.is_set():
+                if await subscriber.next(1.0) is not None:
+                    received[index] += 1
+
+    watchers = [asyncio.ensure_future(watch(i)) for i in range(50)]
+    await gate.wait()
+    await hub.close()
+    await asyncio.gather(*watchers, return_exceptions=True)
+    assert len(asked) == 3, "one query per interval, whoever watches"
+    assert all(count >= 1 for count in received)
+    assert hub.queries == 3 and hub.watching == 0
+
+
+def test_the_hub_is_the_ops_app_s(ops: RunningOps) -> None:
+    assert any(LIVE in getattr(resource, "_app", {}) for resource in ops.bot.app.router.resources())
