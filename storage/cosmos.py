@@ -91,6 +91,7 @@ from storage.cosmos_documents import (
     timer_of,
     transfer_document,
 )
+from storage.cosmos_reports import CosmosReports
 from storage.leases import LeaseWaits, TurnStart, leased_turn
 from storage.records import agent_of, flow_of, session_of, transcript_of, transfer_of
 
@@ -433,6 +434,8 @@ class CosmosStore:
         self.lease_seconds = lease_seconds
         self.clock = clock
         self._waits = LeaseWaits()
+        #: The operations view's questions, on the same container.
+        self.reports = CosmosReports(chats, self.history)
 
     @classmethod
     async def open(

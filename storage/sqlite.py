@@ -63,6 +63,7 @@ from storage.records import (
     transfer_of,
     transfer_record,
 )
+from storage.sqlite_reports import SqliteReports
 
 if TYPE_CHECKING:
     from storage.base import SessionSearch
@@ -285,6 +286,8 @@ class SqliteStore:
         # Lease owners: unique per turn and process, without a random number per turn.
         prefix = uuid.uuid4().hex
         self._owners = (f"{prefix}.{n}" for n in itertools.count())
+        #: The operations view's questions, on a read-only connection of their own.
+        self.reports = SqliteReports(self.path, self.history)
 
     @property
     def db(self) -> sqlite3.Connection:
@@ -806,6 +809,7 @@ class SqliteStore:
         return [audit_of(json.loads(record)) for (record,) in rows]
 
     async def close(self) -> None:
+        await self.reports.close()
         _Open.close()
         self._db.close()
 
