@@ -619,6 +619,11 @@ def _chart(table: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _json_in_html(value: Any) -> str:
+    """JSON for a `<script type="application/json">`: no `<` that could end the element."""
+    return json.dumps(value).replace("<", "\\u003c")
+
+
 def _describe(table: dict[str, Any]) -> str:
     rows = table["rows"]
     if not rows or not any(row[1] for row in rows):
@@ -680,7 +685,7 @@ async def reports_page(request: web.Request) -> web.StreamResponse:
         return _tables_csv(tables)
     for table in tables:
         if table.get("chart"):
-            table["option"] = json.dumps(_chart(table))
+            table["option"] = _json_in_html(_chart(table))
             table["description"] = _describe(table)
     values = {"from": first.isoformat(), "to": last.isoformat(), "tenant": tenant or ""}
     return _render(
@@ -806,7 +811,7 @@ async def flows_page(request: web.Request) -> web.StreamResponse:
         periods=list(PERIODS),
         flows=flows,
         data=flows_json(flows, names, start),
-        option=json.dumps(_sankey(flows, names, start)),
+        option=_json_in_html(_sankey(flows, names, start)),
         description=description,
     )
 
