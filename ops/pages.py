@@ -45,6 +45,8 @@ LIVE = web.AppKey("ops_live", LiveHub)
 #: Longest report range, in days.
 MAX_DAYS = 366
 #: The transfer map's periods: the last hour (live), the last day, the last week.
+#: Distinguishable on white, for the transfer map's departments.
+DEPARTMENT_COLOURS = ("#0b5cad", "#b34700", "#2e7d32", "#7b1fa2", "#00838f", "#8d6e00", "#c2185b")
 PERIODS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedelta(days=7)}
 
 
@@ -274,13 +276,14 @@ def _day(text: str, name: str) -> date:
         raise BadRequest(f"{name}: a date as YYYY-MM-DD, not {text!r}") from None
 
 
-def _range(query: Mapping[str, str], default_days: int | None) -> tuple[date, date] | None:
+def _range(
+    query: Mapping[str, str], default_days: int | None, today: date
+) -> tuple[date, date] | None:
     """The inclusive UTC days `from`..`to` asked for (400 for a bad one, `from` after `to`, or
     more than a year)."""
     raw_from, raw_to = query.get("from", "").strip(), query.get("to", "").strip()
     if not raw_from and not raw_to and default_days is None:
         return None
-    today = datetime.now(UTC).date()
     last = _day(raw_to, "to") if raw_to else today
     first = _day(raw_from, "from") if raw_from else last - timedelta(days=(default_days or 1) - 1)
     if first > last:
@@ -294,7 +297,7 @@ def _midnight(day: date) -> datetime:
     return datetime(day.year, day.month, day.day, tzinfo=UTC)
 
 
-def history_query(query: Mapping[str, str], scope: Scope) -> HistoryQuery:
+def history_query(query: Mapping[str, str], scope: Scope, today: date) -> HistoryQuery:
     values = {k: query.get(k, "").strip() for k in HISTORY_FIELDS}
     tenant = values["tenant"]
     if tenant and not scope.sees(tenant):
@@ -308,7 +311,7 @@ def history_query(query: Mapping[str, str], scope: Scope) -> HistoryQuery:
     hops = values["hops"]
     if hops and not hops.isdigit():
         raise BadRequest("hops: a whole number")
-    span = _range(values, None)
+    span = _range(values, None, today)
     limit_text = query.get("limit", "50")
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
         raise BadRequest(f"limit: a whole number from 1 to {MAX_PAGE}")
@@ -340,7 +343,7 @@ async def _history(
 ) -> tuple[HistoryQuery, list[SessionRow], Cursor | None] | web.Response:
     view, viewer = _view(request), _viewer(request)
     try:
-        asked = history_query(request.query, viewer.scope)
+        asked = history_query(request.query, viewer.scope, view.clock().date())
     except BadRequest as bad:
         return _bad(str(bad))
     except PermissionError:
@@ -472,7 +475,7 @@ async def journey_page(request: web.Request) -> web.StreamResponse:
 
 def _report_range(request: web.Request) -> tuple[date, date, str | None]:
     scope = _viewer(request).scope
-    span = _range(request.query, 7)
+    span = _range(request.query, 7, _view(request).clock().astimezone(UTC).date())
     assert span is not None
     tenant = request.query.get("tenant", "").strip() or None
     if tenant is not None and not scope.counts(tenant):
@@ -751,6 +754,10 @@ def _sankey(flows: TransferMap, names: Mapping[str, str], start: datetime) -> di
     def label(tenant: str, hop: int) -> str:
         return f"{names.get(tenant, tenant)} ({hop})"
 
+    # One colour per department, the same in every column (the labels say it too).
+    tenants = sorted({t for t, _ in flows.nodes})
+    colour = {t: DEPARTMENT_COLOURS[i % len(DEPARTMENT_COLOURS)] for i, t in enumerate(tenants)}
+
     return {
         "tooltip": {"trigger": "item"},
         "series": [
@@ -759,7 +766,10 @@ def _sankey(flows: TransferMap, names: Mapping[str, str], start: datetime) -> di
                 "nodeAlign": "left",
                 "emphasis": {"focus": "adjacency"},
                 "lineStyle": {"color": "source", "curveness": 0.5},
-                "data": [{"name": label(t, hop)} for t, hop in flows.nodes],
+                "data": [
+                    {"name": label(t, hop), "itemStyle": {"color": colour[t]}}
+                    for t, hop in flows.nodes
+                ],
                 "links": [
                     {
                         "source": label(link.source, link.source_hop),
