@@ -584,7 +584,17 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="another checkout of Crossdesk whose plain and transfer turns to measure too",
     )
+    parser.add_argument(
+        "--live-views",
+        type=int,
+        metavar="N",
+        help="only count the store queries of N open live views of the operations view",
+    )
     args = parser.parse_args(argv)
+    if args.live_views:
+        from bench.live_views import report
+
+        return report(args.live_views)
     targets = TARGETS + (baseline_targets(args.baseline.resolve()) if args.baseline else ())
     settings = QUICK if args.quick else FULL
     if args.rounds:
