@@ -34,6 +34,7 @@ try:
     from dialogs.delivery import Pacer
     from dialogs.repair import Stranded, locate
     from errors import ConfigError, CrossdeskError
+    from integrations.http import OutboundClient, OutboundPolicy
     from pipeline.config import (
         EXAMPLE_CONFIG,
         Config,
@@ -208,6 +209,7 @@ STORE = web.AppKey("store", Store)
 ENDPOINT = web.AppKey("endpoint", TeamsEndpoint)
 RUNTIME = web.AppKey("runtime", Runtime)
 SWEEPER = web.AppKey("sweeper", Sweeper)
+OUTBOUND = web.AppKey("outbound", OutboundClient)
 
 
 def create_app(
@@ -230,7 +232,13 @@ def create_app(
             ConnectorSender(endpoint.authentication, settings.app_id),
             pacer=Pacer() if settings.pacing else Pacer(windows=()),
         )
-        runtime = app[RUNTIME] = Runtime(config, store, delivery, clock=clock)
+        outbound = app[OUTBOUND] = OutboundClient(
+            OutboundPolicy(
+                frozenset(host.lower() for host in config.file.outbound.allowed_hosts),
+                config.file.outbound.allow_private,
+            )
+        )
+        runtime = app[RUNTIME] = Runtime(config, store, delivery, clock=clock, caller=outbound)
         delivery.observe = runtime.agent_delivery
         app[SWEEPER] = Sweeper(
             store, delivery, interval=settings.sweep_seconds, timers=runtime.fire_due_timers
@@ -239,6 +247,7 @@ def create_app(
             runtime, allowed_directory_tenants=settings.allowed_directory_tenants
         )
         yield
+        await outbound.close()
         await store.close()
 
     sweeping: list[asyncio.Task[None]] = []

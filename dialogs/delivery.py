@@ -70,13 +70,13 @@ def outgoing(reference: Mapping[str, Any], reply: Reply, reply_to: str | None) -
     """The outbox entry for `reply` in the chat `reference` names: a Bot Framework message
     activity as the SDK's `MessageFactory` and `TurnContext` would build it."""
     activity: dict[str, Any] = {
-        "type": "message",
+        "type": "typing" if reply.typing else "message",
         "from": reference.get("bot"),
         "recipient": reference.get("user"),
         "conversation": reference.get("conversation"),
         "channelId": reference.get("channelId"),
         "serviceUrl": reference.get("serviceUrl"),
-        "inputHint": "acceptingInput",
+        "inputHint": None if reply.typing else "acceptingInput",
     }
     if reference.get("locale"):
         activity["locale"] = reference["locale"]

@@ -36,6 +36,7 @@ from dialogs.repair import Stranded, locate
 from errors import PipelineError, StorageError
 from locales import Catalog, catalog, language_of
 from locales.small_talk import small_talk_reply
+from pipeline.calls import Call, CallResult
 from pipeline.config import Config, StageRef, Tenant
 from pipeline.session import (
     GUEST_FACTS,
@@ -102,6 +103,9 @@ class TimerFired:
     stage: str
     name: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    #: What the waiting stage's request came to, when the stage makes one before this timer
+    #: (the runtime makes it: `StageBase.call`).
+    result: CallResult | None = None
 
     @classmethod
     def of(cls, timer: Timer) -> TimerFired:
@@ -171,6 +175,12 @@ class Unprompted:
         return None
 
 
+class Caller(Protocol):
+    """Makes the requests stages describe (`integrations.http.OutboundClient`)."""
+
+    async def call(self, call: Call) -> CallResult: ...
+
+
 def typed_command(event: Event, locale: Any) -> Command | None:
     """The command the guest typed, if the whole message is one."""
     if not isinstance(event, GuestMessage) or event.value is not None:
@@ -231,6 +241,9 @@ class _Turn:
         """Send `replies` at the end of the turn; record those for the guest (and notes, which
         go to nobody) in the current transcript."""
         for reply in replies:
+            if reply.typing:
+                self.replies.append(reply)
+                continue
             if reply.text is None and reply.card is None:
                 continue
             if not reply.internal:
@@ -293,11 +306,14 @@ class Runtime:
         delivery: Delivery,
         *,
         clock: Callable[[], datetime] = utc_now,
+        caller: Caller | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.delivery = delivery
         self.clock = clock
+        #: Makes the requests of `http_request` stages (None: every request fails, refused).
+        self.caller = caller
         self.agents = AgentBook(config.agents, store, clock=lambda: self.clock().timestamp())
 
     async def run_turn(
@@ -333,6 +349,8 @@ class Runtime:
         turn = _Turn(chat, chat.event_id, self.clock(), chat.session)
         if await self._take_in(turn, event, channel):
             history = await self._prepare(turn, event)
+            if isinstance(event, TimerFired):
+                event = await self._call(turn, event)
             self._route(turn, event if history is None else self._with_history(event, history))
         elif isinstance(event, AgentAction):
             self._gone(turn, event)
@@ -382,6 +400,31 @@ class Runtime:
             if event.action.verb is AgentVerb.ACCEPT:
                 return await self.store.history(turn.chat.conversation_id)
         return None
+
+    async def _call(self, turn: _Turn, event: TimerFired) -> TimerFired:
+        """Make the request the waiting stage asks for before its timer fires (inside the turn:
+        a crash before the commit leaves the timer due, and the request is made again with the
+        same idempotency key). The guest was shown a typing indicator when the chat got here."""
+        session = turn.session
+        position = session.position if session is not None else None
+        if (
+            session is None
+            or position is None
+            or event.session_id != session.id
+            or (position.pipeline, position.stage) != (event.pipeline, event.stage)
+        ):
+            return event
+        where = locate(self.config, session)
+        if isinstance(where, Stranded):
+            return event
+        call = where.stage.call(self._context(turn, where), event.name)
+        if call is None:
+            return event
+        if self.caller is None:
+            result = CallResult(0, None, "refused: no outbound client")
+        else:
+            result = await self.caller.call(call)
+        return replace(event, result=result)
 
     async def fire_due_timers(self, limit: int = 100) -> int:
         """Run the turns of the timers due now (each exactly once, however many instances
@@ -705,6 +748,9 @@ class Runtime:
         if isinstance(where, Stranded):
             return
         context = self._context(turn, where)
+        if event.result is not None:
+            self._follow(turn, where, where.stage.on_result(context, event.result))
+            return
         self._follow(turn, where, where.stage.on_timer(context, event.name, event.data))
 
     def _follow(self, turn: _Turn, ref: StageRef, outcome: Outcome) -> None:
