@@ -805,8 +805,6 @@ class _Checker:
         for field, problem in branding_problems(self.config.teams_app, self.source.path.parent):
             self.findings.append(error(self.source.where_of(tuple(field.split("."))), problem))
 
-    # --- helpers ------------------------------------------------------------------------------------
-
     # requests to other systems
 
     def _outbound(self) -> None:
@@ -844,6 +842,9 @@ class _Checker:
                         f"{hook.secret} is not set in the environment Crossdesk has",
                     )
                 )
+
+
+# --- helpers ------------------------------------------------------------------------------------
 
 
 def _no_catalog(language: str) -> str:

@@ -7,6 +7,7 @@ The bot's waits between attempts go to a recorder (`OutboundClient.sleep`), neve
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import logging
 from collections.abc import AsyncIterator
@@ -14,14 +15,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
+from aiohttp import web
 
 from app import OUTBOUND
-from pipeline.config import check_config
+from pipeline.config import EXAMPLE_CONFIG, check_config
 from tests.conftest import RunningBot, StartBot
-from tests.support.config import write_config
+from tests.support.config import stage, write_config
 from tests.support.export import chat_export
 from tests.support.http_service import Answer, HttpService
-from tests.support.teams import TeamsChat
+from tests.support.teams import TeamsChat, choice_value
+from tests.test_scenario import TUESDAY_MORNING
 
 TOKEN = "tk-3c1d0a9e-never-to-be-seen"
 FILED = {"result": {"number": "INC0010042", "url": "https://tickets.example/INC0010042"}}
@@ -351,3 +355,55 @@ async def test_secrets_never_appear_in_logs_or_the_sessions_export(
     for each in (chat, chat2):
         export = await chat_export(bot, each.conversation_id)
         assert TOKEN not in json.dumps(export)
+
+
+def _ticket_system() -> Any:
+    """scripts/ticket_system.py, the example's local ticket system (a script, not a package)."""
+    path = Path(__file__).resolve().parent.parent / "scripts" / "ticket_system.py"
+    spec = importlib.util.spec_from_file_location("ticket_system", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("running", [True, False], ids=["running", "absent"])
+async def test_the_example_files_an_it_ticket_with_the_local_ticket_system_or_says_it_could_not(
+    start_bot: StartBot, tmp_path: Path, running: bool
+) -> None:
+    """config/example.yaml's IT path, with scripts/ticket_system.py on a free port (or absent):
+    the example is free to change, so this reads titles from it and asserts little wording."""
+    runner = web.AppRunner(_ticket_system().ticket_app(), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    if not running:
+        await runner.cleanup()
+    try:
+        example: dict[str, Any] = yaml.safe_load(EXAMPLE_CONFIG.read_text())
+        example["outbound"]["allowed_hosts"] = [f"127.0.0.1:{port}"]
+        filing = stage(example, "it", "file_ticket")
+        filing["url"] = filing["url"].replace(":8086", f":{port}")
+        choices = stage(example, "helpdesk", "route")["choices"]
+        it_title = next(c["title"] for c in choices if c["value"] == "it")
+        bot = await start_bot(config=write_config(tmp_path, example), clock=lambda: TUESDAY_MORNING)
+        chat = bot.chat()
+        await chat.install()
+        options = await chat.say("My laptop won't start")
+        await chat.submit(choice_value(options, it_title))
+
+        shown = await chat.say("ThinkPad X1")
+
+        metadata = (await chat_export(bot, chat.conversation_id))["sessions"][-1]["metadata"]
+        if running:
+            number = metadata["Ticket.Number"]
+            assert shown.card_showing(number)
+            assert metadata["Ticket.Url"].endswith(f"/tickets/{number}")
+        else:
+            assert "Ticket.Number" not in metadata
+            assert metadata["Request.Reason"].startswith("cannot connect")
+            assert shown.text_containing("ticket_system.py")
+    finally:
+        if running:
+            await runner.cleanup()
