@@ -122,8 +122,8 @@ LAYERS: tuple[tuple[str, Rule], ...] = (
     ("access log (aiohttp's, one line per request)", anywhere(r"/aiohttp/web_log\.py")),
     ("other logging (INFO lines)", anywhere(r"/logging/__init__\.py")),
     (
-        "member look-up on installs (TeamsInfo.get_member: client, request, response)",
-        anywhere(r"/bots/guest\.py", r"member_metadata"),
+        "member look-up on installs (a direct GET, cached; before: TeamsInfo.get_member)",
+        anywhere(r"/bots/guest\.py", r"member_metadata|MemberLookup|_member"),
     ),
     ("JSON (json.dumps/loads, wherever called)", leaf(r"/json/")),
     (
@@ -193,7 +193,7 @@ FACETS: dict[str, tuple[tuple[str, Rule], ...]] = {
     "member look-up": (
         ("the GET on aiohttp's client", anywhere(r"/aiohttp/(client\w*|connector)\.py")),
         ("msrest client, request and model", anywhere(r"/msrest/")),
-        ("TeamsInfo, connector client", lambda frames: True),
+        ("the request, token and JSON (bots/edge/connector.py), TeamsInfo", lambda frames: True),
     ),
 }
 

@@ -30,7 +30,7 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -107,7 +107,22 @@ def baseline_targets(tree: Path) -> tuple[Target, ...]:
     except (OSError, subprocess.CalledProcessError):
         label = tree.name
     config = tree / "bench" / "config"
+    # Fresh chats, where the checkout has their configuration (the first release has not).
+    fresh = (
+        (
+            replace(
+                FRESH,
+                key="fresh-before",
+                title=f"{FRESH.title}, baseline {label}",
+                config=config / "fresh.yaml",
+                tree=tree,
+            ),
+        )
+        if (config / "fresh.yaml").is_file()
+        else ()
+    )
     return (
+        *fresh,
         Target(
             "plain-before",
             f"Crossdesk plain pipeline turn, baseline {label}",
@@ -456,7 +471,7 @@ def verdicts(
         f" {verdict(None if ratio is None else ratio < 0.25)}"
     )
     for level in settings.levels:
-        for key in ("plain", "transfer"):
+        for key in ("plain", "fresh", "transfer"):
             before = results.get((f"{key}-before", level))
             if before is None:
                 continue
@@ -464,7 +479,8 @@ def verdicts(
             ratio = _ratio(now, before["bot_cpu_per_turn"])
             speed = _ratio(get(key, level, "throughput"), before["throughput"])
             lines.append(
-                f"- {key} turn against the baseline at {level} chats: bot CPU per turn"
+                f"- {key} {'chats' if key == 'fresh' else 'turn'} against the baseline at"
+                f" {level} chats: bot CPU per turn"
                 f" {_times(ratio)}, throughput {_times(speed)} (target: no slower, CPU ratio"
                 f" <= 1.05): {verdict(None if ratio is None else ratio <= 1.05)}"
             )
@@ -560,7 +576,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--only",
         help="comma-separated targets: " + ",".join(t.key for t in TARGETS) + " (and"
-        " plain-before,transfer-before with --baseline)",
+        " plain-before,transfer-before and fresh-before with --baseline)",
     )
     parser.add_argument("--json", type=Path, help="also write every raw figure here")
     parser.add_argument(

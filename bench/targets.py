@@ -14,8 +14,8 @@ never outlives the benchmark that started it): `bench/lifecycle.py`.
 - `agents`, `teams`: the Microsoft 365 Agents SDK and Teams SDK v2 echoes (`bench/peers/`): this
   process builds their virtual environment if needed, then hands over to its Python.
 - `crossdesk`: Crossdesk as `python app.py` serves it (app factory, garbage collector settled
-  after start-up, logging at `LOG_LEVEL` or INFO, aiohttp's access log), with a benchmark
-  configuration and a SQLite store.
+  after start-up, logging at `LOG_LEVEL` or INFO, aiohttp's access log only with
+  `CROSSDESK_ACCESS_LOG=on`), with a benchmark configuration and a SQLite store.
 """
 
 from __future__ import annotations
@@ -268,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("crossdesk needs --config and --sqlite")
         logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format=APP_LOG_FORMAT)
         app = crossdesk_app(args.config, args.sqlite)
-        access_log = True
+        from app import Settings
+
+        access_log = Settings.from_env().access_log  # as `python app.py` decides
     else:
         logging.basicConfig(level=logging.WARNING)
         if args.kind == "floor":

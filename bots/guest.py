@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Any
+import time
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any, cast
 
-from botbuilder.core import TurnContext
+from botbuilder.core import BotAdapter, TurnContext
 from botbuilder.core.teams import TeamsInfo
 from botbuilder.schema import Activity
 from botframework.connector import Channels
@@ -49,29 +52,87 @@ def guest_metadata(activity: Activity, *, is_new: bool | None = None) -> dict[st
     return {key: value for key, value in facts.items() if value is not None}
 
 
-async def member_metadata(turn_context: TurnContext) -> dict[str, Any]:
-    """What Teams' member look-up adds (given name, surname, email, UPN); empty if it fails.
+#: Facts of a member, as Teams' look-up answers them (JSON key) and as Crossdesk keeps them.
+_MEMBER_FACTS = {
+    "name": "Guest.Name",
+    "givenName": "Guest.GivenName",
+    "surname": "Guest.Surname",
+    "email": "Guest.Email",
+    "userPrincipalName": "Guest.UserPrincipalName",
+    "aadObjectId": "Guest.AadObjectId",
+    "tenantId": "Guest.TenantId",
+}
 
-    A failed look-up (Teams down, a permission missing, another channel) degrades to what the
-    activity carries: it never breaks the chat.
+
+class MemberLookup:
+    """Teams' member look-up, one direct call per guest, remembered for `seconds`.
+
+    A chat's first turn asks Teams who the guest is (given name, surname, email, UPN). The
+    answer is kept per (directory tenant, user id), for at most `size` guests (the least
+    recently asked for go first) and `seconds` (a renamed guest is seen within that), so a
+    guest who comes back is not looked up again; a look-up that fails is not kept. In a 1:1
+    chat the call is the Bot Connector's GET of the member, on the kept client of the chat's
+    service URL, read as JSON (`member_json`); elsewhere (a team's channel) it is
+    `TeamsInfo.get_member`.
     """
-    activity = turn_context.activity
-    if activity.channel_id != Channels.ms_teams or activity.from_property is None:
-        return {}
-    try:
-        member = await TeamsInfo.get_member(turn_context, activity.from_property.id)
-    except Exception as error:
-        log.warning(
-            "Teams member look-up failed (%s); using the activity's data", type(error).__name__
+
+    def __init__(
+        self,
+        *,
+        size: int = 4096,
+        seconds: float = 3600.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.size = size
+        self.seconds = seconds
+        self._clock = clock
+        self._known: OrderedDict[tuple[str | None, str], tuple[float, dict[str, Any]]] = (
+            OrderedDict()
         )
-        return {}
-    facts = {
-        "Guest.Name": member.name,
-        "Guest.GivenName": member.given_name,
-        "Guest.Surname": member.surname,
-        "Guest.Email": member.email,
-        "Guest.UserPrincipalName": member.user_principal_name,
-        "Guest.AadObjectId": member.aad_object_id,
-        "Guest.TenantId": member.tenant_id,
-    }
-    return {key: value for key, value in facts.items() if value}
+
+    async def facts(self, turn_context: TurnContext) -> dict[str, Any]:
+        """What the member look-up adds (given name, surname, email, UPN); empty if it fails.
+
+        A failed look-up (Teams down, a permission missing, another channel) degrades to what
+        the activity carries: it never breaks the chat.
+        """
+        activity = turn_context.activity
+        sender = activity.from_property
+        if activity.channel_id != Channels.ms_teams or sender is None or not sender.id:
+            return {}
+        key = (directory_tenant_id(activity), str(sender.id))
+        now = self._clock()
+        known = self._known.get(key)
+        if known is not None and known[0] > now:
+            self._known.move_to_end(key)
+            return dict(known[1])
+        try:
+            member = await _member(turn_context, str(sender.id))
+        except Exception as error:
+            log.warning(
+                "Teams member look-up failed (%s); using the activity's data", type(error).__name__
+            )
+            return {}
+        facts = {
+            fact: value
+            for key_, fact in _MEMBER_FACTS.items()
+            if isinstance(value := member.get(key_), str) and value
+        }
+        self._known[key] = (now + self.seconds, facts)
+        self._known.move_to_end(key)
+        while len(self._known) > self.size:
+            self._known.popitem(last=False)
+        return dict(facts)
+
+
+async def _member(turn_context: TurnContext, member_id: str) -> dict[str, Any]:
+    """The member as JSON: straight from the Bot Connector in a chat outside a team, else
+    through `TeamsInfo`."""
+    client = turn_context.turn_state.get(BotAdapter.BOT_CONNECTOR_CLIENT_KEY)
+    conversations = getattr(client, "conversations", None)
+    if TeamsInfo.get_team_id(turn_context) or not hasattr(conversations, "member_json"):
+        member = await TeamsInfo.get_member(turn_context, member_id)
+        return cast(dict[str, Any], member.serialize())
+    conversation = turn_context.activity.conversation
+    answer = await conversations.member_json(conversation.id, member_id)  # type: ignore[union-attr]
+    return answer if isinstance(answer, dict) else {}

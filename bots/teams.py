@@ -9,7 +9,6 @@ runtime's.
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,13 +19,10 @@ from botbuilder.schema import Activity, ActivityTypes
 from agents.model import Agent
 from bots.agent_console import AgentConsole
 from bots.edge.wire import reference_json
-from bots.guest import directory_tenant_id, guest_metadata, member_metadata
+from bots.guest import MemberLookup, directory_tenant_id, guest_metadata
 from dialogs import ChatOpened, Event, GuestMessage, Runtime
 
 log = logging.getLogger(__name__)
-
-#: Sign-in names of Teams users kept (each looked up once), most recent first.
-SIGN_IN_NAMES_KEPT = 10_000
 
 #: Activities that change a chat, each run at most once (Teams re-delivers them).
 _EXACTLY_ONCE = {
@@ -41,14 +37,15 @@ class TeamsChannel:
     """The runtime's `Channel` for a turn Teams started: the guest and the chat as the
     activity tells them."""
 
-    def __init__(self, turn_context: TurnContext) -> None:
+    def __init__(self, turn_context: TurnContext, members: MemberLookup) -> None:
         self._context = turn_context
+        self._members = members
 
     def facts(self) -> Mapping[str, Any]:
         return guest_metadata(self._context.activity)
 
     async def profile(self) -> Mapping[str, Any]:
-        return await member_metadata(self._context)
+        return await self._members.facts(self._context)
 
     def reference(self) -> Mapping[str, Any] | None:
         return reference_json(self._context.activity)
@@ -67,8 +64,7 @@ class CrossdeskBot(TeamsActivityHandler):
         self.runtime = runtime
         self.allowed_directory_tenants = allowed_directory_tenants
         self.console = AgentConsole(runtime)
-        #: Teams users' sign-in names by their Teams id, for agents configured by `upn`.
-        self._sign_in_names: OrderedDict[str, str | None] = OrderedDict()
+        self.members = MemberLookup()
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         if self.allowed_directory_tenants and (
@@ -87,7 +83,7 @@ class CrossdeskBot(TeamsActivityHandler):
     async def _agent(self, turn_context: TurnContext) -> Agent | None:
         """The configured agent who wrote, in their personal chat with the bot: by Entra object
         id, or for agents configured by sign-in name only, by the name Teams' member look-up
-        gives (looked up once per user)."""
+        gives (the guests' look-up, remembered for an hour)."""
         activity = turn_context.activity
         sender, agents = activity.from_property, self.runtime.config.agents
         if sender is None or not agents.by_id:
@@ -98,14 +94,9 @@ class CrossdeskBot(TeamsActivityHandler):
         agent = agents.identify(sender.aad_object_id)
         if agent is not None or not agents.by_upn or not sender.id:
             return agent
-        if sender.id not in self._sign_in_names:
-            member = await member_metadata(turn_context)
-            if not member:
-                return None  # the look-up failed: asked again next time
-            self._sign_in_names[sender.id] = member.get("Guest.UserPrincipalName")
-            while len(self._sign_in_names) > SIGN_IN_NAMES_KEPT:
-                self._sign_in_names.popitem(last=False)
-        return agents.identify(None, self._sign_in_names[sender.id])
+        member = await self.members.facts(turn_context)
+        upn = member.get("Guest.UserPrincipalName")
+        return agents.identify(None, upn) if isinstance(upn, str) else None
 
     async def _agent_turn(self, turn_context: TurnContext, agent: Agent) -> None:
         activity = turn_context.activity
@@ -168,7 +159,10 @@ class CrossdeskBot(TeamsActivityHandler):
         activity: Activity = turn_context.activity
         event_id = activity.id if activity.type in _EXACTLY_ONCE and activity.id else None
         await self.runtime.run_turn(
-            activity.conversation.id, event, event_id=event_id, channel=TeamsChannel(turn_context)
+            activity.conversation.id,
+            event,
+            event_id=event_id,
+            channel=TeamsChannel(turn_context, self.members),
         )
 
 

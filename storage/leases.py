@@ -90,17 +90,27 @@ async def leased_turn(
 
     async def heartbeat(held: H) -> None:
         while True:
-            await asyncio.sleep(lease_seconds / 3)
             if not held.holding or not await renew(held):
                 return
+            await asyncio.sleep(lease_seconds / 3)
 
-    beating = asyncio.create_task(heartbeat(turn))
+    # Most turns end well before their first renewal is due: a timer starts the heartbeat
+    # then, rather than a task per turn that sleeps and is cancelled.
+    beating: asyncio.Task[None] | None = None
+
+    def start(held: H) -> None:
+        nonlocal beating
+        beating = asyncio.create_task(heartbeat(held))
+
+    due = loop.call_later(lease_seconds / 3, start, turn)
     try:
         yield turn
     finally:
-        beating.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await beating
+        due.cancel()
+        if beating is not None:
+            beating.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await beating
         try:
             if turn.holding:
                 await release(turn)

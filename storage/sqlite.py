@@ -5,12 +5,23 @@ everything the turn changed with its outbox and the claim of its event (and rele
 when there is nothing to deliver), then one per delivered message. They run
 synchronously on the event loop: SQLite answers in microseconds on a local file (WAL mode, no
 fsync per commit), less than handing them to a thread would cost, and because no transaction
-spans an `await`, coroutines never see each other's half-written state. Several processes may
-share the file: the lease is a row, so their turns of one chat still take turns.
+spans an `await` that waits, coroutines never see each other's half-written state. Several
+processes may share the file: the lease is a row, so their turns of one chat still take turns.
+
+Most turns reach their commit without waiting for anything (the runtime's work is synchronous;
+only a chat's first turn looks its guest up). Such a turn's read and commit are one
+transaction: the read's transaction stays open, holding the database's write lock, until the
+commit in the same stretch of the event loop, so no lease row needs writing and releasing
+around it (`_Open`). The moment anything else could run first — the turn awaits something
+that waits, or another store of this process starts a transaction — the open transaction
+writes the lease row and commits, and the turn goes on exactly as one that took its lease in a
+transaction of its own.
 """
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import logging
 import sqlite3
@@ -24,7 +35,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from errors import ConflictError, StorageError
-from pipeline.session import Session
+from pipeline.session import FlowStep, Session, TranscriptEntry
 from storage.base import (
     LEASE_SECONDS,
     AgentRecord,
@@ -53,8 +64,14 @@ if TYPE_CHECKING:
     from storage.base import SessionSearch
 
 #: Bumped when the tables change; `_upgrade` brings an older file up to date.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
+# What a turn writes costs a page of the WAL file per table or index page it changes, and a
+# commit writes each as a frame: the tables a turn appends to carry no index beyond their key.
+# A turn's flow steps and transcript entries are one `log` row keyed by the session and the
+# version the turn wrote (the `flow` and `transcript` tables keep what earlier versions
+# wrote, and are read before it); the outbox holds only undelivered messages, so the sweeper
+# scans it, and its ids need no AUTOINCREMENT (no `sqlite_sequence` write per turn).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS chats (
     conversation_id TEXT PRIMARY KEY,
@@ -97,8 +114,15 @@ CREATE TABLE IF NOT EXISTS claims (
     at REAL NOT NULL,
     PRIMARY KEY (conversation_id, event_id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS log (
+    session_id TEXT NOT NULL REFERENCES sessions (id),
+    version INTEGER NOT NULL,
+    flow TEXT NOT NULL,
+    transcript TEXT NOT NULL,
+    PRIMARY KEY (session_id, version)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS outbox (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    id INTEGER PRIMARY KEY,
     conversation_id TEXT NOT NULL,
     due_at REAL NOT NULL,
     attempts INTEGER NOT NULL,
@@ -111,7 +135,6 @@ CREATE TABLE IF NOT EXISTS sent (
     PRIMARY KEY (conversation_id, label)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS outbox_by_conversation ON outbox (conversation_id, id);
-CREATE INDEX IF NOT EXISTS outbox_by_due ON outbox (due_at);
 CREATE TABLE IF NOT EXISTS agents (
     agent_id TEXT PRIMARY KEY,
     version INTEGER NOT NULL,
@@ -151,8 +174,53 @@ def _dump(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
-class _LeaseBusy(Exception):
-    """Ends the lease transaction when another turn holds the chat's lease."""
+#: The read of a turn, in one statement: whether the chat is known, its reference and active
+#: session, whether the event was claimed, the lease's expiry, and whether the chat has
+#: undelivered messages, labelled messages or timers (read only when it has).
+_TURN_READ = (
+    "SELECT c.conversation_id IS NOT NULL, c.reference, s.record,"
+    " EXISTS (SELECT 1 FROM claims WHERE conversation_id = :chat AND event_id = :event),"
+    " (SELECT until FROM leases WHERE conversation_id = :chat),"
+    " EXISTS (SELECT 1 FROM outbox WHERE conversation_id = :chat),"
+    " EXISTS (SELECT 1 FROM sent WHERE conversation_id = :chat),"
+    " EXISTS (SELECT 1 FROM timers WHERE conversation_id = :chat)"
+    " FROM (SELECT 1) LEFT JOIN chats c ON c.conversation_id = :chat"
+    " LEFT JOIN sessions s ON s.id = c.session_id AND s.state = 'active'"
+)
+
+
+class _Open:
+    """A turn whose read transaction is still open (see the module's docstring): the one of
+    this thread, if any, across every store of the process (two stores of one file in one
+    process would otherwise wait on each other's write lock)."""
+
+    turn: SqliteTurn | None = None
+    #: The callback that closes it as soon as the event loop runs anything else.
+    handle: asyncio.Handle | None = None
+
+    @classmethod
+    def start(cls, turn: SqliteTurn) -> None:
+        cls.turn = turn
+        try:
+            cls.handle = asyncio.get_running_loop().call_soon(cls.close)
+        except RuntimeError:  # no running loop: the next use of a store closes it
+            cls.handle = None
+
+    @classmethod
+    def end(cls) -> None:
+        cls.turn = None
+        if cls.handle is not None:
+            cls.handle.cancel()
+            cls.handle = None
+
+    @classmethod
+    def close(cls) -> None:
+        """Make the open turn one that holds its lease in the database (writing the lease
+        row, committing the read's transaction), before anything else uses a store."""
+        turn = cls.turn
+        if turn is not None:
+            cls.end()
+            turn._store._lease_open_turn(turn)
 
 
 class SqliteStore:
@@ -186,9 +254,19 @@ class SqliteStore:
             raise StorageError(f"cannot open the SQLite store at {self.path}: {error}") from None
         self._claims = 0
         self._waits = LeaseWaits()
+        # Lease owners: unique per turn and process, without a random number per turn.
+        prefix = uuid.uuid4().hex
+        self._owners = (f"{prefix}.{n}" for n in itertools.count())
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        """The connection, with no turn's read transaction left open on any store."""
+        _Open.close()
+        return self._db
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
+        _Open.close()
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield self._db
@@ -202,7 +280,7 @@ class SqliteStore:
     def chat_turn(
         self, conversation_id: str, event_id: str | None, *, wait: bool = True
     ) -> AbstractAsyncContextManager[SqliteTurn | None]:
-        owner = uuid.uuid4().hex
+        owner = next(self._owners)
 
         async def attempt() -> tuple[TurnStart, SqliteTurn | None]:
             return self._begin(conversation_id, event_id, owner)
@@ -226,124 +304,167 @@ class SqliteStore:
         return renewed == 1
 
     async def _release(self, turn: SqliteTurn) -> None:
-        with self._transaction() as db:
-            db.execute(
-                "DELETE FROM leases WHERE conversation_id = ? AND owner = ?",
-                (turn.conversation_id, turn.owner),
-            )
+        if turn.open:
+            # Read, never committed: ending the transaction writes nothing, as intended.
+            _Open.end()
+            turn.open = False
+            self._db.execute("ROLLBACK")
+        else:
+            with self._transaction() as db:
+                db.execute(
+                    "DELETE FROM leases WHERE conversation_id = ? AND owner = ?",
+                    (turn.conversation_id, turn.owner),
+                )
         turn.holding = False
 
     def _begin(
         self, conversation_id: str, event_id: str | None, owner: str
     ) -> tuple[TurnStart, SqliteTurn | None]:
-        """In one transaction: stop at a claimed event, take the lease, read the chat."""
+        """In one transaction: stop at a claimed event, take the lease, read the chat. A chat
+        whose lease nobody holds is read in a transaction left open for the commit (`_Open`)."""
         now = self._clock()
+        _Open.close()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
         try:
-            with self._transaction() as db:
-                if (
-                    event_id
-                    and db.execute(
-                        "SELECT 1 FROM claims WHERE conversation_id = ? AND event_id = ?",
-                        (conversation_id, event_id),
-                    ).fetchone()
-                ):
-                    return TurnStart.DUPLICATE, None
-                row = db.execute(
-                    "SELECT until FROM leases WHERE conversation_id = ?", (conversation_id,)
-                ).fetchone()
-                if row is not None and row[0] > now:
-                    raise _LeaseBusy
-                if row is not None:
-                    log.warning(
-                        "chat %s: took over a lease whose turn ran for more than %.0f s",
-                        conversation_id,
-                        self.lease_seconds,
-                    )
-                db.execute(
-                    "INSERT OR REPLACE INTO leases VALUES (?, ?, ?)",
-                    (conversation_id, owner, now + self.lease_seconds),
+            row = db.execute(_TURN_READ, {"chat": conversation_id, "event": event_id}).fetchone()
+            known, reference, record, claimed, until, outbox, labelled, timed = row
+            if claimed:
+                db.execute("COMMIT")
+                return TurnStart.DUPLICATE, None
+            if until is not None and until > now:
+                db.execute("COMMIT")
+                return TurnStart.BUSY, None
+            turn = SqliteTurn(
+                self,
+                conversation_id,
+                event_id,
+                owner,
+                session=session_of(json.loads(record)) if record else None,
+                known=bool(known),
+                reference=json.loads(reference) if reference else None,
+                outbox=self._outbox(conversation_id) if outbox else [],
+                timers=self._timers(conversation_id) if timed else [],
+                sent=self._sent(conversation_id) if labelled else {},
+            )
+            turn.until = now + self.lease_seconds
+            if until is not None:
+                log.warning(
+                    "chat %s: took over a lease whose turn ran for more than %.0f s",
+                    conversation_id,
+                    self.lease_seconds,
                 )
-                chat = db.execute(
-                    "SELECT c.reference, s.record FROM chats c"
-                    " LEFT JOIN sessions s ON s.id = c.session_id AND s.state = 'active'"
-                    " WHERE c.conversation_id = ?",
-                    (conversation_id,),
-                ).fetchone()
-                pending = [
-                    outgoing_of(json.loads(entry), seq=seq, attempts=attempts, due_at=due_at)
-                    for seq, attempts, due_at, entry in db.execute(
-                        "SELECT id, attempts, due_at, entry FROM outbox"
-                        " WHERE conversation_id = ? ORDER BY id",
-                        (conversation_id,),
-                    )
-                ]
-                sent = dict(
-                    db.execute(
-                        "SELECT label, activity_id FROM sent WHERE conversation_id = ?",
-                        (conversation_id,),
-                    ).fetchall()
-                )
-                timers = [
-                    Timer(key, due_at, json.loads(event))
-                    for key, due_at, event in db.execute(
-                        "SELECT key, due_at, event FROM timers WHERE conversation_id = ?"
-                        " ORDER BY due_at",
-                        (conversation_id,),
-                    )
-                ]
-        except _LeaseBusy:
-            return TurnStart.BUSY, None
-        reference, record = chat if chat else (None, None)
-        turn = SqliteTurn(
-            self,
-            conversation_id,
-            event_id,
-            owner,
-            session=session_of(json.loads(record)) if record else None,
-            known=chat is not None,
-            reference=json.loads(reference) if reference else None,
-            outbox=pending,
-            timers=timers,
-            sent=sent,
-        )
+                self._write_lease(turn)
+                db.execute("COMMIT")
+                turn.leased = True
+                return TurnStart.LEASED, turn
+        except BaseException:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise
+        turn.open = True
+        _Open.start(turn)
         return TurnStart.LEASED, turn
+
+    def _outbox(self, conversation_id: str) -> list[Outgoing]:
+        return [
+            outgoing_of(json.loads(entry), seq=seq, attempts=attempts, due_at=due_at)
+            for seq, attempts, due_at, entry in self._db.execute(
+                "SELECT id, attempts, due_at, entry FROM outbox"
+                " WHERE conversation_id = ? ORDER BY id",
+                (conversation_id,),
+            )
+        ]
+
+    def _timers(self, conversation_id: str) -> list[Timer]:
+        return [
+            Timer(key, due_at, json.loads(event))
+            for key, due_at, event in self._db.execute(
+                "SELECT key, due_at, event FROM timers WHERE conversation_id = ? ORDER BY due_at",
+                (conversation_id,),
+            )
+        ]
+
+    def _sent(self, conversation_id: str) -> dict[str, str]:
+        return dict(
+            self._db.execute(
+                "SELECT label, activity_id FROM sent WHERE conversation_id = ?",
+                (conversation_id,),
+            ).fetchall()
+        )
+
+    def _write_lease(self, turn: SqliteTurn) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO leases VALUES (?, ?, ?)",
+            (turn.conversation_id, turn.owner, turn.until),
+        )
+
+    def _lease_open_turn(self, turn: SqliteTurn) -> None:
+        """Close `turn`'s open read transaction as a lease transaction would have ended: with
+        its lease row (as of when it read), committed."""
+        turn.open = False
+        try:
+            self._write_lease(turn)
+            self._db.execute("COMMIT")
+            turn.leased = True
+        except sqlite3.Error as error:
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+            turn.holding = False
+            log.error("chat %s: could not keep its lease: %s", turn.conversation_id, error)
 
     def _commit(self, turn: SqliteTurn, writes: TurnWrites) -> None:
         conversation_id = turn.conversation_id
         added: list[Outgoing] = []
         hold = bool(turn.outbox or writes.outbox)
+        db = self._db
+        if turn.open and _Open.turn is turn:
+            _Open.end()
+            turn.open = False
+        else:
+            if not turn.holding:
+                raise ConflictError(
+                    f"chat {conversation_id}: the turn lost its lease; nothing of it was written"
+                )
+            _Open.close()
+            db.execute("BEGIN IMMEDIATE")
         try:
-            with self._transaction() as db:
+            if not turn.leased:
+                # Read in this transaction, which held the write lock since: no lease to check.
                 if hold:
-                    kept = db.execute(
-                        "UPDATE leases SET until = ? WHERE conversation_id = ? AND owner = ?",
-                        (self._clock() + self.lease_seconds, conversation_id, turn.owner),
-                    ).rowcount
-                else:
-                    kept = db.execute(
-                        "DELETE FROM leases WHERE conversation_id = ? AND owner = ?",
-                        (conversation_id, turn.owner),
-                    ).rowcount
-                if kept != 1:
-                    raise ConflictError(
-                        f"chat {conversation_id}: the turn outlived its lease and another turn"
-                        " took the chat over; nothing of it was written"
-                    )
-                for session in writes.sessions:
-                    self._write_session(db, session)
-                if writes.bound_session_id is not None or writes.reference is not None:
-                    reference = _dump(writes.reference) if writes.reference is not None else None
-                    db.execute(
-                        "INSERT INTO chats VALUES (?, ?, ?) ON CONFLICT (conversation_id)"
-                        " DO UPDATE SET session_id = coalesce(?, session_id),"
-                        " reference = coalesce(excluded.reference, reference)",
-                        (
-                            conversation_id,
-                            writes.bound_session_id or "",
-                            reference,
-                            writes.bound_session_id,
-                        ),
-                    )
+                    turn.until = self._clock() + self.lease_seconds
+                    self._write_lease(turn)
+            elif hold:
+                kept = db.execute(
+                    "UPDATE leases SET until = ? WHERE conversation_id = ? AND owner = ?",
+                    (self._clock() + self.lease_seconds, conversation_id, turn.owner),
+                ).rowcount
+            else:
+                kept = db.execute(
+                    "DELETE FROM leases WHERE conversation_id = ? AND owner = ?",
+                    (conversation_id, turn.owner),
+                ).rowcount
+            if turn.leased and kept != 1:
+                raise ConflictError(
+                    f"chat {conversation_id}: the turn outlived its lease and another turn"
+                    " took the chat over; nothing of it was written"
+                )
+            for session in writes.sessions:
+                self._write_session(db, session, turn.states.get(session.id))
+            if writes.bound_session_id is not None or writes.reference is not None:
+                reference = _dump(writes.reference) if writes.reference is not None else None
+                db.execute(
+                    "INSERT INTO chats VALUES (?, ?, ?) ON CONFLICT (conversation_id)"
+                    " DO UPDATE SET session_id = coalesce(?, session_id),"
+                    " reference = coalesce(excluded.reference, reference)",
+                    (
+                        conversation_id,
+                        writes.bound_session_id or "",
+                        reference,
+                        writes.bound_session_id,
+                    ),
+                )
+            if writes.transfers:
                 db.executemany(
                     "INSERT INTO transfers (conversation_id, from_session_id, record)"
                     " VALUES (?, ?, ?)",
@@ -352,34 +473,43 @@ class SqliteStore:
                         for r in writes.transfers
                     ],
                 )
-                for entry in writes.outbox:
-                    cursor = db.execute(
-                        "INSERT INTO outbox (conversation_id, due_at, attempts, entry)"
-                        " VALUES (?, ?, ?, ?)",
-                        (
-                            conversation_id,
-                            entry.due_at,
-                            entry.attempts,
-                            _dump(outgoing_record(entry)),
-                        ),
-                    )
-                    assert cursor.lastrowid is not None
-                    added.append(replace(entry, seq=cursor.lastrowid))
+            for entry in writes.outbox:
+                cursor = db.execute(
+                    "INSERT INTO outbox (conversation_id, due_at, attempts, entry)"
+                    " VALUES (?, ?, ?, ?)",
+                    (
+                        conversation_id,
+                        entry.due_at,
+                        entry.attempts,
+                        _dump(outgoing_record(entry)),
+                    ),
+                )
+                assert cursor.lastrowid is not None
+                added.append(replace(entry, seq=cursor.lastrowid))
+            if writes.cancel_timers:
                 db.executemany(
                     "DELETE FROM timers WHERE conversation_id = ? AND key = ?",
                     [(conversation_id, key) for key in writes.cancel_timers],
                 )
+            if writes.timers:
                 db.executemany(
                     "INSERT OR REPLACE INTO timers VALUES (?, ?, ?, ?)",
                     [(conversation_id, t.key, t.due_at, _dump(t.event)) for t in writes.timers],
                 )
-                if turn.event_id:
-                    self._claim(db, conversation_id, turn.event_id)
-        except sqlite3.IntegrityError as error:
-            raise ConflictError(
-                f"chat {conversation_id}: the turn's writes collide with what is stored"
-                f" ({error}); nothing of it was written"
-            ) from None
+            if turn.event_id:
+                self._claim(db, conversation_id, turn.event_id)
+        except BaseException as error:
+            db.execute("ROLLBACK")
+            if not turn.leased:
+                turn.holding = False  # its lease was never written
+            if isinstance(error, sqlite3.IntegrityError):
+                raise ConflictError(
+                    f"chat {conversation_id}: the turn's writes collide with what is stored"
+                    f" ({error}); nothing of it was written"
+                ) from None
+            raise
+        db.execute("COMMIT")
+        turn.leased = hold
         for session in writes.sessions:
             session.version += 1
             session.pending_flow.clear()
@@ -399,18 +529,22 @@ class SqliteStore:
         release: bool,
     ) -> None:
         with self._transaction() as db:
-            db.executemany(
-                "INSERT OR REPLACE INTO sent VALUES (?, ?, ?)",
-                [(turn.conversation_id, label, activity) for label, activity in sent.items()],
-            )
-            db.executemany(
-                "DELETE FROM outbox WHERE id = ? AND conversation_id = ?",
-                [(seq, turn.conversation_id) for seq in delivered],
-            )
-            db.executemany(
-                "UPDATE outbox SET attempts = ?, due_at = ? WHERE id = ? AND conversation_id = ?",
-                [(e.attempts, e.due_at, e.seq, turn.conversation_id) for e in postponed],
-            )
+            if sent:
+                db.executemany(
+                    "INSERT OR REPLACE INTO sent VALUES (?, ?, ?)",
+                    [(turn.conversation_id, label, activity) for label, activity in sent.items()],
+                )
+            if delivered:
+                db.executemany(
+                    "DELETE FROM outbox WHERE id = ? AND conversation_id = ?",
+                    [(seq, turn.conversation_id) for seq in delivered],
+                )
+            if postponed:
+                db.executemany(
+                    "UPDATE outbox SET attempts = ?, due_at = ?"
+                    " WHERE id = ? AND conversation_id = ?",
+                    [(e.attempts, e.due_at, e.seq, turn.conversation_id) for e in postponed],
+                )
             if release:
                 db.execute(
                     "DELETE FROM leases WHERE conversation_id = ? AND owner = ?",
@@ -423,9 +557,11 @@ class SqliteStore:
         if release:
             turn.holding = False
 
-    def _write_session(self, db: sqlite3.Connection, session: Session) -> None:
+    def _write_session(self, db: sqlite3.Connection, session: Session, read: str | None) -> None:
+        """Write `session` (`read`: its state as the turn read it, None for one it did not)."""
         stored = session_record(session)
-        stored["version"] = session.version + 1
+        version = stored["version"] = session.version + 1
+        state = session.state.value
         if session.version == 0:
             db.execute(
                 "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -433,38 +569,39 @@ class SqliteStore:
                     session.id,
                     session.conversation_id,
                     session.tenant_id,
-                    session.state.value,
+                    state,
                     session.started_at.isoformat(),
-                    stored["version"],
+                    version,
                     _dump(stored),
                 ),
             )
         elif (
+            # Setting `state` to what it was would rewrite its index's page all the same.
             db.execute(
+                "UPDATE sessions SET version = ?, record = ? WHERE id = ? AND version = ?",
+                (version, _dump(stored), session.id, session.version),
+            )
+            if state == read
+            else db.execute(
                 "UPDATE sessions SET state = ?, version = ?, record = ?"
                 " WHERE id = ? AND version = ?",
-                (
-                    session.state.value,
-                    stored["version"],
-                    _dump(stored),
-                    session.id,
-                    session.version,
-                ),
-            ).rowcount
-            != 1
-        ):
+                (state, version, _dump(stored), session.id, session.version),
+            )
+        ).rowcount != 1:
             raise ConflictError(
                 f"session {session.id} changed since this turn read it (version"
                 f" {session.version}); nothing of the turn was written"
             )
-        db.executemany(
-            "INSERT INTO flow (session_id, record) VALUES (?, ?)",
-            [(session.id, _dump(flow_record(step))) for step in session.pending_flow],
-        )
-        db.executemany(
-            "INSERT INTO transcript (session_id, record) VALUES (?, ?)",
-            [(session.id, _dump(transcript_record(e))) for e in session.pending_transcript],
-        )
+        if session.pending_flow or session.pending_transcript:
+            db.execute(
+                "INSERT INTO log VALUES (?, ?, ?, ?)",
+                (
+                    session.id,
+                    version,
+                    _dump([flow_record(step) for step in session.pending_flow]),
+                    _dump([transcript_record(e) for e in session.pending_transcript]),
+                ),
+            )
 
     def _claim(self, db: sqlite3.Connection, conversation_id: str, event_id: str) -> None:
         now = self._clock()
@@ -476,7 +613,7 @@ class SqliteStore:
     # reading across turns
 
     async def agent(self, agent_id: str) -> AgentRecord:
-        row = self._db.execute(
+        row = self.db.execute(
             "SELECT record FROM agents WHERE agent_id = ?", (agent_id,)
         ).fetchone()
         return agent_of(json.loads(row[0])) if row else AgentRecord(agent_id)
@@ -500,7 +637,7 @@ class SqliteStore:
         record.version += 1
 
     async def due_timers(self, now: float, limit: int) -> list[tuple[str, Timer]]:
-        rows = self._db.execute(
+        rows = self.db.execute(
             "SELECT conversation_id, key, due_at, event FROM timers WHERE due_at <= ?"
             " ORDER BY due_at LIMIT ?",
             (now, limit),
@@ -508,7 +645,7 @@ class SqliteStore:
         return [(chat, Timer(key, due_at, json.loads(event))) for chat, key, due_at, event in rows]
 
     async def due_chats(self, now: float, limit: int) -> list[str]:
-        rows = self._db.execute(
+        rows = self.db.execute(
             "SELECT o.conversation_id FROM outbox o"
             " LEFT JOIN leases l ON l.conversation_id = o.conversation_id"
             " WHERE o.due_at <= ? AND (l.until IS NULL OR l.until <= ?)"
@@ -518,7 +655,7 @@ class SqliteStore:
         return [conversation_id for (conversation_id,) in rows]
 
     async def history(self, conversation_id: str) -> ChatHistory:
-        db = self._db
+        db = self.db
         chat = db.execute(
             "SELECT reference FROM chats WHERE conversation_id = ?", (conversation_id,)
         ).fetchone()
@@ -529,13 +666,18 @@ class SqliteStore:
                 (conversation_id,),
             )
         ]
-        flows = {
-            s.id: [flow_of(json.loads(r)) for r in self._log(db, "flow", s.id)] for s in sessions
-        }
-        transcripts = {
-            s.id: [transcript_of(json.loads(r)) for r in self._log(db, "transcript", s.id)]
-            for s in sessions
-        }
+        flows: dict[str, list[FlowStep]] = {}
+        transcripts: dict[str, list[TranscriptEntry]] = {}
+        for s in sessions:
+            flow = flows[s.id] = [flow_of(json.loads(r)) for r in self._log(db, "flow", s.id)]
+            said = transcripts[s.id] = [
+                transcript_of(json.loads(r)) for r in self._log(db, "transcript", s.id)
+            ]
+            for steps, entries in db.execute(
+                "SELECT flow, transcript FROM log WHERE session_id = ? ORDER BY version", (s.id,)
+            ):
+                flow += [flow_of(step) for step in json.loads(steps)]
+                said += [transcript_of(entry) for entry in json.loads(entries)]
         transfers = [
             transfer_of(json.loads(record))
             for (record,) in db.execute(
@@ -554,13 +696,14 @@ class SqliteStore:
 
     @staticmethod
     def _log(db: sqlite3.Connection, table: str, session_id: str) -> list[str]:
+        """What schema 4 and earlier wrote to `flow` or `transcript` (before any `log` row)."""
         rows = db.execute(
             f"SELECT record FROM {table} WHERE session_id = ? ORDER BY id", (session_id,)
         )
         return [record for (record,) in rows]
 
     async def live_sessions(self) -> AsyncIterator[Session]:
-        rows = self._db.execute(
+        rows = self.db.execute(
             "SELECT record FROM sessions WHERE state = 'active' ORDER BY rowid"
         ).fetchall()
         for (record,) in rows:
@@ -589,12 +732,12 @@ class SqliteStore:
         if wanted and wanted.isprintable() and not any(c in wanted for c in '"\\'):
             # A first pass over the record's JSON text, cheaper than decoding every record: the
             # guest's facts are in it as written (no escapes in `wanted`); `matches` decides.
-            self._db.create_function("crossdesk_casefold", 1, str.casefold, deterministic=True)
+            self.db.create_function("crossdesk_casefold", 1, str.casefold, deterministic=True)
             clauses.append("instr(crossdesk_casefold(record), ?) > 0")
             values.append(wanted)
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
         found: list[Session] = []
-        rows = self._db.execute(
+        rows = self.db.execute(
             f"SELECT record FROM sessions{where} ORDER BY started_at DESC, rowid DESC", values
         )
         for (record,) in rows:
@@ -607,6 +750,7 @@ class SqliteStore:
         return found
 
     async def close(self) -> None:
+        _Open.close()
         self._db.close()
 
 
@@ -637,9 +781,16 @@ class SqliteTurn:
         self.outbox = outbox
         self.timers = timers
         self.sent = sent
+        #: The state of each session as the turn read it.
+        self.states = {session.id: session.state.value} if session is not None else {}
         self.committed = False
         #: Whether the turn still holds the chat's lease.
         self.holding = True
+        #: Whether its read transaction is still open (holding the database, not a lease row).
+        self.open = False
+        #: Whether its lease row is in the database, and until when it was taken.
+        self.leased = False
+        self.until = 0.0
 
     async def commit(self, writes: TurnWrites) -> None:
         if self.committed:
@@ -671,8 +822,29 @@ def _upgrade(db: sqlite3.Connection) -> None:
         from storage.upgrade import upgrade_first_release
 
         upgrade_first_release(db, create_tables)
+    elif 0 < version < 5:
+        _outbox_without_autoincrement(db)
     elif version > SCHEMA_VERSION:
         raise StorageError(
             f"the store was written by a newer Crossdesk (schema {version}; this one reads"
             f" {SCHEMA_VERSION})"
         )
+
+
+def _outbox_without_autoincrement(db: sqlite3.Connection) -> None:
+    """Schema 5's outbox: no AUTOINCREMENT and no index by due time (the rows, only messages
+    not delivered yet, are kept with their ids)."""
+    (table,) = db.execute(
+        "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'outbox'"
+    ).fetchone()
+    if not table:
+        return  # older still: `create_tables` makes it
+    db.execute("DROP INDEX IF EXISTS outbox_by_due")
+    db.execute("DROP INDEX IF EXISTS outbox_by_conversation")
+    db.execute("ALTER TABLE outbox RENAME TO v4_outbox")
+    create_tables(db)
+    db.execute(
+        "INSERT INTO outbox (id, conversation_id, due_at, attempts, entry)"
+        " SELECT id, conversation_id, due_at, attempts, entry FROM v4_outbox"
+    )
+    db.execute("DROP TABLE v4_outbox")

@@ -120,3 +120,51 @@ def test_the_readmes_examples_run_as_written(tmp_path: Path) -> None:
         assert "Traceback" not in result.stderr
         ran += 1
     assert ran >= 8
+
+
+def _served_requests(tmp_path: Path, env: dict[str, str]) -> str:
+    """What `python app.py run` logs while it answers two requests, then stops."""
+    port = unused_port()
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "run"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PORT": str(port),
+            "CROSSDESK_CONFIG": str(TEST_CONFIG),
+            "CROSSDESK_SQLITE_PATH": str(tmp_path / "store.sqlite3"),
+            "CROSSDESK_SWEEP_SECONDS": "0",
+            "LOG_LEVEL": "INFO",
+            **env,
+        },
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        lines = []
+        while not any("Crossdesk on http" in line for line in lines):
+            line = process.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        for _ in range(2):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+                connection.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                while connection.recv(4096):
+                    pass
+    finally:
+        process.terminate()
+        _, rest = process.communicate(timeout=30)
+    return "".join(lines) + rest
+
+
+def test_requests_are_logged_one_line_each_only_with_the_access_log_on(tmp_path: Path) -> None:
+    quiet = _served_requests(tmp_path, {})
+    assert "GET /healthz" not in quiet
+    logged = _served_requests(tmp_path, {"CROSSDESK_ACCESS_LOG": "on"})
+    assert logged.count('"GET /healthz HTTP/1.1" 200') == 2
+    assert "aiohttp.access" in logged
+    refused = run([sys.executable, "app.py", "run"], env={"CROSSDESK_ACCESS_LOG": "loud"})
+    assert refused.returncode == 2
+    assert "CROSSDESK_ACCESS_LOG: on or off, not 'loud'" in refused.stderr

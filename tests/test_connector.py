@@ -13,6 +13,8 @@ from aiohttp import web
 from botbuilder.schema import Activity
 from botframework.connector.aio import ConnectorClient
 from botframework.connector.auth import MicrosoftAppCredentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from bots.edge.connector import ChannelHttp, make_retry_policy_linear
@@ -26,12 +28,18 @@ class ScriptedConnector:
     attempts: int = 0
     url: str = ""
     connections: set[int] = field(default_factory=set)
+    #: Each request as the Bot Connector reads it: method, path (decoded), the headers a bot
+    #: sets, the body.
+    seen: list[tuple[str, str, dict[str, str], bytes]] = field(default_factory=list)
 
     async def answer(self, request: web.Request) -> web.Response:
         self.attempts += 1
         if request.transport is not None:
             self.connections.add(id(request.transport))
-        await request.read()
+        body = await request.read()
+        named = ("Accept", "Content-Type", "Content-Length", "User-Agent", "x-ms-conversation-id")
+        headers = {name: request.headers[name] for name in named if name in request.headers}
+        self.seen.append((request.method, request.path, headers, body))
         if self.script:
             status, headers = self.script.pop(0)
             body = {"error": {"code": "ServiceError", "message": f"scripted {status}"}}
@@ -168,3 +176,90 @@ def test_proxies_come_from_the_environment_as_with_requests(
     )
     assert http.proxy_for("https://bot.internal.example/v3/x") is None
     assert http.proxy_for("http://127.0.0.1:3978/v3/x") is None
+
+
+HELLO = Activity(type="message", text="Hellö", locale="de-DE", reply_to_id="1:in")
+
+
+def reply_json(client: ConnectorClient) -> Any:
+    return client.conversations.post_activity("a:1chat", "1:in", HELLO.serialize())
+
+
+def send_json(client: ConnectorClient) -> Any:
+    return client.conversations.post_activity("a:1chat", None, HELLO.serialize())
+
+
+def reply_model(client: ConnectorClient) -> Any:
+    return client.conversations.reply_to_activity("a:1chat", "1:in", HELLO)
+
+
+def send_model(client: ConnectorClient) -> Any:
+    return client.conversations.send_to_conversation("a:1chat", HELLO)
+
+
+@pytest.mark.parametrize(
+    ("json_call", "model_call", "script"),
+    [
+        pytest.param(reply_json, reply_model, [], id="reply 200"),
+        pytest.param(send_json, send_model, [], id="new message 200"),
+        pytest.param(reply_json, reply_model, [(503, AFTER)], id="reply 503, never re-sent"),
+        pytest.param(send_json, send_model, [(429, AFTER)], id="new message 429"),
+        pytest.param(reply_json, reply_model, [(403, {})], id="reply 403"),
+    ],
+)
+async def test_an_outbox_entry_is_posted_as_the_sdk_posts_the_activity(
+    channel: ScriptedConnector,
+    json_call: Call,
+    model_call: Call,
+    script: list[tuple[int, dict[str, str]]],
+) -> None:
+    """The same request (URL, headers, body) and the same answer or error as the SDK's own
+    `reply_to_activity` / `send_to_conversation` of the activity, from its JSON."""
+    make_retry_policy_linear()
+    stock = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=channel.url)
+    channel.script = list(script)
+    expected = await outcome(model_call, stock, channel)
+    sent = channel.seen[:]
+
+    kept = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=channel.url)
+    http = ChannelHttp()
+    await http.start()
+    http.adopt(kept)
+    channel.script, channel.attempts, channel.seen = list(script), 0, []
+    try:
+        assert await outcome(json_call, kept, channel) == expected
+    finally:
+        await http.close()
+    assert channel.seen == sent
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    base=st.sampled_from(
+        [
+            "https://smba.trafficmanager.net/emea/",
+            "https://smba.trafficmanager.net/amer",
+            "http://127.0.0.1:3978//_connector/",
+            "https://host.example:8443/a/b/../c",
+        ]
+    ),
+    conversation=st.text(max_size=12) | st.sampled_from([".", "..", "a:1x/../..", "19:x@thread"]),
+    activity=st.none() | st.text(max_size=12) | st.sampled_from([".", "..", "1:x?y#z;p"]),
+)
+def test_the_activities_url_is_msrests(base: str, conversation: str, activity: str | None) -> None:
+    client = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=base)
+    operations = client.conversations
+    template = (
+        operations.send_to_conversation if activity is None else operations.reply_to_activity
+    ).metadata["url"]
+    expected = client._client.format_url(
+        template,
+        conversationId=client._serialize.url("conversation_id", conversation, "str"),
+        activityId=client._serialize.url("activity_id", activity, "str")
+        if activity is not None
+        else None,
+    )
+    http = ChannelHttp()
+    http.adopt(client)
+    assert client.conversations._activities_url(conversation, activity) == expected
+    assert client.conversations._activities_url(conversation, activity) == expected  # cached

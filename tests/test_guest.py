@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from aiohttp import web
+
+from bots.endpoint import BOT
+from bots.guest import MemberLookup
 from tests.conftest import RunningBot
 from tests.support.export import chat_export
 from tests.support.teams import DIRECTORY_TENANT, choice_value, guest
@@ -119,3 +123,65 @@ async def test_a_reinstall_mid_chat_shows_where_it_stands_once(bot: RunningBot) 
     assert len(again) == 1
     prompt = options.card_titled("Thanks. Which team should take this?")
     assert again.only_card().content == prompt.content
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def count_look_ups(bot: RunningBot) -> list[str]:
+    """The conversations whose member the bot looked up, in order."""
+    asked: list[str] = []
+
+    async def counting(kind: str, conversation: str, request: web.Request) -> None:
+        if kind == "member":
+            asked.append(conversation)
+
+    bot.connector.intercept = counting
+    return asked
+
+
+async def test_a_guest_who_comes_back_is_looked_up_once(bot: RunningBot) -> None:
+    clock = Clock()
+    bot.app[BOT].members = MemberLookup(size=2, seconds=600, clock=clock)
+    bot.connector.members["29:1megan"] = MEGAN
+    asked = count_look_ups(bot)
+    first = bot.chat(who=guest())
+    await first.install()
+    again = bot.chat(who=guest())  # a new chat of the same guest (a reinstall, another client)
+    assert (
+        "Hi Megan, welcome to the Help Desk. I'll get you to the right team."
+        in (await again.install()).texts()
+    )
+    assert asked == [first.conversation_id]
+    [session] = (await chat_export(bot, again.conversation_id))["sessions"]
+    assert session["metadata"]["Guest.Email"] == "MeganB@contoso.com"
+
+    # Kept for `seconds`: then asked again.
+    clock.now += 601
+    later = bot.chat(who=guest())
+    await later.install()
+    assert asked == [first.conversation_id, later.conversation_id]
+    # At most `size` guests are kept, the least recently asked for going first.
+    for number in (2, 3):
+        who = guest(f"Guest {number}", f"29:1g{number}")
+        bot.connector.members[who["id"]] = {**MEGAN, **who, "email": f"g{number}@contoso.com"}
+        await bot.chat(who=who).install()
+    last = bot.chat(who=guest())
+    await last.install()
+    assert asked[-1] == last.conversation_id and len(asked) == 5
+
+
+async def test_a_failed_look_up_is_not_kept(bot: RunningBot) -> None:
+    bot.connector.members["29:1megan"] = MEGAN
+    bot.connector.fail_members = True
+    await bot.chat(who=guest()).install()
+    bot.connector.fail_members = False
+    chat = bot.chat(who=guest())
+    await chat.install()
+    [session] = (await chat_export(bot, chat.conversation_id))["sessions"]
+    assert session["metadata"]["Guest.Email"] == "MeganB@contoso.com"

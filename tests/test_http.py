@@ -33,6 +33,24 @@ GREETING = "Hi Megan Bowen, welcome to the Help Desk. I'll get you to the right 
             b'{"type": "message", "serviceUrl": "http://x/", "conversation": "a:1"}',
             "the activity cannot be read",
         ),
+        # A lone surrogate, escaped (ASCII) or as raw bytes (json.loads lets them through).
+        (
+            b'{"type": "message", "text": "a\\ud800b"}',
+            "the activity holds text that is not valid Unicode",
+        ),
+        (
+            b'{"type": "message", "text": "a\xed\xa0\x80b"}',
+            "the activity holds text that is not valid Unicode",
+        ),
+        (b'{"type": "message", "\\udfff": 1}', "the activity holds text that is not valid Unicode"),
+        (
+            b'{"type": "message", "value": ' + b"[" * 64 + b"]" * 64 + b"}",
+            "the activity is nested more than 64 deep",
+        ),
+        (
+            b'{"type": "message", "value": ' + b'{"a": ' * 70 + b"1" + b"}" * 70 + b"}",
+            "the activity is nested more than 64 deep",
+        ),
     ],
 )
 async def test_malformed_requests_get_400(bot: RunningBot, body: bytes, reason: str) -> None:

@@ -224,3 +224,36 @@ def test_a_chats_reference_is_the_sdks_without_the_activity_id(body: dict[str, A
     expected = TurnContext.get_conversation_reference(activity).serialize()
     expected.pop("activityId", None)
     assert reference_json(activity) == expected
+
+
+STAMPS = st.builds(
+    "{}-{:02}-{:02}{}{:02}:{:02}:{:02}{}{}".format,
+    st.sampled_from([1, 2, 999, 2026, 9998, 9999]).map("{:04}".format),
+    st.integers(0, 13),
+    st.integers(0, 32),
+    st.sampled_from(["T", "t", " "]),
+    st.integers(0, 25),
+    st.integers(0, 60),
+    st.integers(0, 61),
+    st.sampled_from(["", "."]) | st.text("0123456789", min_size=1, max_size=9).map(".{}".format),
+    st.sampled_from(["Z", "z", "", "+00:00", "-00:00", "+01:00", "-05:30", "+14:00", "+0100"])
+    | st.builds(
+        "{}{:02}:{:02}".format, st.sampled_from("+-"), st.integers(0, 25), st.integers(0, 61)
+    ),
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(STAMPS)
+def test_a_timestamp_is_read_as_msrest_and_isodate_read_it(stamp: str) -> None:
+    """The same datetime, the same kind of tzinfo with the same offset and name, or the same
+    refusal."""
+    expected = read(lambda b: Activity().deserialize(b), {"timestamp": stamp})
+    actual = read(activity_from_json, {"timestamp": stamp})
+    assert actual[0] == expected[0]
+    if expected[0] == "ok":
+        mine, theirs = actual[1].timestamp, expected[1].timestamp
+        assert mine == theirs
+        assert type(mine.tzinfo) is type(theirs.tzinfo)
+        assert (mine.utcoffset(), mine.tzname()) == (theirs.utcoffset(), theirs.tzname())
+        assert actual[1].serialize() == expected[1].serialize()

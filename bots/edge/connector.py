@@ -21,13 +21,14 @@ Authentication itself (validating the inbound JWT) is the SDK's, unchanged.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import ssl
 import urllib.request
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, cast
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 import aiohttp
 import requests.utils
@@ -195,6 +196,7 @@ class _Conversations(ConversationsOperations):
         super().__init__(client._client, client.config, client._serialize, client._deserialize)
         self._token = token
         self._sender = sender
+        self._prefix: str | None = None
 
     async def send_to_conversation(
         self,
@@ -254,24 +256,58 @@ class _Conversations(ConversationsOperations):
     async def post_activity(
         self, conversation_id: str, reply_to: str | None, activity: dict[str, Any]
     ) -> Any:
-        """Post an activity already in its JSON form (an outbox entry): the URL, headers, token
-        and transport of `reply_to_activity` (with `reply_to`) or `send_to_conversation`,
-        without building a model only to serialize it back."""
-        conversation = self._serialize.url("conversation_id", conversation_id, "str")
+        """Post an activity already in its JSON form (an outbox entry): the URL, headers, body,
+        token and transport of `reply_to_activity` (with `reply_to`) or `send_to_conversation`,
+        without building a model only to serialize it back, nor msrest's request and answer
+        objects (the answer is read for the new activity's id only; a refusal raises
+        `ErrorResponseException` as the generated code does)."""
         headers = {"Accept": "application/json", "Content-Type": "application/json; charset=utf-8"}
         if reply_to:
-            url = self._client.format_url(
-                ConversationsOperations.reply_to_activity.metadata["url"],
-                conversationId=conversation,
-                activityId=self._serialize.url("activity_id", reply_to, "str"),
-            )
+            url = self._activities_url(conversation_id, reply_to)
             headers["x-ms-conversation-id"] = conversation_id
         else:
-            url = self._client.format_url(
-                ConversationsOperations.send_to_conversation.metadata["url"],
-                conversationId=conversation,
-            )
-        return await self._send_json(url, headers, activity)
+            url = self._activities_url(conversation_id, None)
+        # As msrest's `ClientRequest.add_content`: `json.dumps` (ASCII), its length.
+        data = json.dumps(activity)
+        headers["Content-Length"] = str(len(data))
+        # What the pipeline's policies would add: the user agent and the bot's token.
+        held = _Headers(headers)
+        self.config.user_agent_policy.on_request(Request(held))
+        await self._token.authorize(held)
+        raw = await self._sender.exchange("POST", url, data, {**self.config.headers, **headers})
+        if raw.status not in (200, 201, 202):
+            response = _ChannelResponse(ClientRequest("POST", url, headers, data=data), raw)
+            await response.load_body()
+            raise models.ErrorResponseException(self._deserialize, response)
+        body = await raw.read()
+        try:
+            answer = json.loads(body) if body.strip() else None
+        except ValueError:
+            answer = None
+        if not isinstance(answer, dict):
+            return None
+        return models.ResourceResponse(id=answer.get("id"))
+
+    def _activities_url(self, conversation_id: str, activity_id: str | None) -> str:
+        """msrest's URL of `send_to_conversation` (`activity_id` None) or `reply_to_activity`
+        (`format_url` of the template with `Serializer.url` of each id) from a prefix computed
+        once: `urljoin` there leaves an id quoted with no safe characters as it is, unless it is
+        empty, `.` or `..` (dropped or resolved), which go through msrest itself."""
+        ids = (conversation_id,) if activity_id is None else (conversation_id, activity_id)
+        if not all(type(part) is str and part not in ("", ".", "..") for part in ids):
+            arguments = {
+                "conversationId": self._serialize.url("conversation_id", conversation_id, "str")
+            }
+            if activity_id is None:
+                template = ConversationsOperations.send_to_conversation.metadata["url"]
+            else:
+                template = ConversationsOperations.reply_to_activity.metadata["url"]
+                arguments["activityId"] = self._serialize.url("activity_id", activity_id, "str")
+            return cast(str, self._client.format_url(template, **arguments))
+        if self._prefix is None:
+            self._prefix = self._client.format_url("/v3/conversations/{id}", id="x")[:-1]
+        url = f"{self._prefix}{quote(conversation_id, safe='')}/activities"
+        return url if activity_id is None else f"{url}/{quote(activity_id, safe='')}"
 
     async def put_activity(
         self, conversation_id: str, activity_id: str, activity: dict[str, Any]
@@ -286,6 +322,23 @@ class _Conversations(ConversationsOperations):
         headers = {"Accept": "application/json", "Content-Type": "application/json; charset=utf-8"}
         request = self._client.put(url, {}, headers, {**activity, "id": activity_id})
         return await self._send_request(request)
+
+    async def member_json(self, conversation_id: str, member_id: str) -> Any:
+        """A member of a conversation as the Bot Connector answers it (JSON): the URL, headers,
+        token, transport and errors of `get_conversation_member`, without building a model
+        only to read its fields (TeamsInfo.get_member builds two, and re-serializes one)."""
+        url = self._client.format_url(
+            ConversationsOperations.get_conversation_member.metadata["url"],
+            conversationId=self._serialize.url("conversation_id", conversation_id, "str"),
+            memberId=self._serialize.url("member_id", member_id, "str"),
+        )
+        request = self._client.get(url, {}, {"Accept": "application/json"})
+        self.config.user_agent_policy.on_request(Request(request))
+        await self._token.authorize(request)
+        response = (await self._sender.send(Request(request), stream=False)).http_response
+        if response.status_code != 200:
+            raise models.ErrorResponseException(self._deserialize, response)
+        return json.loads(response.body())
 
     # The generated code reads the URL template off the method it runs in.
     send_to_conversation.metadata = ConversationsOperations.send_to_conversation.metadata  # type: ignore[attr-defined]
@@ -322,6 +375,15 @@ class _ChannelResponse(AsyncClientResponse):
 
     def body(self) -> bytes:
         return self._body
+
+
+class _Headers:
+    """The part of a request msrest's user-agent policy and the token policy write to."""
+
+    __slots__ = ("headers",)
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
 
 
 @dataclass(frozen=True, slots=True)
@@ -361,9 +423,18 @@ class _ChannelSender(AsyncHTTPSender):
         http_request: ClientRequest = request.http_request
         if http_request.files:
             raise ClientRequestError("multipart uploads are not supported by this transport")
+        headers = {**self._config.headers, **http_request.headers}
+        raw = await self.exchange(http_request.method, http_request.url, http_request.data, headers)
+        response = _ChannelResponse(http_request, raw)
+        if not kwargs.get("stream", True):
+            await response.load_body()
+        return Response(request, response)
+
+    async def exchange(
+        self, method: str, url: str, data: Any, headers: dict[str, str]
+    ) -> aiohttp.ClientResponse:
+        """One request with the retry rules above: the answer that ends the retries."""
         config = self._config
-        method, url = http_request.method, http_request.url
-        headers = {**config.headers, **http_request.headers}
         retry: Retry = config.retry_policy()
         session = await self._http.session()
         proxy = self._http.proxy_for(url)
@@ -372,7 +443,7 @@ class _ChannelSender(AsyncHTTPSender):
                 raw = await session.request(
                     method,
                     url,
-                    data=http_request.data,
+                    data=data,
                     headers=headers,
                     timeout=self._timeout,
                     allow_redirects=bool(config.redirect_policy),
@@ -404,10 +475,7 @@ class _ChannelSender(AsyncHTTPSender):
                     delay = retry.get_retry_after(answered)
                 await asyncio.sleep(delay or retry.get_backoff_time())
                 continue
-            response = _ChannelResponse(http_request, raw)
-            if not kwargs.get("stream", True):
-                await response.load_body()
-            return Response(request, response)
+            return raw
 
 
 def _count(retry: Retry, method: str, url: str, error: Exception, as_urllib3: Exception) -> Retry:

@@ -6,8 +6,11 @@ attribute description, and so on — about 150 µs for a small Teams message eac
 turn. Here each model class gets a plan once (its attributes, JSON keys and type kinds) and the
 common cases run straight from it:
 
-- strings, numbers and booleans of the declared type, nested models, lists of models, and
-  `object` values made of JSON types (dict, list, str, int, float, bool, None);
+- strings, numbers and booleans of the declared type, nested models, lists of models,
+  `object` values made of JSON types (dict, list, str, int, float, bool, None), and
+  timestamps in the form Teams writes them (`2026-11-25T10:36:13.1234567Z`, or with an
+  offset), read as msrest and isodate read them — the same datetime, with isodate's tzinfo —
+  at a tenth of the cost;
 - everything else — dates, enums, dictionaries of models, values of an unexpected type, models
   with flattened keys, polymorphism or read-only attributes — is handed to msrest's own method
   for that value or that model, so the result is msrest's, to the object, in every case
@@ -16,10 +19,13 @@ common cases run straight from it:
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from botbuilder.schema import Activity, ConversationReference
+from isodate.isotzinfo import build_tzinfo
 from msrest.serialization import (
     _FLATTEN,
     Deserializer,
@@ -44,7 +50,7 @@ class _Field:
     attr: str
     key: str
     data_type: str
-    kind: str  # "basic", "object", "model", "models", "additional" or "msrest"
+    kind: str  # "basic", "object", "iso", "model", "models", "additional" or "msrest"
     basic: type | None = None
     model: type | None = None
 
@@ -54,6 +60,8 @@ def _kind(data_type: str, dependencies: dict[str, Any]) -> tuple[str, type | Non
         return "basic", _BASIC[data_type], None
     if data_type == "object":
         return "object", None, None
+    if data_type == "iso-8601":
+        return "iso", None, None
     if data_type.startswith("[") and data_type.endswith("]"):
         item = dependencies.get(data_type[1:-1])
         if isinstance(item, type) and issubclass(item, Model):
@@ -275,6 +283,11 @@ class FastDeserializer(Deserializer):
                 return _copy_json(raw)
             except _Unplanned:
                 pass
+        elif kind == "iso":
+            if type(raw) is str:
+                moment = _iso_datetime(raw)
+                if moment is not None:
+                    return moment
         elif kind == "model":
             if type(raw) is dict:
                 return self._model(field.model, raw)
@@ -288,6 +301,45 @@ class FastDeserializer(Deserializer):
                 for item in raw
             ]
         return self.deserialize_data(raw, field.data_type)
+
+
+#: A timestamp as Teams writes it: date, time, up to any digits of a second, `Z` or an offset.
+_ISO = re.compile(
+    r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d+))?(Z|([+-])(\d\d):(\d\d))",
+    re.ASCII,
+)
+
+
+def _iso_datetime(text: str) -> datetime | None:
+    """msrest's `deserialize_iso(text)` for the forms `_ISO` matches, None for anything else
+    (msrest then reads it, or refuses it, itself).
+
+    msrest upper-cases the text, keeps six digits of a second and hands it to isodate, which
+    reads the digits exactly and gives `Z` its `UTC` and an offset a `FixedOffset` named as
+    written (`build_tzinfo`, used here too); then it refuses a moment whose UTC year is outside
+    1-9999, or whose offset is a day or more (checked here the same way).
+    """
+    match = _ISO.fullmatch(text.upper())
+    if match is None:
+        return None
+    year, month, day, hour, minute, second, fraction, zone, sign, zone_hour, zone_minute = (
+        match.groups()
+    )
+    try:
+        moment = datetime(
+            int(year),
+            int(month),
+            int(day),
+            int(hour),
+            int(minute),
+            int(second),
+            int((fraction or "")[:6].ljust(6, "0")),
+            build_tzinfo(zone, sign, int(zone_hour or 0), int(zone_minute or 0)),
+        )
+        utc_year = moment.utctimetuple().tm_year
+    except (ValueError, OverflowError):
+        return None  # e.g. the 31st of a short month, a leap second: msrest says what it is
+    return moment if 1 <= utc_year <= 9999 else None
 
 
 def _copy_json(value: Any) -> Any:

@@ -4,11 +4,13 @@ resuming at the stage its dialog stack waited at."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from pathlib import Path
 
 from pipeline.config import load_config
 from storage.sqlite import SCHEMA_VERSION, SqliteStore
+from tests.storage.chats import CHAT, answer, open_chat
 from tests.support.config import TEST_CONFIG
 from tests.support.desk import Desk, texts
 
@@ -81,3 +83,69 @@ async def test_opening_an_upgraded_store_again_changes_nothing(tmp_path: Path) -
         assert len((await store.history("a:1at-hr")).sessions) == 2
     finally:
         await store.close()
+
+
+async def test_a_schema_4_store_keeps_its_logs_and_undelivered_messages(tmp_path: Path) -> None:
+    """Schema 4 logged flow steps and transcript entries a row each, and numbered the outbox
+    with AUTOINCREMENT: what it wrote is read before what schema 5 writes, and a message it
+    left undelivered is still there under its id."""
+    path = tmp_path / "schema-4.sqlite3"
+    store = SqliteStore(path)
+    await open_chat(store)
+    await answer(store, "1:first", "VPN is down")
+    await store.close()
+    # The same chat as schema 4 kept it.
+    db = sqlite3.connect(path, isolation_level=None)
+    for session_id, steps, entries in db.execute("SELECT session_id, flow, transcript FROM log"):
+        for step in json.loads(steps):
+            db.execute(
+                "INSERT INTO flow (session_id, record) VALUES (?, ?)", (session_id, _j(step))
+            )
+        for entry in json.loads(entries):
+            db.execute(
+                "INSERT INTO transcript (session_id, record) VALUES (?, ?)", (session_id, _j(entry))
+            )
+    db.execute("DROP TABLE log")
+    db.execute("DROP TABLE outbox")
+    db.execute(
+        "CREATE TABLE outbox (id INTEGER PRIMARY KEY AUTOINCREMENT, conversation_id TEXT NOT"
+        " NULL, due_at REAL NOT NULL, attempts INTEGER NOT NULL, entry TEXT NOT NULL)"
+    )
+    db.execute("CREATE INDEX outbox_by_conversation ON outbox (conversation_id, id)")
+    db.execute("CREATE INDEX outbox_by_due ON outbox (due_at)")
+    activity = {"type": "message", "text": "Still there?", "conversation": {"id": CHAT}}
+    db.execute(
+        "INSERT INTO outbox VALUES (7, ?, 0, 1, ?)",
+        (CHAT, _j({"activity": activity, "replyTo": None, "label": None, "replaces": None})),
+    )
+    db.execute("PRAGMA user_version = 4")
+    db.close()
+
+    store = SqliteStore(path)
+    try:
+        async with store.chat_turn(CHAT, None) as turn:
+            assert turn is not None
+            [left] = turn.outbox
+            assert (left.seq, left.attempts, left.activity["text"]) == (7, 1, "Still there?")
+            await turn.settle(delivered=[7], release=True)
+        await answer(store, "1:second", "and the printer")
+        history = await store.history(CHAT)
+        [session] = history.sessions
+        assert [s.stage_key for s in history.flows[session.id]] == ["greet", "ask"]
+        assert [e.text for e in history.transcripts[session.id]] == [
+            "VPN is down",
+            "and the printer",
+        ]
+    finally:
+        await store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    [outbox] = db.execute("SELECT sql FROM sqlite_master WHERE name = 'outbox'").fetchone()
+    assert "AUTOINCREMENT" not in outbox
+    indexes = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert "outbox_by_due" not in indexes and "outbox_by_conversation" in indexes
+    db.close()
+
+
+def _j(value: object) -> str:
+    return json.dumps(value, separators=(",", ":"))
