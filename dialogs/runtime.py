@@ -31,9 +31,19 @@ from dialogs.conversation import (
     guest_small_talk,
     went_idle,
 )
-from dialogs.delivery import ADAPTIVE_CARD, Delivery, SendResult, Sent, Undeliverable, outgoing
+from dialogs.delivery import (
+    ADAPTIVE_CARD,
+    Delivery,
+    SendResult,
+    Sent,
+    Undeliverable,
+    outgoing,
+    requeue,
+)
 from dialogs.repair import Stranded, locate
 from errors import PipelineError, StorageError
+from integrations.events import change_of, letter_id
+from integrations.events import events as session_events
 from locales import Catalog, catalog, language_of
 from locales.small_talk import small_talk_reply
 from pipeline.calls import Call, CallResult
@@ -59,12 +69,14 @@ from pipeline.stages.base import (
     Wait,
 )
 from pipeline.transfer import TransferRecord, TransferRefused, plan_transfer
-from storage.base import ChatHistory, ChatTurn, Outgoing, Store, Timer, TurnWrites
+from storage.base import ChatHistory, ChatTurn, DeadLetter, Outgoing, Store, Timer, TurnWrites
 
 log = logging.getLogger(__name__)
 
 #: Stages entered in one turn before the runtime stops a pipeline that never waits.
 MAX_STAGES_PER_TURN = 100
+#: Where a session's agent part stands (`connected`: webhooks are told).
+AGENT_STATE = "Session.Agent.State"
 #: Metadata naming the agent who handed a chat to another tenant.
 TRANSFERRED_BY = "Session.TransferredBy."
 
@@ -221,6 +233,9 @@ class _Turn:
     agent_chats: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     #: What the turn changed for agents, applied after its commit.
     agent_changes: list[AgentChange] = field(default_factory=list)
+    #: The state and agent state of the session the chat was on when the turn began (what
+    #: webhook events compare with).
+    before: dict[str, tuple[SessionState, Any]] = field(default_factory=dict)
 
     @property
     def current(self) -> Session:
@@ -347,6 +362,9 @@ class Runtime:
     async def _run(self, chat: ChatTurn, event: Event, channel: Channel) -> _Turn:
         """The turn's straight line, under the chat's lease."""
         turn = _Turn(chat, chat.event_id, self.clock(), chat.session)
+        if chat.session is not None:
+            metadata = chat.session.metadata
+            turn.before[chat.session.id] = (chat.session.state, metadata.get(AGENT_STATE))
         if await self._take_in(turn, event, channel):
             history = await self._prepare(turn, event)
             if isinstance(event, TimerFired):
@@ -354,9 +372,37 @@ class Runtime:
             self._route(turn, event if history is None else self._with_history(event, history))
         elif isinstance(event, AgentAction):
             self._gone(turn, event)
-        await chat.commit(turn.writes(await self._outbox(turn, channel)))
+        outbox = [*await self._outbox(turn, channel), *self._events(turn)]
+        await chat.commit(turn.writes(outbox))
         await self.delivery.deliver(chat)
         return turn
+
+    def _events(self, turn: _Turn) -> list[Outgoing]:
+        """Webhook events for what the turn did to its sessions (committed with the turn)."""
+        hooks = self.config.file.webhooks
+        if not hooks:
+            return []
+        changes = []
+        for session in turn.changed.values():
+            if session.version == 0:
+                before = None
+            else:
+                now = (session.state, session.metadata.get(AGENT_STATE))
+                before = turn.before.get(session.id, now)
+            changes.append(change_of(session, before))
+        return session_events(changes, hooks, now=turn.now)
+
+    async def replay(self, letter: DeadLetter) -> None:
+        """Put a dead letter back at the end of its chat's outbox and deliver it."""
+        await requeue(self.store, letter)
+        await self.deliver_pending(letter.conversation_id)
+
+    async def keep_dead_letter(self, conversation_id: str, entry: Outgoing, reason: str) -> None:
+        """`Delivery.dead_letter`: keep a webhook event the delivery gave up on."""
+        letter = DeadLetter(
+            letter_id(entry), conversation_id, entry, reason, self.clock().timestamp()
+        )
+        await self.store.keep_dead_letter(letter)
 
     async def _after(self, turn: _Turn) -> None:
         """After the commit, the lease let go: what the turn changed for agents, then the
