@@ -48,6 +48,7 @@ from locales import Catalog, catalog, language_of
 from locales.small_talk import small_talk_reply
 from pipeline.calls import Call, CallResult
 from pipeline.config import Config, StageRef, Tenant
+from pipeline.markdown import escape_markdown
 from pipeline.session import (
     GUEST_FACTS,
     Direction,
@@ -369,7 +370,10 @@ class Runtime:
             history = await self._prepare(turn, event)
             if isinstance(event, TimerFired):
                 event = await self._call(turn, event)
-            self._route(turn, event if history is None else self._with_history(event, history))
+            self._route(
+                turn,
+                event if history is None else self._with_history(event, history, turn.current),
+            )
         elif isinstance(event, AgentAction):
             self._gone(turn, event)
         outbox = [*await self._outbox(turn, channel), *self._events(turn)]
@@ -734,7 +738,7 @@ class Runtime:
             case Command.START_OVER:
                 self._start_over(turn, where)
             case Command.HUMAN:
-                self._no_person_here(turn, where, context)
+                self._person_asked(turn, event, where, context)
             case None:
                 self._resume(turn, event, where, context)
             case _:
@@ -917,6 +921,21 @@ class Runtime:
         )
         turn.say([Reply(text=text), *guidance.replies])
 
+    def _person_asked(
+        self, turn: _Turn, event: Event, ref: StageRef, context: StageContext
+    ) -> None:
+        """The guest asked for a person: where the waiting stage offers a way to one (a choice
+        of that name, or the one leading to agents), take it; else say there is no one."""
+        if isinstance(event, GuestMessage):
+            stages = ref.tenant.pipelines[ref.pipeline].stages
+            to_agents = frozenset(s.key for s in stages if s.uses_agents)
+            guest = GuestInput(text=event.text, value=event.value)
+            outcome = ref.stage.on_person_asked(context, guest, to_agents)
+            if outcome is not None:
+                self._follow(turn, ref, outcome)
+                return
+        self._no_person_here(turn, ref, context)
+
     def _no_person_here(self, turn: _Turn, ref: StageRef, context: StageContext) -> None:
         """The guest asked for a person: say plainly this chat has none, and where it is (at
         a stage that connects to agents, where that stands)."""
@@ -992,27 +1011,38 @@ class Runtime:
         log.info("session %s opened at the front door %s", session.id, front_door.id)
         turn.move_to(session)
 
-    def _with_history(self, event: Event, history: ChatHistory) -> Event:
-        """An agent's accept, with what was said in the chat so far in every tenant."""
+    def _with_history(self, event: Event, history: ChatHistory, current: Session) -> Event:
+        """An agent's accept, with what was said in the chat so far in every tenant it passed
+        through: the current session and those it was transferred from, never an earlier
+        chat of the same Teams conversation (one the guest ended, or started over from)."""
         assert isinstance(event, AgentAction)
         agents = self.config.agents.by_id
+        by_id = {session.id: session for session in history.sessions}
+        chain: list[Session] = []
+        at: Session | None = by_id.get(current.id, current)
+        while at is not None and all(at.id != s.id for s in chain):
+            chain.append(at)
+            at = by_id.get(str(at.metadata.get("Session.TransferredFrom.SessionId") or ""))
         lines = []
-        for session in history.sessions:
+        for session in reversed(chain):
             tenant = str(session.metadata.get("Session.TenantName", session.tenant_id))
             guest = str(session.metadata.get("Guest.Name") or "Guest")
             for entry in history.transcripts.get(session.id, ()):
                 if not entry.text:
                     continue
+                text = escape_markdown(entry.text)
                 if entry.direction is Direction.IN:
                     author = guest
                 elif entry.author is not None and entry.author.startswith("agent:"):
                     agent = agents.get(entry.author.removeprefix("agent:"))
-                    author = (agent.name if agent else "Agent") + (
-                        " (note)" if entry.internal else ""
-                    )
+                    author = agent.name if agent else "Agent"
+                    if entry.internal:
+                        author += " (note)"
+                    else:  # a relayed line, sent escaped after its author's name
+                        text = entry.text.removeprefix(f"{escape_markdown(author)}: ")
                 else:
                     continue
-                lines.append(ChatLine(tenant, author, entry.text, entry.at))
+                lines.append(ChatLine(tenant, author, text, entry.at))
         return replace(event, action=replace(event.action, history=tuple(lines)))
 
     # helpers

@@ -410,6 +410,15 @@ class StageBase(BaseModel):
         while waiting); None: all of them. Only stages that `uses_agents` are asked."""
         return None
 
+    def on_person_asked(
+        self, context: StageContext, guest: GuestInput, agent_stages: frozenset[str]
+    ) -> Outcome | None:
+        """The guest asked for a person ("talk to someone") while the chat waits here. A stage
+        that offers a way to one (`agent_stages`: the keys of this pipeline's stages that work
+        with agents) takes it; `None`: the runtime says this chat has no one to put them
+        through to."""
+        return None
+
     def on_guest_leaving(self, context: StageContext) -> Outcome:
         """The guest ends the chat (or starts over) while it waits here: what to say to others
         and, with `Goto`, a stage to go on at instead of ending (`Wait`: just end)."""
