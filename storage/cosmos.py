@@ -47,12 +47,21 @@ from azure.cosmos.exceptions import (
 
 from errors import ConflictError, StorageError
 from pipeline.session import Session
-from storage.base import LEASE_SECONDS, AgentRecord, ChatHistory, Outgoing, Timer, TurnWrites
+from storage.base import (
+    LEASE_SECONDS,
+    AgentRecord,
+    ChatHistory,
+    DeadLetter,
+    Outgoing,
+    Timer,
+    TurnWrites,
+)
 from storage.cosmos_documents import (
     AGENT,
     CHATS,
     CHATS_INDEXING,
     CHATS_PARTITION,
+    DEAD_LETTERS_QUERY,
     DUE_QUERY,
     HEAD,
     HISTORY_QUERY,
@@ -64,6 +73,7 @@ from storage.cosmos_documents import (
     agent_partition,
     claim_document,
     claim_id,
+    dead_letter_document,
     head_document,
     lease_document,
     log_document,
@@ -80,7 +90,14 @@ from storage.cosmos_documents import (
     transfer_document,
 )
 from storage.leases import LeaseWaits, TurnStart, leased_turn
-from storage.records import agent_of, flow_of, session_of, transcript_of, transfer_of
+from storage.records import (
+    agent_of,
+    dead_letter_of,
+    flow_of,
+    session_of,
+    transcript_of,
+    transfer_of,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -646,6 +663,28 @@ class CosmosStore:
                     due[chat] = min(due.get(chat, now), float(item.get("dueAt") or 0))
         ready = sorted((at, chat) for chat, at in due.items() if chat not in held)
         return [chat for _, chat in ready[:limit]]
+
+    # dead letters
+
+    async def keep_dead_letter(self, letter: DeadLetter) -> None:
+        with _errors(self.endpoint, "keeping a dead letter"), suppress(CosmosResourceExistsError):
+            await self.chats.create_item(dead_letter_document(letter))
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        found: list[DeadLetter] = []
+        with _errors(self.endpoint, "listing dead letters"):
+            async for item in self.chats.query_items(DEAD_LETTERS_QUERY):
+                found.append(dead_letter_of(cast(Document, item)))
+        found.sort(key=lambda letter: (letter.at, letter.id))
+        return found[:limit]
+
+    async def drop_dead_letter(self, letter: DeadLetter) -> None:
+        document = dead_letter_document(letter)
+        with (
+            _errors(self.endpoint, "dropping a dead letter"),
+            suppress(CosmosResourceNotFoundError),
+        ):
+            await self.chats.delete_item(document["id"], partition_key=letter.conversation_id)
 
     # reading across turns
 
