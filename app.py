@@ -36,6 +36,7 @@ try:
     from errors import ConfigError, CrossdeskError
     from integrations.http import OutboundClient, OutboundPolicy
     from integrations.webhooks import WebhookSender
+    from ops.settings import OpsSettings
     from pipeline.config import (
         EXAMPLE_CONFIG,
         Config,
@@ -115,6 +116,8 @@ class Settings:
     access_log: bool = False
     #: Endpoint overrides for the SDK's authentication (tests point these at local servers).
     auth_endpoints: Mapping[str, str] = field(default_factory=dict)
+    #: The operations view's sign-in; None: no `/ops` (`CROSSDESK_OPS_AUTH=off`).
+    ops: OpsSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -123,6 +126,7 @@ class Settings:
             port = int(env.get("PORT", "3978"))
         except ValueError:
             raise ConfigError([f"PORT: not a number: {env['PORT']!r}"]) from None
+        host = env.get("HOST", "") or "127.0.0.1"
         return cls(
             app_id=env.get("MicrosoftAppId", ""),
             app_password=env.get("MicrosoftAppPassword", ""),
@@ -130,7 +134,7 @@ class Settings:
             app_tenant_id=env.get("MicrosoftAppTenantId", ""),
             config_path=Path(env.get("CROSSDESK_CONFIG", "") or EXAMPLE_CONFIG),
             sqlite_path=Path(env.get("CROSSDESK_SQLITE_PATH", "") or "crossdesk.sqlite3"),
-            host=env.get("HOST", "") or "127.0.0.1",
+            host=host,
             port=port,
             allowed_directory_tenants=frozenset(t.strip() for t in allowed.split(",") if t.strip()),
             storage=env.get("CROSSDESK_STORAGE", "") or "sqlite",
@@ -146,6 +150,7 @@ class Settings:
                 for name, attribute in CHANNEL_ENDPOINT_SETTINGS.items()
                 if env.get(name, "").strip()
             },
+            ops=OpsSettings.from_env(env, host),
         )
 
     def channel(self) -> ChannelSettings:
@@ -275,6 +280,14 @@ def create_app(
 
     app.cleanup_ctx.append(resources)
     app.add_subapp("/api", endpoint.app())
+    if settings.ops is not None:
+        # Imported here: a bot without `/ops` never loads its web code.
+        from ops.web import PREFIX, create_ops_app
+
+        settings.ops.check(settings.host)
+        app.add_subapp(
+            PREFIX, create_ops_app(settings.ops, config, lambda: app[STORE], clock=clock)
+        )
     app.on_startup.append(start_sweeping)
     app.on_shutdown.append(stop_sweeping)
     app.router.add_get("/healthz", healthz)
@@ -557,6 +570,31 @@ def _letter_summary(letter: DeadLetter) -> dict[str, Any]:
     }
 
 
+async def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    """`ops audit`: the newest entries of the operations view's audit log."""
+    store = await _open_admin_store(settings)
+    try:
+        entries = await store.audit_log(args.limit)
+    finally:
+        await store.close()
+    if args.json:
+        from ops.web import audit_json
+
+        print(json.dumps([audit_json(e) for e in entries], indent=2, ensure_ascii=False))
+        return 0
+    if not entries:
+        print("the audit log is empty: no one has been shown message text in /ops")
+        return 0
+    rows = [("WHEN (UTC)", "WHO", "ACTION", "TENANTS", "CHAT")]
+    rows += [
+        (_minute(e.at), e.who, e.action, ",".join(e.tenants), e.conversation_id) for e in entries
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)), row[4])
+    return 0
+
+
 async def _stranded_chats(settings: Settings, config: Config) -> tuple[int, list[Stranded]]:
     """How many chats of the configured store are live, and those that `config` would move on
     (see dialogs/repair.py)."""
@@ -682,6 +720,8 @@ def _serve(settings: Settings, *, strict: bool) -> int:
             storage,
             auth,
         )
+        if settings.ops is not None:
+            log.info("Operations view on %s/ops/ (sign-in: %s)", url, settings.ops.mode)
 
     try:
         web.run_app(
@@ -781,6 +821,19 @@ def _parser(prog: str) -> argparse.ArgumentParser:
         action.add_argument(
             "--sqlite", type=Path, help="the SQLite store (default: CROSSDESK_SQLITE_PATH)"
         )
+    ops = commands.add_parser("ops", help="the operations view: ops audit (see ops --help)")
+    ops_commands = ops.add_subparsers(dest="ops_command", metavar="OPS_COMMAND", required=True)
+    audit = ops_commands.add_parser(
+        "audit",
+        help="who was shown message text in /ops: the newest entries of the audit log",
+        description="Every view of a chat's message text in the operations view, newest first:"
+        " when (UTC), who, what, which chat and whose transcripts.",
+    )
+    audit.add_argument("--limit", type=_positive, default=50, help="at most this many (default 50)")
+    audit.add_argument("--json", action="store_true", help="print JSON (for scripts)")
+    audit.add_argument(
+        "--sqlite", type=Path, help="the SQLite store (default: CROSSDESK_SQLITE_PATH)"
+    )
     commands.add_parser(
         "cards",
         help="preview and check card templates: cards render|check|functions (see cards --help)",
@@ -834,6 +887,10 @@ def main(argv: list[str] | None = None) -> int:
             if args.sqlite is not None:
                 settings = replace(settings, storage="sqlite", sqlite_path=args.sqlite)
             return asyncio.run(_webhooks(settings, args, prog))
+        if command == "ops":
+            if args.sqlite is not None:
+                settings = replace(settings, storage="sqlite", sqlite_path=args.sqlite)
+            return asyncio.run(_audit(settings, args))
         if command == "manifest":
             return _write_manifest(settings, args.config, args.out, args.version, args.domain)
         if command == "schema":

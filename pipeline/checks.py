@@ -129,6 +129,7 @@ class _Checker:
         self._transfer_cycles()
         self._teams_app()
         self._outbound()
+        self._ops()
 
     # where
 
@@ -797,6 +798,68 @@ class _Checker:
             )
 
     # the Teams app
+
+    def _ops(self) -> None:
+        """The operations view's roles name tenants that exist, and grant something."""
+        ops = self.config.ops
+        ids = self.tenant_ids
+        for name, role in ops.roles.items():
+            at = ("ops", "roles", name)
+            for grant in ("departments", "transcripts", "reports"):
+                for position, tenant_id in enumerate(getattr(role, grant)):
+                    if tenant_id != "*" and tenant_id not in self.tenants:
+                        self.findings.append(
+                            error(
+                                self.source.where_of((*at, grant, position)),
+                                f"'{tenant_id}' is not a tenant"
+                                + _did_you_mean(tenant_id, ids)
+                                + " (name tenant ids, or '*' for every tenant)",
+                            )
+                        )
+            unseen = [
+                tenant_id
+                for tenant_id in role.transcripts
+                if not role.admin
+                and "*" not in role.departments
+                and tenant_id != "*"
+                and tenant_id not in role.departments
+            ]
+            for tenant_id in unseen:
+                self.findings.append(
+                    warning(
+                        self.source.where_of((*at, "transcripts")),
+                        f"'{tenant_id}' is not among this role's departments, so its holders"
+                        " see none of its chats and read none of its messages; add it to"
+                        " `departments`",
+                    )
+                )
+            if not (role.admin or role.departments or role.transcripts or role.reports):
+                self.findings.append(
+                    warning(
+                        self.source.where_of(at),
+                        "grants nothing: give it `admin: true`, `departments`, `transcripts`"
+                        " or `reports`",
+                    )
+                )
+        names: set[str] = set()
+        for index, persona in enumerate(ops.dev_personas):
+            if persona.name in names:
+                self.findings.append(
+                    error(
+                        self.source.where_of(("ops", "dev_personas", index, "name")),
+                        f"a persona named '{persona.name}' is already listed",
+                    )
+                )
+            names.add(persona.name)
+            for position, role_name in enumerate(persona.roles):
+                if role_name not in ops.roles:
+                    self.findings.append(
+                        warning(
+                            self.source.where_of(("ops", "dev_personas", index, "roles", position)),
+                            f"'{role_name}' is not a role in `ops.roles`: it grants this"
+                            " persona nothing" + _did_you_mean(role_name, list(ops.roles)),
+                        )
+                    )
 
     def _teams_app(self) -> None:
         """What would make `crossdesk manifest` refuse the package, found now."""

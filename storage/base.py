@@ -209,6 +209,20 @@ class ChatHistory:
     transfers: Sequence[TransferRecord] = ()
 
 
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One look at message text in the operations view: who, when, which chat, what they did
+    (`view` or `export`) and whose transcripts (tenant ids) it showed. Never the text itself."""
+
+    id: str
+    at: datetime
+    who: str
+    who_id: str
+    action: str
+    conversation_id: str
+    tenants: tuple[str, ...]
+
+
 #: Who a `SessionSearch.guest` text is looked for in.
 GUEST_SEARCHED = ("Guest.Name", "Guest.Email", "Guest.UserPrincipalName")
 
@@ -309,6 +323,14 @@ class Store(Protocol):
     async def search_sessions(self, search: SessionSearch) -> list[Session]:
         """Sessions of every chat that match `search`, newest start first, at most
         `search.limit` of them (an admin's look across chats, never a turn's)."""
+        ...
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        """Append `entry` to the audit log (never changed or removed by Crossdesk)."""
+        ...
+
+    async def audit_log(self, limit: int) -> list[AuditEntry]:
+        """The newest `limit` entries of the audit log, newest first."""
         ...
 
     async def close(self) -> None: ...

@@ -50,6 +50,7 @@ from pipeline.session import Session
 from storage.base import (
     LEASE_SECONDS,
     AgentRecord,
+    AuditEntry,
     ChatHistory,
     DeadLetter,
     Outgoing,
@@ -58,6 +59,7 @@ from storage.base import (
 )
 from storage.cosmos_documents import (
     AGENT,
+    AUDIT_QUERY,
     CHATS,
     CHATS_INDEXING,
     CHATS_PARTITION,
@@ -71,6 +73,8 @@ from storage.cosmos_documents import (
     TURN_QUERY,
     agent_document,
     agent_partition,
+    audit_document,
+    audit_of_document,
     claim_document,
     claim_id,
     dead_letter_document,
@@ -481,6 +485,24 @@ class CosmosStore:
 
     async def close(self) -> None:
         await self._client.close()
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        with _errors(self.endpoint, "writing an audit entry"):
+            await self.chats.create_item(audit_document(entry))
+
+    async def audit_log(self, limit: int) -> list[AuditEntry]:
+        # `at` is not indexed (writes stay cheap): the newest are picked here, as
+        # `search_sessions` picks sessions.
+        newest: list[tuple[datetime, str, AuditEntry]] = []
+        with _errors(self.endpoint, "reading the audit log"):
+            async for item in self.chats.query_items(AUDIT_QUERY, enable_scan_in_query=True):
+                entry = audit_of_document(cast(Document, item))
+                key = (entry.at, entry.id, entry)
+                if len(newest) < limit:
+                    heapq.heappush(newest, key)
+                elif key[:2] > newest[0][:2]:
+                    heapq.heapreplace(newest, key)
+        return [entry for *_, entry in sorted(newest, key=lambda e: e[:2], reverse=True)]
 
     async def read(self, conversation_id: str, doc_id: str) -> Document | None:
         """One document of a chat by id (a point read), None if there is none."""

@@ -19,7 +19,7 @@ from pipeline.session import (
     TranscriptEntry,
 )
 from pipeline.transfer import TransferRecord
-from storage.base import AgentRecord, DeadLetter, Outgoing
+from storage.base import AgentRecord, AuditEntry, DeadLetter, Outgoing
 
 Record = dict[str, Any]
 
@@ -249,4 +249,28 @@ def transfer_of(item: Record) -> TransferRecord:
         to_tenant_id=item["toTenantId"],
         at=datetime.fromisoformat(item["at"]),
         activity_id=item.get("activityId"),
+    )
+
+
+def audit_record(entry: AuditEntry) -> Record:
+    return {
+        "auditId": entry.id,
+        "at": entry.at.isoformat(),
+        "who": entry.who,
+        "whoId": entry.who_id,
+        "action": entry.action,
+        "conversationId": entry.conversation_id,
+        "tenants": list(entry.tenants),
+    }
+
+
+def audit_of(item: Record) -> AuditEntry:
+    return AuditEntry(
+        id=item["auditId"],
+        at=datetime.fromisoformat(item["at"]),
+        who=item["who"],
+        who_id=item["whoId"],
+        action=item["action"],
+        conversation_id=item["conversationId"],
+        tenants=tuple(item["tenants"]),
     )

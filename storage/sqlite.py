@@ -39,6 +39,7 @@ from pipeline.session import FlowStep, Session, TranscriptEntry
 from storage.base import (
     LEASE_SECONDS,
     AgentRecord,
+    AuditEntry,
     ChatHistory,
     DeadLetter,
     Outgoing,
@@ -49,6 +50,8 @@ from storage.leases import LeaseWaits, TurnStart, leased_turn
 from storage.records import (
     agent_of,
     agent_record,
+    audit_of,
+    audit_record,
     dead_letter_of,
     dead_letter_record,
     flow_of,
@@ -162,6 +165,10 @@ CREATE TABLE IF NOT EXISTS leases (
     owner TEXT NOT NULL,
     until REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    record TEXT NOT NULL
+);
 """
 
 log = logging.getLogger(__name__)
@@ -774,6 +781,16 @@ class SqliteStore:
                     break
         rows.close()
         return found
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO audit (record) VALUES (?)", (_dump(audit_record(entry)),))
+
+    async def audit_log(self, limit: int) -> list[AuditEntry]:
+        rows = self._db.execute(
+            "SELECT record FROM audit ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [audit_of(json.loads(record)) for (record,) in rows]
 
     async def close(self) -> None:
         _Open.close()

@@ -21,7 +21,15 @@ from pipeline.session import (
     SessionState,
 )
 from pipeline.transfer import TransferRecord
-from storage.base import DeadLetter, Outgoing, SessionSearch, Store, Timer, TurnWrites
+from storage.base import (
+    AuditEntry,
+    DeadLetter,
+    Outgoing,
+    SessionSearch,
+    Store,
+    Timer,
+    TurnWrites,
+)
 from tests.storage.chats import CHAT, NOW, REFERENCE, answer, new_session, open_chat, said
 from tests.storage.conftest import Clock, OpenStore
 from tests.storage.visits import visit
@@ -503,3 +511,30 @@ async def test_a_failing_webhook_never_holds_up_the_guests_messages(
         await delivery.deliver(turn)
     assert [e.activity["event"]["id"] for e in hooks.sent] == ["evt_1", "evt_1", "evt_2"]
     assert await store.due_chats(clock() + 10**6, 10) == []
+
+
+async def test_the_audit_log_keeps_every_entry_newest_first_across_instances(
+    open_store: OpenStore,
+) -> None:
+    first, second = await open_store(), await open_store()
+    entries = [
+        AuditEntry(
+            id=f"audit-{n}",
+            at=NOW + timedelta(days=n // 2, minutes=n),
+            who=f"reader{n}@contoso.example",
+            who_id=f"oid-{n}",
+            action="view" if n % 2 else "export",
+            conversation_id=f"a:1chat-{n}",
+            tenants=("hr", "legal") if n == 0 else ("hr",),
+        )
+        for n in range(5)
+    ]
+    for n, entry in enumerate(entries):
+        await (first if n % 2 else second).record_audit(entry)
+    newest = await second.audit_log(limit=3)
+    assert [e.id for e in newest] == ["audit-4", "audit-3", "audit-2"]
+    everything = await first.audit_log(limit=10)
+    assert everything == list(reversed(entries))
+    assert everything[-1].tenants == ("hr", "legal")
+    # The audit log is no chat: the chat an entry names has no history from it.
+    assert (await first.history("a:1chat-0")).sessions == []
