@@ -31,11 +31,22 @@ from dialogs.conversation import (
     guest_small_talk,
     went_idle,
 )
-from dialogs.delivery import ADAPTIVE_CARD, Delivery, SendResult, Sent, Undeliverable, outgoing
+from dialogs.delivery import (
+    ADAPTIVE_CARD,
+    Delivery,
+    SendResult,
+    Sent,
+    Undeliverable,
+    outgoing,
+    requeue,
+)
 from dialogs.repair import Stranded, locate
 from errors import PipelineError, StorageError
+from integrations.events import change_of, letter_id
+from integrations.events import events as session_events
 from locales import Catalog, catalog, language_of
 from locales.small_talk import small_talk_reply
+from pipeline.calls import Call, CallResult
 from pipeline.config import Config, StageRef, Tenant
 from pipeline.markdown import escape_markdown
 from pipeline.session import (
@@ -60,12 +71,14 @@ from pipeline.stages.base import (
     Wait,
 )
 from pipeline.transfer import RefusedTransfer, TransferRecord, TransferRefused, plan_transfer
-from storage.base import ChatHistory, ChatTurn, Outgoing, Store, Timer, TurnWrites
+from storage.base import ChatHistory, ChatTurn, DeadLetter, Outgoing, Store, Timer, TurnWrites
 
 log = logging.getLogger(__name__)
 
 #: Stages entered in one turn before the runtime stops a pipeline that never waits.
 MAX_STAGES_PER_TURN = 100
+#: Where a session's agent part stands (`connected`: webhooks are told).
+AGENT_STATE = "Session.Agent.State"
 #: Metadata naming the agent who handed a chat to another tenant.
 TRANSFERRED_BY = "Session.TransferredBy."
 
@@ -104,6 +117,9 @@ class TimerFired:
     stage: str
     name: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    #: What the waiting stage's request came to, when the stage makes one before this timer
+    #: (the runtime makes it: `StageBase.call`).
+    result: CallResult | None = None
 
     @classmethod
     def of(cls, timer: Timer) -> TimerFired:
@@ -173,6 +189,12 @@ class Unprompted:
         return None
 
 
+class Caller(Protocol):
+    """Makes the requests stages describe (`integrations.http.OutboundClient`)."""
+
+    async def call(self, call: Call) -> CallResult: ...
+
+
 def typed_command(event: Event, locale: Any) -> Command | None:
     """The command the guest typed, if the whole message is one."""
     if not isinstance(event, GuestMessage) or event.value is not None:
@@ -214,6 +236,9 @@ class _Turn:
     agent_chats: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     #: What the turn changed for agents, applied after its commit.
     agent_changes: list[AgentChange] = field(default_factory=list)
+    #: The state and agent state of the session the chat was on when the turn began (what
+    #: webhook events compare with).
+    before: dict[str, tuple[SessionState, Any]] = field(default_factory=dict)
 
     @property
     def current(self) -> Session:
@@ -234,6 +259,9 @@ class _Turn:
         """Send `replies` at the end of the turn; record those for the guest (and notes, which
         go to nobody) in the current transcript."""
         for reply in replies:
+            if reply.typing:
+                self.replies.append(reply)
+                continue
             if reply.text is None and reply.card is None:
                 continue
             if not reply.internal:
@@ -297,11 +325,14 @@ class Runtime:
         delivery: Delivery,
         *,
         clock: Callable[[], datetime] = utc_now,
+        caller: Caller | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.delivery = delivery
         self.clock = clock
+        #: Makes the requests of `http_request` stages (None: every request fails, refused).
+        self.caller = caller
         self.agents = AgentBook(config.agents, store, clock=lambda: self.clock().timestamp())
 
     async def run_turn(
@@ -335,17 +366,50 @@ class Runtime:
     async def _run(self, chat: ChatTurn, event: Event, channel: Channel) -> _Turn:
         """The turn's straight line, under the chat's lease."""
         turn = _Turn(chat, chat.event_id, self.clock(), chat.session)
+        if chat.session is not None:
+            metadata = chat.session.metadata
+            turn.before[chat.session.id] = (chat.session.state, metadata.get(AGENT_STATE))
         if await self._take_in(turn, event, channel):
             history = await self._prepare(turn, event)
+            if isinstance(event, TimerFired):
+                event = await self._call(turn, event)
             self._route(
                 turn,
                 event if history is None else self._with_history(event, history, turn.current),
             )
         elif isinstance(event, AgentAction):
             self._gone(turn, event)
-        await chat.commit(turn.writes(await self._outbox(turn, channel)))
+        outbox = [*await self._outbox(turn, channel), *self._events(turn)]
+        await chat.commit(turn.writes(outbox))
         await self.delivery.deliver(chat)
         return turn
+
+    def _events(self, turn: _Turn) -> list[Outgoing]:
+        """Webhook events for what the turn did to its sessions (committed with the turn)."""
+        hooks = self.config.file.webhooks
+        if not hooks:
+            return []
+        changes = []
+        for session in turn.changed.values():
+            if session.version == 0:
+                before = None
+            else:
+                now = (session.state, session.metadata.get(AGENT_STATE))
+                before = turn.before.get(session.id, now)
+            changes.append(change_of(session, before))
+        return session_events(changes, hooks, now=turn.now)
+
+    async def replay(self, letter: DeadLetter) -> None:
+        """Put a dead letter back at the end of its chat's outbox and deliver it."""
+        await requeue(self.store, letter)
+        await self.deliver_pending(letter.conversation_id)
+
+    async def keep_dead_letter(self, conversation_id: str, entry: Outgoing, reason: str) -> None:
+        """`Delivery.dead_letter`: keep a webhook event the delivery gave up on."""
+        letter = DeadLetter(
+            letter_id(entry), conversation_id, entry, reason, self.clock().timestamp()
+        )
+        await self.store.keep_dead_letter(letter)
 
     async def _after(self, turn: _Turn) -> None:
         """After the commit, the lease let go: what the turn changed for agents, then the
@@ -389,6 +453,31 @@ class Runtime:
             if event.action.verb is AgentVerb.ACCEPT:
                 return await self.store.history(turn.chat.conversation_id)
         return None
+
+    async def _call(self, turn: _Turn, event: TimerFired) -> TimerFired:
+        """Make the request the waiting stage asks for before its timer fires (inside the turn:
+        a crash before the commit leaves the timer due, and the request is made again with the
+        same idempotency key). The guest was shown a typing indicator when the chat got here."""
+        session = turn.session
+        position = session.position if session is not None else None
+        if (
+            session is None
+            or position is None
+            or event.session_id != session.id
+            or (position.pipeline, position.stage) != (event.pipeline, event.stage)
+        ):
+            return event
+        where = locate(self.config, session)
+        if isinstance(where, Stranded):
+            return event
+        call = where.stage.call(self._context(turn, where), event.name)
+        if call is None:
+            return event
+        if self.caller is None:
+            result = CallResult(0, None, "refused: no outbound client")
+        else:
+            result = await self.caller.call(call)
+        return replace(event, result=result)
 
     async def fire_due_timers(self, limit: int = 100) -> int:
         """Run the turns of the timers due now (each exactly once, however many instances
@@ -712,6 +801,9 @@ class Runtime:
         if isinstance(where, Stranded):
             return
         context = self._context(turn, where)
+        if event.result is not None:
+            self._follow(turn, where, where.stage.on_result(context, event.result))
+            return
         self._follow(turn, where, where.stage.on_timer(context, event.name, event.data))
 
     def _follow(self, turn: _Turn, ref: StageRef, outcome: Outcome) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from cards.expressions import ExpressionSyntaxError, Name, compile_expression
 from cards.template import binding_end, split_bindings
 from cards.validate import Shape, check_template, data_shape
 from locales import LANGUAGES, zone_of
+from pipeline.calls import allowed, host_of
 from pipeline.findings import Finding, Where, error, info, one_of, warning
 from pipeline.hours import WEEKDAYS, holiday_problem, span_problems
 from pipeline.session import GUEST_FACTS
@@ -84,18 +86,20 @@ class _Stage:
 
 
 def check_configuration(
-    source: Source, config: ConfigFile
+    source: Source, config: ConfigFile, environment: Mapping[str, str] | None = None
 ) -> tuple[list[Finding], dict[str, CompiledTemplate]]:
-    """Every finding across `config` (read from `source`), and its compiled card templates."""
-    checker = _Checker(source, config)
+    """Every finding across `config` (read from `source`), and its compiled card templates;
+    `${env:NAME}` secrets must be set in `environment` (default: the process's)."""
+    checker = _Checker(source, config, os.environ if environment is None else environment)
     checker.run()
     return checker.findings, checker.templates
 
 
 class _Checker:
-    def __init__(self, source: Source, config: ConfigFile) -> None:
+    def __init__(self, source: Source, config: ConfigFile, environment: Mapping[str, str]) -> None:
         self.source = source
         self.config = config
+        self.environment = environment
         self.findings: list[Finding] = []
         self.templates: dict[str, CompiledTemplate] = {}
         self._template_checked: set[str] = set()
@@ -124,6 +128,7 @@ class _Checker:
         self._loops()
         self._transfer_cycles()
         self._teams_app()
+        self._outbound()
         self._ops()
 
     # where
@@ -329,6 +334,7 @@ class _Checker:
             for t in self.tenants.values()
         }
         with_hours = frozenset(t.id for t in self.tenants.values() if t.hours is not None)
+        allowed_hosts = frozenset(host.lower() for host in self.config.outbound.allowed_hosts)
         return {
             tenant_id: CheckContext(
                 self.tenant_ids,
@@ -340,6 +346,8 @@ class _Checker:
                     "": tuple(tenant.agents),
                     **{name: tuple(ids) for name, ids in tenant.agent_lists.items()},
                 },
+                allowed_hosts=allowed_hosts,
+                environment=self.environment,
             )
             for tenant_id, tenant in self.tenants.items()
         }
@@ -730,7 +738,7 @@ class _Checker:
     def _loops(self) -> None:
         for tenant in self.tenants.values():
             for name, pipeline in tenant.pipelines.items():
-                busy = {s.key for s in pipeline.stages if not s.waits}
+                busy = {s.key for s in pipeline.stages if not s.waits or s.calls_out}
                 graph = {
                     key: [t for t in targets if t in busy]
                     for key, targets in self._graph(tenant, name).items()
@@ -859,6 +867,44 @@ class _Checker:
 
         for field, problem in branding_problems(self.config.teams_app, self.source.path.parent):
             self.findings.append(error(self.source.where_of(tuple(field.split("."))), problem))
+
+    # requests to other systems
+
+    def _outbound(self) -> None:
+        """Allowed hosts that are hosts, and webhooks on them with their secrets set."""
+        for index, host in enumerate(self.config.outbound.allowed_hosts):
+            if host_of(f"http://{host}/") is None or "/" in host:
+                self.findings.append(
+                    error(
+                        self.source.where_of(("outbound", "allowed_hosts", index)),
+                        f"'{host}' is not a host name or `name:port` (no scheme, no path)",
+                    )
+                )
+        allowed_hosts = frozenset(h.lower() for h in self.config.outbound.allowed_hosts)
+        for index, hook in enumerate(self.config.webhooks):
+            hook_host = host_of(hook.url)
+            if hook_host is None:
+                self.findings.append(
+                    error(
+                        self.source.where_of(("webhooks", index, "url")),
+                        "must be an absolute http:// or https:// URL",
+                    )
+                )
+            elif not allowed(hook_host, allowed_hosts):
+                self.findings.append(
+                    error(
+                        self.source.where_of(("webhooks", index, "url")),
+                        f"host '{hook_host}' is not in outbound.allowed_hosts; add it there to let"
+                        " webhooks reach it",
+                    )
+                )
+            if not self.environment.get(hook.secret_name):
+                self.findings.append(
+                    error(
+                        self.source.where_of(("webhooks", index, "secret")),
+                        f"{hook.secret} is not set in the environment Crossdesk has",
+                    )
+                )
 
 
 # --- helpers ------------------------------------------------------------------------------------

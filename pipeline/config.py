@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from agents.model import ALL, Agent, AgentDirectory
 from cards import CompiledTemplate
 from errors import ConfigError
+from integrations.model import Outbound, Webhook
 from pipeline.findings import Finding, Severity, count, error, of_severity
 from pipeline.hours import HOLIDAY, SPAN, BusinessHours, Week
 from pipeline.source import DataPath, Source, SourceError, read_source
@@ -287,6 +288,14 @@ class ConfigFile(_Model):
     agents: Annotated[
         list[Agent],
         Field(description="The people who answer chats from Teams; tenants list them by id."),
+    ] = []
+    outbound: Annotated[
+        Outbound,
+        Field(description="The hosts http_request stages and webhooks may reach; optional."),
+    ] = Outbound()
+    webhooks: Annotated[
+        list[Webhook],
+        Field(description="URLs told of sessions starting, connecting, moving and ending."),
     ] = []
     ops: Annotated[
         OpsView,
@@ -849,6 +858,10 @@ def _nested_model(path: DataPath) -> type[BaseModel] | None:
         return TeamsApp
     if path == ("teams_app", "developer"):
         return Developer
+    if path == ("outbound",):
+        return Outbound
+    if len(path) == 2 and path[0] == "webhooks":
+        return Webhook
     if path == ("ops",):
         return OpsView
     if len(path) == 3 and path[:2] == ("ops", "roles"):

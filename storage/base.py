@@ -186,6 +186,19 @@ class ChatTurn(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An outbox entry the delivery gave up on (a webhook event whose receiver kept failing or
+    refused it), kept for an admin to list and replay: `id` names it across chats, `at` is when
+    it was given up (epoch seconds) and `reason` why."""
+
+    id: str
+    conversation_id: str
+    entry: Outgoing
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class ChatHistory:
     """Everything stored about one chat, for the export and admin commands."""
 
@@ -291,6 +304,18 @@ class Store(Protocol):
 
     async def history(self, conversation_id: str) -> ChatHistory:
         """Everything stored about a chat (no sessions for a chat never seen)."""
+        ...
+
+    async def keep_dead_letter(self, letter: DeadLetter) -> None:
+        """Keep `letter` (once: keeping one with the same id again changes nothing)."""
+        ...
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead letters of every chat, oldest first (an admin's look, never a turn's)."""
+        ...
+
+    async def drop_dead_letter(self, letter: DeadLetter) -> None:
+        """Forget `letter` (replayed); nothing happens when it is not kept."""
         ...
 
     def live_sessions(self) -> AsyncIterator[Session]:

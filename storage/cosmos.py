@@ -52,6 +52,7 @@ from storage.base import (
     AgentRecord,
     AuditEntry,
     ChatHistory,
+    DeadLetter,
     Outgoing,
     Timer,
     TurnWrites,
@@ -62,6 +63,7 @@ from storage.cosmos_documents import (
     CHATS,
     CHATS_INDEXING,
     CHATS_PARTITION,
+    DEAD_LETTERS_QUERY,
     DUE_QUERY,
     HEAD,
     HISTORY_QUERY,
@@ -75,6 +77,7 @@ from storage.cosmos_documents import (
     audit_of_document,
     claim_document,
     claim_id,
+    dead_letter_document,
     head_document,
     lease_document,
     log_document,
@@ -93,7 +96,14 @@ from storage.cosmos_documents import (
 )
 from storage.cosmos_reports import CosmosReports
 from storage.leases import LeaseWaits, TurnStart, leased_turn
-from storage.records import agent_of, flow_of, session_of, transcript_of, transfer_of
+from storage.records import (
+    agent_of,
+    dead_letter_of,
+    flow_of,
+    session_of,
+    transcript_of,
+    transfer_of,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -700,6 +710,28 @@ class CosmosStore:
                     due[chat] = min(due.get(chat, now), float(item.get("dueAt") or 0))
         ready = sorted((at, chat) for chat, at in due.items() if chat not in held)
         return [chat for _, chat in ready[:limit]]
+
+    # dead letters
+
+    async def keep_dead_letter(self, letter: DeadLetter) -> None:
+        with _errors(self.endpoint, "keeping a dead letter"), suppress(CosmosResourceExistsError):
+            await self.chats.create_item(dead_letter_document(letter))
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        found: list[DeadLetter] = []
+        with _errors(self.endpoint, "listing dead letters"):
+            async for item in self.chats.query_items(DEAD_LETTERS_QUERY):
+                found.append(dead_letter_of(cast(Document, item)))
+        found.sort(key=lambda letter: (letter.at, letter.id))
+        return found[:limit]
+
+    async def drop_dead_letter(self, letter: DeadLetter) -> None:
+        document = dead_letter_document(letter)
+        with (
+            _errors(self.endpoint, "dropping a dead letter"),
+            suppress(CosmosResourceNotFoundError),
+        ):
+            await self.chats.delete_item(document["id"], partition_key=letter.conversation_id)
 
     # reading across turns
 

@@ -29,11 +29,20 @@ from typing import Any
 
 from pipeline.session import FlowStep, Session, TranscriptEntry
 from pipeline.transfer import RefusedTransfer, TransferRecord
-from storage.base import GUEST_SEARCHED, AgentRecord, AuditEntry, Outgoing, SessionSearch, Timer
+from storage.base import (
+    GUEST_SEARCHED,
+    AgentRecord,
+    AuditEntry,
+    DeadLetter,
+    Outgoing,
+    SessionSearch,
+    Timer,
+)
 from storage.records import (
     agent_record,
     audit_of,
     audit_record,
+    dead_letter_record,
     flow_record,
     outgoing_of,
     outgoing_record,
@@ -94,6 +103,8 @@ DUE_QUERY = (
     " WHERE c.kind = 'out' OR c.kind = 'lease'"
 )
 #: Everything of a chat that the export shows.
+#: Dead letters of every chat (a cross-partition query, for admin commands only).
+DEAD_LETTERS_QUERY = "SELECT * FROM c WHERE c.kind = 'dead'"
 HISTORY_QUERY = "SELECT * FROM c WHERE c.kind IN ('head', 'session', 'log', 'transfer')"
 #: The audit log's entries (a cross-partition query over the days' partitions, for admins).
 AUDIT_QUERY = "SELECT * FROM c WHERE c.kind = 'audit'"
@@ -265,6 +276,13 @@ def sent_document(conversation_id: str, label: str, activity_id: str) -> dict[st
 #: The partition of an agent's record: beside the chats, never one of them.
 AGENT_PARTITION_PREFIX = "agent:"
 AGENT = "agent"
+
+
+def dead_letter_document(letter: DeadLetter) -> dict[str, Any]:
+    """A dead letter, in its chat's partition."""
+    body = dead_letter_record(letter)
+    body.update(id=safe_id(f"dead.{letter.id}"), kind="dead")
+    return body
 
 
 def agent_partition(agent_id: str) -> str:

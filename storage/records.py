@@ -20,7 +20,7 @@ from pipeline.session import (
     TranscriptEntry,
 )
 from pipeline.transfer import RefusedTransfer, TransferRecord
-from storage.base import AgentRecord, AuditEntry, Outgoing
+from storage.base import AgentRecord, AuditEntry, DeadLetter, Outgoing
 
 Record = dict[str, Any]
 
@@ -169,6 +169,29 @@ def outgoing_of(item: Record, *, seq: int, attempts: int, due_at: float) -> Outg
         item.get("label"),
         item.get("replaces"),
         item.get("agent"),
+    )
+
+
+def dead_letter_record(letter: DeadLetter) -> Record:
+    """A dead letter: its entry (with the attempts made) and why and when it was given up."""
+    return {
+        "letterId": letter.id,
+        "conversationId": letter.conversation_id,
+        "entry": outgoing_record(letter.entry),
+        "attempts": letter.entry.attempts,
+        "reason": letter.reason,
+        "at": letter.at,
+    }
+
+
+def dead_letter_of(item: Record) -> DeadLetter:
+    entry = outgoing_of(item["entry"], seq=0, attempts=int(item.get("attempts", 0)), due_at=0.0)
+    return DeadLetter(
+        str(item["letterId"]),
+        str(item["conversationId"]),
+        entry,
+        str(item.get("reason", "")),
+        float(item.get("at", 0.0)),
     )
 
 

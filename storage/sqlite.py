@@ -41,6 +41,7 @@ from storage.base import (
     AgentRecord,
     AuditEntry,
     ChatHistory,
+    DeadLetter,
     Outgoing,
     Timer,
     TurnWrites,
@@ -51,6 +52,8 @@ from storage.records import (
     agent_record,
     audit_of,
     audit_record,
+    dead_letter_of,
+    dead_letter_record,
     flow_of,
     flow_record,
     outgoing_of,
@@ -168,6 +171,12 @@ CREATE TABLE IF NOT EXISTS timers (
     PRIMARY KEY (conversation_id, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS timers_by_due ON timers (due_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    record TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
     conversation_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
@@ -702,6 +711,23 @@ class SqliteStore:
             (now, now, limit),
         ).fetchall()
         return [conversation_id for (conversation_id,) in rows]
+
+    async def keep_dead_letter(self, letter: DeadLetter) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO dead_letters VALUES (?, ?, ?, ?)",
+                (letter.id, letter.conversation_id, letter.at, _dump(dead_letter_record(letter))),
+            )
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = self.db.execute(
+            "SELECT record FROM dead_letters ORDER BY at, id LIMIT ?", (limit,)
+        ).fetchall()
+        return [dead_letter_of(json.loads(record)) for (record,) in rows]
+
+    async def drop_dead_letter(self, letter: DeadLetter) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM dead_letters WHERE id = ?", (letter.id,))
 
     async def history(self, conversation_id: str) -> ChatHistory:
         db = self.db

@@ -223,6 +223,33 @@ async def test_a_declined_hunt_offer_goes_to_the_next_agent_at_once(desk: Desk) 
     assert len(lee.offers()) == 1
 
 
+async def test_a_hunt_offer_a_full_agent_accepts_goes_to_the_next_agent_at_once(
+    desk: Desk,
+) -> None:
+    """Two guests at once can both be offered to the same agent (who was offered a chat
+    longest ago); the one they cannot take goes on to the next agent when they try, without
+    waiting for the accept timeout."""
+    await desk.available(ISAIAH, LEE)
+    isaiah, lee = desk.agent(ISAIAH), desk.agent(LEE)
+    megan, john, lee_ann = desk.guest(), desk.guest("John Doe"), desk.guest("Lee Ann")
+    await desk.to(megan, "IT Support")  # Isaiah
+    await desk.to(john, "IT Support")  # Lee
+    await desk.to(lee_ann, "IT Support")  # Isaiah again: offered longest ago
+    megans, lee_anns = isaiah.offers()
+    assert len(lee.offers()) == 1
+    await isaiah.click(megans, "Accept")
+
+    told = await isaiah.click(lee_anns, "Accept")
+
+    assert told.texts() == [
+        "You already hold 1 chat, as many as you take at once: end one, then accept."
+    ]
+    assert isaiah.current(lee_anns, desk.connector).shows("Offered to someone else: you were full.")
+    assert len(lee.offers()) == 2
+    await lee.click(lee.offers()[-1], "Accept")
+    assert lee_ann.received().card_titled("Lee Gu from IT Support has joined")
+
+
 async def test_an_agent_never_holds_more_chats_than_their_maximum(desk: Desk) -> None:
     await desk.available(ADELE)  # Adele takes one chat at a time
     adele = desk.agent(ADELE)

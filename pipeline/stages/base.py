@@ -25,6 +25,7 @@ from cards.options import SUBMIT_KEY
 from cards.template import split_bindings
 from errors import PipelineError
 from locales import Catalog, catalog, language_of, zone_of
+from pipeline.calls import Call, CallResult
 from pipeline.markdown import escape_markdown
 from pipeline.session import Session
 
@@ -99,6 +100,8 @@ class Reply:
     replaces: str | None = None
     author: str | None = None
     internal: bool = False
+    #: A typing indicator (no text, no card): the guest sees the bot is at work.
+    typing: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +304,10 @@ class CheckContext:
     with_hours: frozenset[str] = frozenset()
     #: This tenant's agent lists by name ("": the tenant's own `agents`).
     agent_lists: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: Hosts (`name` or `name:port`) requests and webhooks may reach (`outbound.allowed_hosts`).
+    allowed_hosts: frozenset[str] = frozenset()
+    #: The environment Crossdesk starts with, where `${env:NAME}` secrets must be set.
+    environment: Mapping[str, str] = field(default_factory=dict)
 
     def refusal(self, target: str) -> str | None:
         """Why a transfer from this stage's tenant to `target` (a tenant id) can never be made
@@ -350,6 +357,9 @@ class StageBase(BaseModel):
     #: Whether the stage works with agents: while the chat waits here, turns see the tenant's
     #: agents (`StageContext.roster`) and agents' actions (`on_agent`).
     uses_agents: ClassVar[bool] = False
+    #: Whether the stage waits for a request to another system rather than for the guest (a
+    #: pipeline must not go round through it without waiting for the guest).
+    calls_out: ClassVar[bool] = False
 
     key: Annotated[
         str,
@@ -376,6 +386,15 @@ class StageBase(BaseModel):
 
     def on_timer(self, context: StageContext, name: str, data: Mapping[str, Any]) -> Outcome:
         """A timer the stage set (`After`) came due while the chat still waits here."""
+        return Outcome([], Wait(context.kept))
+
+    def call(self, context: StageContext, timer: str) -> Call | None:
+        """The request the runtime makes before the stage's timer `timer` fires (None: none);
+        what it came to goes to `on_result` instead of `on_timer`."""
+        return None
+
+    def on_result(self, context: StageContext, result: CallResult) -> Outcome:
+        """What the request of `call` came to, while the chat still waits here."""
         return Outcome([], Wait(context.kept))
 
     def on_agent(self, context: StageContext, action: AgentInput) -> Outcome:

@@ -62,8 +62,10 @@ async def test_a_manager_finds_the_chat_and_follows_its_journey(
     await link.focus()
     await page.keyboard.press("Enter")
     await expect(page.get_by_role("heading", level=1)).to_have_text("Journey of a chat")
-    await expect(page.get_by_text("handled by Help Desk 10:00:00–10:02:00")).to_be_visible()
-    await expect(page.get_by_text("handled by Legal 10:05:00–")).to_be_visible()
+    await expect(
+        page.get_by_text("handled by Help Desk 10:00:00\N{EN DASH}10:02:00")
+    ).to_be_visible()
+    await expect(page.get_by_text("handled by Legal 10:05:00\N{EN DASH}")).to_be_visible()
     await expect(page.get_by_role("table", name="Stages in Human Resources")).to_be_visible()
     assert "payslip" not in await page.content()
     await check(page, "journey")
