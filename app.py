@@ -31,9 +31,12 @@ try:
     from bots.teams import CrossdeskBot
     from cards.options import SUBMIT_KEY
     from dialogs import Delivery, Runtime, Sweeper
-    from dialogs.delivery import Pacer
+    from dialogs.delivery import Pacer, requeue
     from dialogs.repair import Stranded, locate
     from errors import ConfigError, CrossdeskError
+    from integrations.http import OutboundClient, OutboundPolicy
+    from integrations.webhooks import WebhookSender
+    from ops.settings import OpsSettings
     from pipeline.config import (
         EXAMPLE_CONFIG,
         Config,
@@ -50,7 +53,7 @@ try:
         iso,
         utc_now,
     )
-    from storage.base import LEASE_SECONDS, ChatHistory, SessionSearch, Store
+    from storage.base import LEASE_SECONDS, ChatHistory, DeadLetter, SessionSearch, Store
     from storage.export import conversation_export, export
     from storage.sqlite import SqliteStore
 except ModuleNotFoundError as missing:
@@ -113,6 +116,8 @@ class Settings:
     access_log: bool = False
     #: Endpoint overrides for the SDK's authentication (tests point these at local servers).
     auth_endpoints: Mapping[str, str] = field(default_factory=dict)
+    #: The operations view's sign-in; None: no `/ops` (`CROSSDESK_OPS_AUTH=off`).
+    ops: OpsSettings | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -121,6 +126,7 @@ class Settings:
             port = int(env.get("PORT", "3978"))
         except ValueError:
             raise ConfigError([f"PORT: not a number: {env['PORT']!r}"]) from None
+        host = env.get("HOST", "") or "127.0.0.1"
         return cls(
             app_id=env.get("MicrosoftAppId", ""),
             app_password=env.get("MicrosoftAppPassword", ""),
@@ -128,7 +134,7 @@ class Settings:
             app_tenant_id=env.get("MicrosoftAppTenantId", ""),
             config_path=Path(env.get("CROSSDESK_CONFIG", "") or EXAMPLE_CONFIG),
             sqlite_path=Path(env.get("CROSSDESK_SQLITE_PATH", "") or "crossdesk.sqlite3"),
-            host=env.get("HOST", "") or "127.0.0.1",
+            host=host,
             port=port,
             allowed_directory_tenants=frozenset(t.strip() for t in allowed.split(",") if t.strip()),
             storage=env.get("CROSSDESK_STORAGE", "") or "sqlite",
@@ -144,6 +150,7 @@ class Settings:
                 for name, attribute in CHANNEL_ENDPOINT_SETTINGS.items()
                 if env.get(name, "").strip()
             },
+            ops=OpsSettings.from_env(env, host),
         )
 
     def channel(self) -> ChannelSettings:
@@ -212,6 +219,14 @@ STORE = web.AppKey("store", Store)
 ENDPOINT = web.AppKey("endpoint", TeamsEndpoint)
 RUNTIME = web.AppKey("runtime", Runtime)
 SWEEPER = web.AppKey("sweeper", Sweeper)
+OUTBOUND = web.AppKey("outbound", OutboundClient)
+
+
+def outbound_policy(config: Config) -> OutboundPolicy:
+    """Where the configuration lets requests and webhooks go."""
+    outbound = config.file.outbound
+    allowed = frozenset(host.lower() for host in outbound.allowed_hosts)
+    return OutboundPolicy(allowed, outbound.allow_private)
 
 
 def create_app(
@@ -230,12 +245,15 @@ def create_app(
     async def resources(app: web.Application) -> AsyncIterator[None]:
         store = await open_store(settings)
         app[STORE] = store
+        outbound = app[OUTBOUND] = OutboundClient(outbound_policy(config))
         delivery = Delivery(
             ConnectorSender(endpoint.authentication, settings.app_id),
             pacer=Pacer() if settings.pacing else Pacer(windows=()),
+            webhooks=WebhookSender(outbound),
         )
-        runtime = app[RUNTIME] = Runtime(config, store, delivery, clock=clock)
+        runtime = app[RUNTIME] = Runtime(config, store, delivery, clock=clock, caller=outbound)
         delivery.observe = runtime.agent_delivery
+        delivery.dead_letter = runtime.keep_dead_letter
         app[SWEEPER] = Sweeper(
             store, delivery, interval=settings.sweep_seconds, timers=runtime.fire_due_timers
         )
@@ -243,6 +261,7 @@ def create_app(
             runtime, allowed_directory_tenants=settings.allowed_directory_tenants
         )
         yield
+        await outbound.close()
         await store.close()
 
     sweeping: list[asyncio.Task[None]] = []
@@ -261,6 +280,14 @@ def create_app(
 
     app.cleanup_ctx.append(resources)
     app.add_subapp("/api", endpoint.app())
+    if settings.ops is not None:
+        # Imported here: a bot without `/ops` never loads its web code.
+        from ops.web import PREFIX, create_ops_app
+
+        settings.ops.check(settings.host)
+        app.add_subapp(
+            PREFIX, create_ops_app(settings.ops, config, lambda: app[STORE], clock=clock)
+        )
     app.on_startup.append(start_sweeping)
     app.on_shutdown.append(stop_sweeping)
     app.router.add_get("/healthz", healthz)
@@ -486,6 +513,88 @@ async def _sessions(settings: Settings, args: argparse.Namespace, prog: str) -> 
         await store.close()
 
 
+async def _webhooks(settings: Settings, args: argparse.Namespace, prog: str) -> int:
+    """`webhooks dead` lists the events given up on; `webhooks replay ID|--all` queues them
+    again (the running bot's sweeper delivers them)."""
+    store = await _open_admin_store(settings)
+    try:
+        letters = await store.dead_letters(limit=10_000)
+        if args.action == "dead":
+            if args.json:
+                print(json.dumps([_letter_summary(letter) for letter in letters], indent=2))
+                return 0
+            print(f"{'GIVEN UP (UTC)':<17} {'ID':<46} {'EVENT':<20} {'URL':<30} REASON")
+            for letter in letters:
+                summary = _letter_summary(letter)
+                print(
+                    f"{summary['givenUpUtc'][:16].replace('T', ' '):<17} {letter.id:<46}"
+                    f" {summary['type']:<20} {summary['url']:<30} {letter.reason}"
+                )
+            print(
+                f"{count(len(letters), 'dead letter')}; `{prog} webhooks replay ID` (or --all)"
+                " sends one again"
+            )
+            return 0
+        chosen = letters if args.all else [letter for letter in letters if letter.id in args.ids]
+        unknown = sorted(set(args.ids) - {letter.id for letter in chosen})
+        if args.all and not chosen:
+            print("no dead letters to replay")
+            return 0
+        if unknown or not chosen:
+            shown = ", ".join(unknown) if unknown else "nothing to replay"
+            print(f"{prog} webhooks replay: no such dead letter: {shown}", file=sys.stderr)
+            return 1
+        for letter in chosen:
+            await requeue(store, letter)
+        print(
+            f"{count(len(chosen), 'event')} queued again; the bot delivers them at its next sweep"
+        )
+        return 0
+    finally:
+        await store.close()
+
+
+def _letter_summary(letter: DeadLetter) -> dict[str, Any]:
+    activity = letter.entry.activity
+    event = activity.get("event") or {}
+    url = str(activity.get("url", ""))
+    return {
+        "id": letter.id,
+        "conversationId": letter.conversation_id,
+        "givenUpUtc": iso(datetime.fromtimestamp(letter.at, UTC)),
+        "type": str(event.get("type", "")),
+        "eventId": event.get("id"),
+        "url": url.split("?", 1)[0],
+        "attempts": letter.entry.attempts,
+        "reason": letter.reason,
+    }
+
+
+async def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    """`ops audit`: the newest entries of the operations view's audit log."""
+    store = await _open_admin_store(settings)
+    try:
+        entries = await store.audit_log(args.limit)
+    finally:
+        await store.close()
+    if args.json:
+        from ops.web import audit_json
+
+        print(json.dumps([audit_json(e) for e in entries], indent=2, ensure_ascii=False))
+        return 0
+    if not entries:
+        print("the audit log is empty: no one has been shown message text in /ops")
+        return 0
+    rows = [("WHEN (UTC)", "WHO", "ACTION", "TENANTS", "CHAT")]
+    rows += [
+        (_minute(e.at), e.who, e.action, ",".join(e.tenants), e.conversation_id) for e in entries
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    for row in rows:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row[:4], widths, strict=True)), row[4])
+    return 0
+
+
 async def _stranded_chats(settings: Settings, config: Config) -> tuple[int, list[Stranded]]:
     """How many chats of the configured store are live, and those that `config` would move on
     (see dialogs/repair.py)."""
@@ -611,6 +720,8 @@ def _serve(settings: Settings, *, strict: bool) -> int:
             storage,
             auth,
         )
+        if settings.ops is not None:
+            log.info("Operations view on %s/ops/ (sign-in: %s)", url, settings.ops.mode)
 
     try:
         web.run_app(
@@ -693,6 +804,36 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     sessions.add_argument(
         "--conversation", help="print this conversation's sessions in full as JSON"
     )
+    hooks = commands.add_parser(
+        "webhooks",
+        help="webhook events given up on: list them (dead), send them again (replay)",
+        description="`dead` lists the webhook events the bot gave up on (oldest first);"
+        " `replay ID…` or `replay --all` puts them back in their chats' outboxes, and the"
+        " running bot delivers them at its next sweep.",
+    )
+    hook_actions = hooks.add_subparsers(dest="action", required=True, metavar="ACTION")
+    dead = hook_actions.add_parser("dead", help="list dead letters")
+    dead.add_argument("--json", action="store_true", help="print JSON (for scripts)")
+    replay = hook_actions.add_parser("replay", help="send dead letters again")
+    replay.add_argument("ids", nargs="*", metavar="ID", help="dead letter ids (see `dead`)")
+    replay.add_argument("--all", action="store_true", help="every dead letter")
+    for action in (dead, replay):
+        action.add_argument(
+            "--sqlite", type=Path, help="the SQLite store (default: CROSSDESK_SQLITE_PATH)"
+        )
+    ops = commands.add_parser("ops", help="the operations view: ops audit (see ops --help)")
+    ops_commands = ops.add_subparsers(dest="ops_command", metavar="OPS_COMMAND", required=True)
+    audit = ops_commands.add_parser(
+        "audit",
+        help="who was shown message text in /ops: the newest entries of the audit log",
+        description="Every view of a chat's message text in the operations view, newest first:"
+        " when (UTC), who, what, which chat and whose transcripts.",
+    )
+    audit.add_argument("--limit", type=_positive, default=50, help="at most this many (default 50)")
+    audit.add_argument("--json", action="store_true", help="print JSON (for scripts)")
+    audit.add_argument(
+        "--sqlite", type=Path, help="the SQLite store (default: CROSSDESK_SQLITE_PATH)"
+    )
     commands.add_parser(
         "cards",
         help="preview and check card templates: cards render|check|functions (see cards --help)",
@@ -742,6 +883,14 @@ def main(argv: list[str] | None = None) -> int:
             if args.sqlite is not None:
                 settings = replace(settings, storage="sqlite", sqlite_path=args.sqlite)
             return asyncio.run(_sessions(settings, args, prog))
+        if command == "webhooks":
+            if args.sqlite is not None:
+                settings = replace(settings, storage="sqlite", sqlite_path=args.sqlite)
+            return asyncio.run(_webhooks(settings, args, prog))
+        if command == "ops":
+            if args.sqlite is not None:
+                settings = replace(settings, storage="sqlite", sqlite_path=args.sqlite)
+            return asyncio.run(_audit(settings, args))
         if command == "manifest":
             return _write_manifest(settings, args.config, args.out, args.version, args.domain)
         if command == "schema":

@@ -29,7 +29,8 @@ class AgentVerb(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ChatLine:
-    """A line of what was said in a chat before the agent joined: in which tenant, by whom."""
+    """A line of what was said in a chat before the agent joined: in which tenant, by whom;
+    `text` escaped for Markdown (it shows as it was typed)."""
 
     tenant: str
     author: str

@@ -40,6 +40,8 @@ _PAGE = os.sysconf("SC_PAGE_SIZE")
 REPLY_TIMEOUT = 30.0
 DIRECTORY_TENANT = "72f988bf-86f1-41af-91ab-2d7cd011db47"
 BOT = {"id": "28:crossdesk-bot", "name": "Crossdesk"}
+#: Agents' personal chats with the bot (relay chats): this prefix and the agent's number.
+AGENT_CHAT = "a:1agent"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -74,6 +76,8 @@ class Connector:
         self.connections: set[tuple[str, int]] = set()
         self.replies = 0
         self.unexpected = 0
+        #: Offers to agents, by the guest's conversation they offer (relay chats).
+        self.offers: dict[str, asyncio.Queue[tuple[str, dict[str, Any]]]] = {}
         self.url = ""
         self._runner: web.ServerRunner | None = None
 
@@ -110,8 +114,14 @@ class Connector:
                 "tenantId": DIRECTORY_TENANT,
             }
             return web.json_response(member)
-        await request.read()
+        body = await request.read()
         self.replies += 1
+        if conversation.startswith(AGENT_CHAT):
+            if b'"accept"' in body:
+                self.offered(conversation, body)
+                return web.json_response({"id": uuid.uuid4().hex}, status=201)
+            if request.method == "PUT":  # an offer updated in place ("Taken", "Accepted")
+                return web.json_response({"id": parts[5] if len(parts) > 5 else ""})
         pending = self.waiting.get(conversation)
         if pending is None:
             self.unexpected += 1
@@ -122,6 +132,18 @@ class Connector:
                 if not pending.done.done():
                     pending.done.set_result(None)
         return web.json_response({"id": uuid.uuid4().hex}, status=201)
+
+    def offered(self, agent_conversation: str, body: bytes) -> None:
+        """An offer card reached an agent: the Accept button's data, for the chat it offers."""
+        card = json.loads(body)["attachments"][0]["content"]
+        for action in card.get("actions", ()):
+            data = action.get("data", {}).get("crossdesk", {})
+            if data.get("agent") == "accept":
+                offers = self.offers.get(data["chat"])
+                if offers is not None:
+                    offers.put_nowait((agent_conversation, data))
+                    return
+        self.unexpected += 1
 
 
 @dataclass
@@ -139,6 +161,11 @@ class Plan:
     turn_replies: int
     #: Whether a chat's install counts as a timed turn (a mix of fresh chats) or not (long chats).
     time_install: bool = False
+    #: Relay chats: each chat is connected to a human agent (one per chat), then its messages
+    #: go alternately from the guest to the agent and back, one reply each.
+    relay: bool = False
+    #: Replies to the guest when they end a relay chat.
+    end_replies: int = 1
 
 
 @dataclass
@@ -165,6 +192,8 @@ class LoadGenerator:
         self.stopping = False
         self.warmed: set[int] = set()
         self.all_warm = asyncio.Event()
+        #: Agents' personal chats by conversation id (relay chats).
+        self.agents: dict[str, dict[str, Any]] = {}
 
     def activity(self, chat: dict[str, Any], kind: str, **fields: Any) -> bytes:
         now = time.time()
@@ -203,8 +232,15 @@ class LoadGenerator:
         self, http: aiohttp.ClientSession, conversation: str, body: bytes, expected: int
     ) -> tuple[float, float, float] | None:
         """Post one activity; (start, HTTP answered, last reply) or None if it failed."""
-        pending = Pending(expected)
-        self.connector.waiting[conversation] = pending
+        return await self.post(http, body, {conversation: expected})
+
+    async def post(
+        self, http: aiohttp.ClientSession, body: bytes, expected: dict[str, int], step: str = ""
+    ) -> tuple[float, float, float] | None:
+        """Post one activity whose replies go to the chats in `expected` (that many to each);
+        (start, HTTP answered, last reply) or None if it failed."""
+        waiting = {c: Pending(n) for c, n in expected.items() if n}
+        self.connector.waiting.update(waiting)
         start = time.perf_counter()
         try:
             async with http.post(
@@ -217,17 +253,20 @@ class LoadGenerator:
             if status not in (200, 201, 202):
                 self.results.errors[f"HTTP {status}"] += 1
                 return None
-            if expected:
-                await asyncio.wait_for(pending.done, REPLY_TIMEOUT)
-            return start, answered, pending.done_at if expected else answered
+            if waiting:
+                await asyncio.wait_for(
+                    asyncio.gather(*(p.done for p in waiting.values())), REPLY_TIMEOUT
+                )
+            return start, answered, max((p.done_at for p in waiting.values()), default=answered)
         except TimeoutError:
-            self.results.errors["reply timeout"] += 1
+            self.results.errors[f"reply timeout{step}"] += 1
             return None
         except aiohttp.ClientError as error:
             self.results.errors[type(error).__name__] += 1
             return None
         finally:
-            del self.connector.waiting[conversation]
+            for conversation in waiting:
+                del self.connector.waiting[conversation]
 
     async def chat_loop(self, http: aiohttp.ClientSession, index: int) -> None:
         while not self.stopping:
@@ -248,6 +287,107 @@ class LoadGenerator:
                     continue
                 self.record(index, *timing)
             self.results.chats_finished += 1
+
+    def agent_chat(self, number: int) -> dict[str, Any]:
+        """Agent `number`'s personal chat with the bot (the relay configuration's agents)."""
+        chat = self.new_chat(number)
+        chat["from"] = {
+            "id": f"29:1agent{number:03d}",
+            "name": f"Agent {number:03d}",
+            "aadObjectId": f"00000000-0000-4000-8000-{number:012d}",
+        }
+        chat["conversation"]["id"] = f"{AGENT_CHAT}{number:03d}"
+        return chat
+
+    async def agents_available(self, http: aiohttp.ClientSession) -> None:
+        """Every agent says "available" (one card back each) before the first chat starts."""
+        for number in range(1, self.plan.chats + 1):
+            chat = self.agent_chat(number)
+            self.agents[chat["conversation"]["id"]] = chat
+            body = self.activity(chat, "message", text="available", textFormat="plain")
+            if await self.post(http, body, {chat["conversation"]["id"]: 1}) is None:
+                raise RuntimeError(f"agent {number} could not be made available")
+
+    async def relay_loop(self, http: aiohttp.ClientSession, index: int) -> None:
+        """Relay chats: the install puts the guest in the queue (a waiting card), the offer
+        reaches one agent, who accepts (both told); then timed messages alternate guest → agent
+        and agent → guest; then the guest ends the chat (the agent is told) and a new one starts."""
+        while not self.stopping:
+            chat = self.new_chat(index)
+            guest = chat["conversation"]["id"]
+            offers = self.connector.offers[guest] = asyncio.Queue()
+            try:
+                install = self.activity(
+                    chat, "conversationUpdate", membersAdded=[BOT, chat["from"]]
+                )
+                if (
+                    await self.post(http, install, {guest: self.plan.install_replies}, " (install)")
+                    is None
+                ):
+                    continue
+                agent = await self.connect(http, guest, offers)
+            finally:
+                del self.connector.offers[guest]
+            if agent is None:
+                continue
+            for number in range(self.plan.turns):
+                if self.stopping:
+                    return
+                by_guest = number % 2 == 0
+                text = f"{'question' if by_guest else 'answer'} {number}"
+                body = self.activity(chat if by_guest else self.agents[agent], "message", text=text)
+                to = agent if by_guest else guest
+                timing = await self.post(http, body, {to: 1}, " (relay)")
+                if timing is not None:
+                    self.record(index, *timing)
+            end = self.activity(chat, "message", text="end chat")
+            await self.post(http, end, {agent: 1, guest: self.plan.end_replies}, " (end)")
+            self.results.chats_finished += 1
+
+    async def connect(
+        self,
+        http: aiohttp.ClientSession,
+        guest: str,
+        offers: asyncio.Queue[tuple[str, dict[str, Any]]],
+    ) -> str | None:
+        """Accept the offers the guest's chat brings until one agent joins (the guest is told);
+        an agent who got two chats at once and is full passes the second on to the next agent.
+        The agent's chat, or None."""
+        while True:
+            try:
+                agent, data = await asyncio.wait_for(offers.get(), REPLY_TIMEOUT)
+            except TimeoutError:
+                self.results.errors["no offer"] += 1
+                return None
+            joined = self.connector.waiting[guest] = Pending(1)
+            # What the agent is told (joined, or full and the offer card updated) is not
+            # waited for; an agent who is full may be in another chat's turn, which keeps it.
+            mine = agent not in self.connector.waiting
+            if mine:
+                self.connector.waiting[agent] = Pending(0)
+            try:
+                accept = self.activity(self.agents[agent], "message", value={"crossdesk": data})
+                async with http.post(
+                    self.plan.bot, data=accept, headers={"Content-Type": "application/json"}
+                ) as response:
+                    await response.read()
+                    self.results.statuses[response.status] += 1
+                passed = asyncio.ensure_future(offers.get())
+                await asyncio.wait(
+                    (joined.done, passed), timeout=REPLY_TIMEOUT, return_when="FIRST_COMPLETED"
+                )
+                if joined.done.done():
+                    passed.cancel()
+                    return agent
+                if not passed.done():
+                    passed.cancel()
+                    self.results.errors["reply timeout (accept)"] += 1
+                    return None
+                offers.put_nowait(passed.result())
+            finally:
+                del self.connector.waiting[guest]
+                if mine:
+                    del self.connector.waiting[agent]
 
     def record(self, index: int, start: float, answered: float, done: float) -> None:
         opened, closed = self.window
@@ -272,7 +412,10 @@ class LoadGenerator:
         await self.connector.start()
         own_cpu = resource.getrusage(resource.RUSAGE_SELF)
         http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
-        chats = [asyncio.ensure_future(self.chat_loop(http, i)) for i in range(plan.chats)]
+        if plan.relay:
+            await self.agents_available(http)
+        loop = self.relay_loop if plan.relay else self.chat_loop
+        chats = [asyncio.ensure_future(loop(http, i)) for i in range(plan.chats)]
         sampler: asyncio.Future[None] | None = None
         try:
             began = time.perf_counter()
@@ -341,6 +484,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--time-install", action="store_true", help="count each chat's install as a timed turn"
     )
+    parser.add_argument(
+        "--relay",
+        action="store_true",
+        help="relay chats: each connected to an agent of bench/config/relay.yaml",
+    )
+    parser.add_argument("--end-replies", type=int, default=1, help="replies to a relay chat's end")
     args = parser.parse_args(argv)
     plan = Plan(
         bot=args.bot,
@@ -353,6 +502,8 @@ def main(argv: list[str] | None = None) -> int:
         install_replies=args.install_replies,
         turn_replies=args.turn_replies,
         time_install=args.time_install,
+        relay=args.relay,
+        end_replies=args.end_replies,
     )
     result = asyncio.run(LoadGenerator(plan).run())
     json.dump(result, sys.stdout)

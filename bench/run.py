@@ -57,6 +57,8 @@ class Target:
     tree: Path = ROOT
     #: Whether each chat's install is a timed turn too (fresh chats: every activity counts).
     time_install: bool = False
+    #: Relay chats: each connected to a human agent, its messages relayed both ways.
+    relay: bool = False
 
     @property
     def stateful(self) -> bool:
@@ -89,9 +91,20 @@ FRESH = Target(
 TRANSFER = Target(
     "transfer", "Crossdesk transfer turn", "crossdesk", 1, 2, 50, CONFIGS_DIR / "transfer.yaml"
 )
-# An agent-relay turn (a guest's message relayed to a human agent's chat) joins these once
-# Crossdesk has agents.
-TARGETS = (FLOOR, LIMIT, SDK, AGENTS, TEAMS, PLAIN, FRESH, TRANSFER)
+#: Chats connected to a human agent: the install queues the guest (a waiting card), the one
+#: agent offered accepts (untimed); then every message is relayed, alternately the guest's to
+#: the agent's chat and the agent's to the guest's (one reply each); the guest ends the chat.
+RELAY = Target(
+    "relay",
+    "Crossdesk agent-relay turn",
+    "crossdesk",
+    1,
+    1,
+    200,
+    CONFIGS_DIR / "relay.yaml",
+    relay=True,
+)
+TARGETS = (FLOOR, LIMIT, SDK, AGENTS, TEAMS, PLAIN, FRESH, TRANSFER, RELAY)
 
 
 def baseline_targets(tree: Path) -> tuple[Target, ...]:
@@ -252,6 +265,7 @@ async def measure(
             f"--install-replies={target.install_replies}",
             f"--turn-replies={target.turn_replies}",
             *(["--time-install"] if target.time_install else []),
+            *(["--relay"] if target.relay else []),
             cwd=ROOT,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
@@ -483,6 +497,17 @@ def verdicts(
                 f" {level} chats: bot CPU per turn"
                 f" {_times(ratio)}, throughput {_times(speed)} (target: no slower, CPU ratio"
                 f" <= 1.05): {verdict(None if ratio is None else ratio <= 1.05)}"
+            )
+    for level in settings.levels:
+        relay, plain = (
+            get("relay", level, "bot_cpu_per_turn"),
+            get("plain", level, "bot_cpu_per_turn"),
+        )
+        if relay is not None:
+            lines.append(
+                f"- agent-relay turn at {level} chats: bot CPU {_ms(relay)} ms per turn,"
+                f" {_times(_ratio(relay, plain))} the plain turn's ({_ms(plain)} ms); p50"
+                f" {_ms(get('relay', level, 'p50'))} ms, plain {_ms(get('plain', level, 'p50'))} ms"
             )
     for level in settings.levels:
         for key in ("plain", "transfer"):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from agents import console
@@ -160,6 +161,9 @@ class AgentConsole:
                 " as many as you take at once: end one, then accept."
             )
             await self._tell(agent, reference, event_id, Reply(text=full))
+            # A hunt that waits on them goes on to the next agent now, not at the timeout.
+            passed = replace(action, verb=AgentVerb.DECLINE, value={**action.value, "full": True})
+            await self._act(chat, passed, reference, event_id)
             return
         ran = await self._act(chat, action, reference, event_id)
         if not ran and reserved:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from datetime import datetime, timedelta
+from functools import cache
 from typing import Any
 
 from locales import ENGLISH, Catalog, filler_words, language_of, normalize, said, words_in
@@ -52,11 +53,25 @@ def command_of(text: str | None, locale: str | None) -> Command | None:
         if typed in words_in(f"commands.{command.name.lower()}", languages):
             return command
     filler = filler_words(languages)
+    # A command said among filler has no other word: most messages fail here at once.
+    if not set(typed.split()) - filler <= _command_words(languages):
+        return None
     for command in Command:
         phrases = words_in(f"commands.{command.name.lower()}", languages)
         if any(said(typed, phrase, filler) for phrase in phrases):
             return command
     return None
+
+
+@cache
+def _command_words(languages: tuple[str, ...]) -> frozenset[str]:
+    """Every word of every command of `languages`."""
+    return frozenset(
+        word
+        for command in Command
+        for phrase in words_in(f"commands.{command.name.lower()}", languages)
+        for word in phrase.split()
+    )
 
 
 def guest_small_talk(text: str | None, metadata: Mapping[str, Any]) -> SmallTalk | None:

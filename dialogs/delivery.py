@@ -23,8 +23,9 @@ from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from errors import StorageError
+from integrations.events import is_webhook
 from pipeline.stages.base import Reply
-from storage.base import ChatTurn, Outgoing, Store
+from storage.base import ChatTurn, DeadLetter, Outgoing, Store, TurnWrites
 
 log = logging.getLogger(__name__)
 
@@ -70,13 +71,13 @@ def outgoing(reference: Mapping[str, Any], reply: Reply, reply_to: str | None) -
     """The outbox entry for `reply` in the chat `reference` names: a Bot Framework message
     activity as the SDK's `MessageFactory` and `TurnContext` would build it."""
     activity: dict[str, Any] = {
-        "type": "message",
+        "type": "typing" if reply.typing else "message",
         "from": reference.get("bot"),
         "recipient": reference.get("user"),
         "conversation": reference.get("conversation"),
         "channelId": reference.get("channelId"),
         "serviceUrl": reference.get("serviceUrl"),
-        "inputHint": "acceptingInput",
+        "inputHint": None if reply.typing else "acceptingInput",
     }
     if reference.get("locale"):
         activity["locale"] = reference["locale"]
@@ -149,8 +150,17 @@ class RetryPolicy:
         return min(self.max_backoff, self.first_backoff * growth) * random.uniform(0.5, 1.0)
 
 
+#: How webhook events are retried: never waited for inside a turn, backing off to 10 minutes,
+#: given up (as a dead letter) after 10 attempts, about half an hour after the first.
+WEBHOOK_POLICY = RetryPolicy(inline_wait=0.0, first_backoff=2.0, max_backoff=600.0, max_attempts=10)
+
+
 class Delivery:
-    """Delivers chats' outboxes through a `Sender`, in order, each message once."""
+    """Delivers chats' outboxes through a `Sender`, in order, each message once.
+
+    Webhook events (`WEBHOOK_ACTIVITY`) go through `webhooks` on a lane of their own: in
+    order among themselves, but a receiver that is down never holds up the guest's messages.
+    What a webhook lane gives up on goes to `dead_letter` (conversation id, entry, reason)."""
 
     def __init__(
         self,
@@ -161,6 +171,9 @@ class Delivery:
         policy: RetryPolicy | None = None,
         pacer: Pacer | None = None,
         observe: Callable[[Outgoing, SendResult], Awaitable[None]] | None = None,
+        webhooks: Sender | None = None,
+        dead_letter: Callable[[str, Outgoing, str], Awaitable[None]] | None = None,
+        webhook_policy: RetryPolicy = WEBHOOK_POLICY,
     ) -> None:
         self.sender = sender
         self.clock = clock
@@ -169,71 +182,117 @@ class Delivery:
         self.pacer = pacer or Pacer()
         #: Told what became of each message for an agent (whether the agent can be reached).
         self.observe = observe
+        self.webhooks = webhooks
+        self.dead_letter = dead_letter
+        self.webhook_policy = webhook_policy
 
     async def deliver(self, chat: ChatTurn) -> None:
         """Deliver the outbox of the chat `chat` holds, recording each message as it goes;
-        what cannot go within `RetryPolicy.inline_wait` is stored for later."""
+        what cannot go within `RetryPolicy.inline_wait` is stored for later (with everything
+        after it on its lane)."""
         entries = list(chat.outbox)
+        #: Lanes that wait (webhook events, the chat's messages), until when.
+        waiting: dict[bool, float] = {}
+        postponed: list[Outgoing] = []
         index = 0
         while index < len(entries):
             entry = entries[index]
+            hook = is_webhook(entry)
+            policy = self.webhook_policy if hook else self.policy
             now = self.clock()
-            wait = max(entry.due_at - now, self.pacer.delay(entry.conversation_id, now))
-            if wait > self.policy.inline_wait:
-                await chat.settle(postponed=_after(entries[index:], now + wait), release=True)
-                return
-            # The send's slot is taken before waiting for it: another chat's delivery to the same
-            # conversation (an agent's, from several guests) then waits for the next one.
-            self.pacer.record(entry.conversation_id, now + wait)
+            if hook in waiting:
+                postponed.append(replace(entry, due_at=max(entry.due_at, waiting[hook])))
+                index += 1
+                continue
+            paced = 0.0 if hook else self.pacer.delay(entry.conversation_id, now)
+            wait = max(entry.due_at - now, paced)
+            if wait > policy.inline_wait:
+                waiting[hook] = now + wait
+                postponed.append(replace(entry, due_at=now + wait))
+                index += 1
+                continue
+            if not hook:
+                # The send's slot is taken before waiting for it: another chat's delivery to
+                # the same conversation (an agent's, from several guests) then waits for the
+                # next one.
+                self.pacer.record(entry.conversation_id, now + wait)
             if wait > 0:
                 await self.sleep(wait)
-            # An update of a message never delivered (given up on) is sent as a new one.
-            replacing = chat.sent.get(entry.replaces) if entry.replaces else None
-            result = await self.sender.send(entry, replacing)
-            if entry.agent is not None and self.observe is not None:
-                await self.observe(entry, result)
-            last = index == len(entries) - 1
+            result = await self._send(chat, entry, hook)
+            last = index == len(entries) - 1 and not postponed
             match result:
                 case Sent(activity_id=activity_id):
+                    replacing = chat.sent.get(entry.replaces) if entry.replaces else None
                     label, known = entry.label or entry.replaces, replacing or activity_id
                     sent = {label: known} if label and known else {}
                     await chat.settle(delivered=[entry.seq], sent=sent, release=last)
                     index += 1
                 case Undeliverable(reason=reason):
-                    log.warning(
-                        "chat %s: message %d given up: %s", chat.conversation_id, entry.seq, reason
-                    )
-                    await chat.settle(delivered=[entry.seq], release=last)
+                    await self._give_up(chat, entry, hook, reason, last)
                     index += 1
                 case RetryLater(reason=reason, after=after):
                     attempts = entry.attempts + 1
-                    if attempts >= self.policy.max_attempts:
-                        log.error(
-                            "chat %s: message %d given up after %d attempts: %s",
-                            chat.conversation_id,
-                            entry.seq,
-                            attempts,
-                            reason,
-                        )
-                        await chat.settle(delivered=[entry.seq], release=last)
+                    if attempts >= policy.max_attempts:
+                        reason = f"{reason}, {attempts} attempts"
+                        await self._give_up(chat, entry, hook, reason, last)
                         index += 1
                         continue
-                    delay = after if after is not None else self.policy.backoff(attempts)
+                    delay = after if after is not None else policy.backoff(attempts)
                     log.info(
-                        "chat %s: message %d not delivered (%s); again in %.1f s",
+                        "chat %s: %s %d not delivered (%s); again in %.1f s",
                         chat.conversation_id,
+                        "webhook event" if hook else "message",
                         entry.seq,
                         reason,
                         delay,
                     )
                     entries[index] = replace(entry, attempts=attempts, due_at=self.clock() + delay)
-        if chat.holding:
+        if postponed:
+            await chat.settle(postponed=postponed, release=True)
+        elif chat.holding:
             await chat.settle(release=True)
 
+    async def _send(self, chat: ChatTurn, entry: Outgoing, hook: bool) -> SendResult:
+        if hook:
+            if self.webhooks is None:
+                return Undeliverable("webhooks are not configured")
+            return await self.webhooks.send(entry)
+        # An update of a message never delivered (given up on) is sent as a new one.
+        replacing = chat.sent.get(entry.replaces) if entry.replaces else None
+        result = await self.sender.send(entry, replacing)
+        if entry.agent is not None and self.observe is not None:
+            await self.observe(entry, result)
+        return result
 
-def _after(entries: Sequence[Outgoing], due_at: float) -> list[Outgoing]:
-    """`entries`, none due before `due_at`: later messages wait for earlier ones."""
-    return [replace(entry, due_at=max(entry.due_at, due_at)) for entry in entries]
+    async def _give_up(
+        self, chat: ChatTurn, entry: Outgoing, hook: bool, reason: str, last: bool
+    ) -> None:
+        """Drop an entry that will not go: a webhook event is kept as a dead letter first."""
+        if hook and self.dead_letter is not None:
+            log.error(
+                "chat %s: webhook event %d given up, kept as a dead letter: %s",
+                chat.conversation_id,
+                entry.seq,
+                reason,
+            )
+            await self.dead_letter(chat.conversation_id, entry, reason)
+        else:
+            log.warning("chat %s: message %d given up: %s", chat.conversation_id, entry.seq, reason)
+        await chat.settle(delivered=[entry.seq], release=last)
+
+
+async def requeue(store: Store, letter: DeadLetter) -> None:
+    """Put a dead letter back at the end of its chat's outbox (its attempts counted afresh) and
+    forget it: the next delivery of the chat (a turn, the sweeper) sends it. At least once: a
+    receiver drops an event id it has seen."""
+    async with store.chat_turn(letter.conversation_id, None) as chat:
+        if chat is None:
+            return
+        entry = replace(letter.entry, seq=0, attempts=0, due_at=0.0)
+        await chat.commit(TurnWrites(outbox=[entry]))
+        await store.drop_dead_letter(letter)
+        if chat.holding:
+            await chat.settle(release=True)
 
 
 class Sweeper:

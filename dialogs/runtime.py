@@ -31,12 +31,24 @@ from dialogs.conversation import (
     guest_small_talk,
     went_idle,
 )
-from dialogs.delivery import ADAPTIVE_CARD, Delivery, SendResult, Sent, Undeliverable, outgoing
+from dialogs.delivery import (
+    ADAPTIVE_CARD,
+    Delivery,
+    SendResult,
+    Sent,
+    Undeliverable,
+    outgoing,
+    requeue,
+)
 from dialogs.repair import Stranded, locate
 from errors import PipelineError, StorageError
+from integrations.events import change_of, letter_id
+from integrations.events import events as session_events
 from locales import Catalog, catalog, language_of
 from locales.small_talk import small_talk_reply
+from pipeline.calls import Call, CallResult
 from pipeline.config import Config, StageRef, Tenant
+from pipeline.markdown import escape_markdown
 from pipeline.session import (
     GUEST_FACTS,
     Direction,
@@ -59,12 +71,14 @@ from pipeline.stages.base import (
     Wait,
 )
 from pipeline.transfer import RefusedTransfer, TransferRecord, TransferRefused, plan_transfer
-from storage.base import ChatHistory, ChatTurn, Outgoing, Store, Timer, TurnWrites
+from storage.base import ChatHistory, ChatTurn, DeadLetter, Outgoing, Store, Timer, TurnWrites
 
 log = logging.getLogger(__name__)
 
 #: Stages entered in one turn before the runtime stops a pipeline that never waits.
 MAX_STAGES_PER_TURN = 100
+#: Where a session's agent part stands (`connected`: webhooks are told).
+AGENT_STATE = "Session.Agent.State"
 #: Metadata naming the agent who handed a chat to another tenant.
 TRANSFERRED_BY = "Session.TransferredBy."
 
@@ -103,6 +117,9 @@ class TimerFired:
     stage: str
     name: str
     data: Mapping[str, Any] = field(default_factory=dict)
+    #: What the waiting stage's request came to, when the stage makes one before this timer
+    #: (the runtime makes it: `StageBase.call`).
+    result: CallResult | None = None
 
     @classmethod
     def of(cls, timer: Timer) -> TimerFired:
@@ -172,6 +189,12 @@ class Unprompted:
         return None
 
 
+class Caller(Protocol):
+    """Makes the requests stages describe (`integrations.http.OutboundClient`)."""
+
+    async def call(self, call: Call) -> CallResult: ...
+
+
 def typed_command(event: Event, locale: Any) -> Command | None:
     """The command the guest typed, if the whole message is one."""
     if not isinstance(event, GuestMessage) or event.value is not None:
@@ -213,6 +236,9 @@ class _Turn:
     agent_chats: dict[str, Mapping[str, Any]] = field(default_factory=dict)
     #: What the turn changed for agents, applied after its commit.
     agent_changes: list[AgentChange] = field(default_factory=list)
+    #: The state and agent state of the session the chat was on when the turn began (what
+    #: webhook events compare with).
+    before: dict[str, tuple[SessionState, Any]] = field(default_factory=dict)
 
     @property
     def current(self) -> Session:
@@ -233,6 +259,9 @@ class _Turn:
         """Send `replies` at the end of the turn; record those for the guest (and notes, which
         go to nobody) in the current transcript."""
         for reply in replies:
+            if reply.typing:
+                self.replies.append(reply)
+                continue
             if reply.text is None and reply.card is None:
                 continue
             if not reply.internal:
@@ -296,11 +325,14 @@ class Runtime:
         delivery: Delivery,
         *,
         clock: Callable[[], datetime] = utc_now,
+        caller: Caller | None = None,
     ) -> None:
         self.config = config
         self.store = store
         self.delivery = delivery
         self.clock = clock
+        #: Makes the requests of `http_request` stages (None: every request fails, refused).
+        self.caller = caller
         self.agents = AgentBook(config.agents, store, clock=lambda: self.clock().timestamp())
 
     async def run_turn(
@@ -334,14 +366,50 @@ class Runtime:
     async def _run(self, chat: ChatTurn, event: Event, channel: Channel) -> _Turn:
         """The turn's straight line, under the chat's lease."""
         turn = _Turn(chat, chat.event_id, self.clock(), chat.session)
+        if chat.session is not None:
+            metadata = chat.session.metadata
+            turn.before[chat.session.id] = (chat.session.state, metadata.get(AGENT_STATE))
         if await self._take_in(turn, event, channel):
             history = await self._prepare(turn, event)
-            self._route(turn, event if history is None else self._with_history(event, history))
+            if isinstance(event, TimerFired):
+                event = await self._call(turn, event)
+            self._route(
+                turn,
+                event if history is None else self._with_history(event, history, turn.current),
+            )
         elif isinstance(event, AgentAction):
             self._gone(turn, event)
-        await chat.commit(turn.writes(await self._outbox(turn, channel)))
+        outbox = [*await self._outbox(turn, channel), *self._events(turn)]
+        await chat.commit(turn.writes(outbox))
         await self.delivery.deliver(chat)
         return turn
+
+    def _events(self, turn: _Turn) -> list[Outgoing]:
+        """Webhook events for what the turn did to its sessions (committed with the turn)."""
+        hooks = self.config.file.webhooks
+        if not hooks:
+            return []
+        changes = []
+        for session in turn.changed.values():
+            if session.version == 0:
+                before = None
+            else:
+                now = (session.state, session.metadata.get(AGENT_STATE))
+                before = turn.before.get(session.id, now)
+            changes.append(change_of(session, before))
+        return session_events(changes, hooks, now=turn.now)
+
+    async def replay(self, letter: DeadLetter) -> None:
+        """Put a dead letter back at the end of its chat's outbox and deliver it."""
+        await requeue(self.store, letter)
+        await self.deliver_pending(letter.conversation_id)
+
+    async def keep_dead_letter(self, conversation_id: str, entry: Outgoing, reason: str) -> None:
+        """`Delivery.dead_letter`: keep a webhook event the delivery gave up on."""
+        letter = DeadLetter(
+            letter_id(entry), conversation_id, entry, reason, self.clock().timestamp()
+        )
+        await self.store.keep_dead_letter(letter)
 
     async def _after(self, turn: _Turn) -> None:
         """After the commit, the lease let go: what the turn changed for agents, then the
@@ -385,6 +453,31 @@ class Runtime:
             if event.action.verb is AgentVerb.ACCEPT:
                 return await self.store.history(turn.chat.conversation_id)
         return None
+
+    async def _call(self, turn: _Turn, event: TimerFired) -> TimerFired:
+        """Make the request the waiting stage asks for before its timer fires (inside the turn:
+        a crash before the commit leaves the timer due, and the request is made again with the
+        same idempotency key). The guest was shown a typing indicator when the chat got here."""
+        session = turn.session
+        position = session.position if session is not None else None
+        if (
+            session is None
+            or position is None
+            or event.session_id != session.id
+            or (position.pipeline, position.stage) != (event.pipeline, event.stage)
+        ):
+            return event
+        where = locate(self.config, session)
+        if isinstance(where, Stranded):
+            return event
+        call = where.stage.call(self._context(turn, where), event.name)
+        if call is None:
+            return event
+        if self.caller is None:
+            result = CallResult(0, None, "refused: no outbound client")
+        else:
+            result = await self.caller.call(call)
+        return replace(event, result=result)
 
     async def fire_due_timers(self, limit: int = 100) -> int:
         """Run the turns of the timers due now (each exactly once, however many instances
@@ -648,7 +741,7 @@ class Runtime:
             case Command.START_OVER:
                 self._start_over(turn, where)
             case Command.HUMAN:
-                self._no_person_here(turn, where, context)
+                self._person_asked(turn, event, where, context)
             case None:
                 self._resume(turn, event, where, context)
             case _:
@@ -708,6 +801,9 @@ class Runtime:
         if isinstance(where, Stranded):
             return
         context = self._context(turn, where)
+        if event.result is not None:
+            self._follow(turn, where, where.stage.on_result(context, event.result))
+            return
         self._follow(turn, where, where.stage.on_timer(context, event.name, event.data))
 
     def _follow(self, turn: _Turn, ref: StageRef, outcome: Outcome) -> None:
@@ -842,6 +938,21 @@ class Runtime:
         )
         turn.say([Reply(text=text), *guidance.replies])
 
+    def _person_asked(
+        self, turn: _Turn, event: Event, ref: StageRef, context: StageContext
+    ) -> None:
+        """The guest asked for a person: where the waiting stage offers a way to one (a choice
+        of that name, or the one leading to agents), take it; else say there is no one."""
+        if isinstance(event, GuestMessage):
+            stages = ref.tenant.pipelines[ref.pipeline].stages
+            to_agents = frozenset(s.key for s in stages if s.uses_agents)
+            guest = GuestInput(text=event.text, value=event.value)
+            outcome = ref.stage.on_person_asked(context, guest, to_agents)
+            if outcome is not None:
+                self._follow(turn, ref, outcome)
+                return
+        self._no_person_here(turn, ref, context)
+
     def _no_person_here(self, turn: _Turn, ref: StageRef, context: StageContext) -> None:
         """The guest asked for a person: say plainly this chat has none, and where it is (at
         a stage that connects to agents, where that stands)."""
@@ -917,27 +1028,38 @@ class Runtime:
         log.info("session %s opened at the front door %s", session.id, front_door.id)
         turn.move_to(session)
 
-    def _with_history(self, event: Event, history: ChatHistory) -> Event:
-        """An agent's accept, with what was said in the chat so far in every tenant."""
+    def _with_history(self, event: Event, history: ChatHistory, current: Session) -> Event:
+        """An agent's accept, with what was said in the chat so far in every tenant it passed
+        through: the current session and those it was transferred from, never an earlier
+        chat of the same Teams conversation (one the guest ended, or started over from)."""
         assert isinstance(event, AgentAction)
         agents = self.config.agents.by_id
+        by_id = {session.id: session for session in history.sessions}
+        chain: list[Session] = []
+        at: Session | None = by_id.get(current.id, current)
+        while at is not None and all(at.id != s.id for s in chain):
+            chain.append(at)
+            at = by_id.get(str(at.metadata.get("Session.TransferredFrom.SessionId") or ""))
         lines = []
-        for session in history.sessions:
+        for session in reversed(chain):
             tenant = str(session.metadata.get("Session.TenantName", session.tenant_id))
             guest = str(session.metadata.get("Guest.Name") or "Guest")
             for entry in history.transcripts.get(session.id, ()):
                 if not entry.text:
                     continue
+                text = escape_markdown(entry.text)
                 if entry.direction is Direction.IN:
                     author = guest
                 elif entry.author is not None and entry.author.startswith("agent:"):
                     agent = agents.get(entry.author.removeprefix("agent:"))
-                    author = (agent.name if agent else "Agent") + (
-                        " (note)" if entry.internal else ""
-                    )
+                    author = agent.name if agent else "Agent"
+                    if entry.internal:
+                        author += " (note)"
+                    else:  # a relayed line, sent escaped after its author's name
+                        text = entry.text.removeprefix(f"{escape_markdown(author)}: ")
                 else:
                     continue
-                lines.append(ChatLine(tenant, author, entry.text, entry.at))
+                lines.append(ChatLine(tenant, author, text, entry.at))
         return replace(event, action=replace(event.action, history=tuple(lines)))
 
     # helpers

@@ -162,6 +162,12 @@ def every_catalog() -> list[Catalog]:
 
 def words_in(key: str, languages: Iterable[str] = LANGUAGES) -> tuple[str, ...]:
     """The word list `key` of several languages at once (normalized, each word once)."""
+    return _words_in(key, tuple(languages))
+
+
+@cache
+def _words_in(key: str, languages: tuple[str, ...]) -> tuple[str, ...]:
+    # Asked on every message (commands, small talk): built once per key and languages.
     found: dict[str, None] = {}
     for language in languages:
         if language in LANGUAGES:
@@ -185,6 +191,11 @@ def said(typed: str, phrase: str, filler: Collection[str]) -> bool:
 
 def filler_words(languages: Iterable[str]) -> frozenset[str]:
     """The polite filler of `languages`, as single words."""
+    return _filler_words(frozenset(languages))
+
+
+@cache
+def _filler_words(languages: frozenset[str]) -> frozenset[str]:
     return frozenset(word for entry in words_in("filler", languages) for word in entry.split())
 
 

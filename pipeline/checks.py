@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from cards.expressions import ExpressionSyntaxError, Name, compile_expression
 from cards.template import binding_end, split_bindings
 from cards.validate import Shape, check_template, data_shape
 from locales import LANGUAGES, zone_of
+from pipeline.calls import allowed, host_of
 from pipeline.findings import Finding, Where, error, info, one_of, warning
 from pipeline.hours import WEEKDAYS, holiday_problem, span_problems
 from pipeline.session import GUEST_FACTS
@@ -84,18 +86,20 @@ class _Stage:
 
 
 def check_configuration(
-    source: Source, config: ConfigFile
+    source: Source, config: ConfigFile, environment: Mapping[str, str] | None = None
 ) -> tuple[list[Finding], dict[str, CompiledTemplate]]:
-    """Every finding across `config` (read from `source`), and its compiled card templates."""
-    checker = _Checker(source, config)
+    """Every finding across `config` (read from `source`), and its compiled card templates;
+    `${env:NAME}` secrets must be set in `environment` (default: the process's)."""
+    checker = _Checker(source, config, os.environ if environment is None else environment)
     checker.run()
     return checker.findings, checker.templates
 
 
 class _Checker:
-    def __init__(self, source: Source, config: ConfigFile) -> None:
+    def __init__(self, source: Source, config: ConfigFile, environment: Mapping[str, str]) -> None:
         self.source = source
         self.config = config
+        self.environment = environment
         self.findings: list[Finding] = []
         self.templates: dict[str, CompiledTemplate] = {}
         self._template_checked: set[str] = set()
@@ -124,6 +128,8 @@ class _Checker:
         self._loops()
         self._transfer_cycles()
         self._teams_app()
+        self._outbound()
+        self._ops()
 
     # where
 
@@ -328,6 +334,7 @@ class _Checker:
             for t in self.tenants.values()
         }
         with_hours = frozenset(t.id for t in self.tenants.values() if t.hours is not None)
+        allowed_hosts = frozenset(host.lower() for host in self.config.outbound.allowed_hosts)
         return {
             tenant_id: CheckContext(
                 self.tenant_ids,
@@ -339,6 +346,8 @@ class _Checker:
                     "": tuple(tenant.agents),
                     **{name: tuple(ids) for name, ids in tenant.agent_lists.items()},
                 },
+                allowed_hosts=allowed_hosts,
+                environment=self.environment,
             )
             for tenant_id, tenant in self.tenants.items()
         }
@@ -729,7 +738,7 @@ class _Checker:
     def _loops(self) -> None:
         for tenant in self.tenants.values():
             for name, pipeline in tenant.pipelines.items():
-                busy = {s.key for s in pipeline.stages if not s.waits}
+                busy = {s.key for s in pipeline.stages if not s.waits or s.calls_out}
                 graph = {
                     key: [t for t in targets if t in busy]
                     for key, targets in self._graph(tenant, name).items()
@@ -790,12 +799,112 @@ class _Checker:
 
     # the Teams app
 
+    def _ops(self) -> None:
+        """The operations view's roles name tenants that exist, and grant something."""
+        ops = self.config.ops
+        ids = self.tenant_ids
+        for name, role in ops.roles.items():
+            at = ("ops", "roles", name)
+            for grant in ("departments", "transcripts", "reports"):
+                for position, tenant_id in enumerate(getattr(role, grant)):
+                    if tenant_id != "*" and tenant_id not in self.tenants:
+                        self.findings.append(
+                            error(
+                                self.source.where_of((*at, grant, position)),
+                                f"'{tenant_id}' is not a tenant"
+                                + _did_you_mean(tenant_id, ids)
+                                + " (name tenant ids, or '*' for every tenant)",
+                            )
+                        )
+            unseen = [
+                tenant_id
+                for tenant_id in role.transcripts
+                if not role.admin
+                and "*" not in role.departments
+                and tenant_id != "*"
+                and tenant_id not in role.departments
+            ]
+            for tenant_id in unseen:
+                self.findings.append(
+                    warning(
+                        self.source.where_of((*at, "transcripts")),
+                        f"'{tenant_id}' is not among this role's departments, so its holders"
+                        " see none of its chats and read none of its messages; add it to"
+                        " `departments`",
+                    )
+                )
+            if not (role.admin or role.departments or role.transcripts or role.reports):
+                self.findings.append(
+                    warning(
+                        self.source.where_of(at),
+                        "grants nothing: give it `admin: true`, `departments`, `transcripts`"
+                        " or `reports`",
+                    )
+                )
+        names: set[str] = set()
+        for index, persona in enumerate(ops.dev_personas):
+            if persona.name in names:
+                self.findings.append(
+                    error(
+                        self.source.where_of(("ops", "dev_personas", index, "name")),
+                        f"a persona named '{persona.name}' is already listed",
+                    )
+                )
+            names.add(persona.name)
+            for position, role_name in enumerate(persona.roles):
+                if role_name not in ops.roles:
+                    self.findings.append(
+                        warning(
+                            self.source.where_of(("ops", "dev_personas", index, "roles", position)),
+                            f"'{role_name}' is not a role in `ops.roles`: it grants this"
+                            " persona nothing" + _did_you_mean(role_name, list(ops.roles)),
+                        )
+                    )
+
     def _teams_app(self) -> None:
         """What would make `crossdesk manifest` refuse the package, found now."""
         from manifest.package import branding_problems
 
         for field, problem in branding_problems(self.config.teams_app, self.source.path.parent):
             self.findings.append(error(self.source.where_of(tuple(field.split("."))), problem))
+
+    # requests to other systems
+
+    def _outbound(self) -> None:
+        """Allowed hosts that are hosts, and webhooks on them with their secrets set."""
+        for index, host in enumerate(self.config.outbound.allowed_hosts):
+            if host_of(f"http://{host}/") is None or "/" in host:
+                self.findings.append(
+                    error(
+                        self.source.where_of(("outbound", "allowed_hosts", index)),
+                        f"'{host}' is not a host name or `name:port` (no scheme, no path)",
+                    )
+                )
+        allowed_hosts = frozenset(h.lower() for h in self.config.outbound.allowed_hosts)
+        for index, hook in enumerate(self.config.webhooks):
+            hook_host = host_of(hook.url)
+            if hook_host is None:
+                self.findings.append(
+                    error(
+                        self.source.where_of(("webhooks", index, "url")),
+                        "must be an absolute http:// or https:// URL",
+                    )
+                )
+            elif not allowed(hook_host, allowed_hosts):
+                self.findings.append(
+                    error(
+                        self.source.where_of(("webhooks", index, "url")),
+                        f"host '{hook_host}' is not in outbound.allowed_hosts; add it there to let"
+                        " webhooks reach it",
+                    )
+                )
+            if not self.environment.get(hook.secret_name):
+                self.findings.append(
+                    error(
+                        self.source.where_of(("webhooks", index, "secret")),
+                        f"{hook.secret} is not set in the environment Crossdesk has",
+                    )
+                )
 
 
 # --- helpers ------------------------------------------------------------------------------------

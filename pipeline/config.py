@@ -23,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from agents.model import ALL, Agent, AgentDirectory
 from cards import CompiledTemplate
 from errors import ConfigError
+from integrations.model import Outbound, Webhook
 from pipeline.findings import Finding, Severity, count, error, of_severity
 from pipeline.hours import HOLIDAY, SPAN, BusinessHours, Week
 from pipeline.source import DataPath, Source, SourceError, read_source
@@ -180,6 +181,74 @@ class TeamsApp(_Model):
     ] = None
 
 
+#: An app role's value as Entra ID writes it: up to 120 characters, no spaces (dots allowed).
+ROLE_NAME = r"^[^\s]{1,120}$"
+RoleName = Annotated[str, StringConstraints(pattern=ROLE_NAME)]
+
+
+class OpsRole(_Model):
+    """What holders of one app role see in the operations view (`/ops`)."""
+
+    admin: Annotated[
+        bool,
+        Field(
+            description="Every department's chats and the audit log (message text only with"
+            " `transcripts`)."
+        ),
+    ] = False
+    departments: Annotated[
+        list[str],
+        Field(
+            description="Tenant ids whose chats (sessions, metadata, flow) are visible; '*':"
+            " every tenant."
+        ),
+    ] = []
+    transcripts: Annotated[
+        list[str],
+        Field(
+            description="Tenant ids whose message text is visible, each view audited (the"
+            " tenant must be among `departments` too); '*': every visible tenant."
+        ),
+    ] = []
+    reports: Annotated[
+        list[str],
+        Field(
+            description="Tenant ids whose aggregate reports (counts, never people) are"
+            " visible; '*': every tenant."
+        ),
+    ] = []
+
+
+class DevPersona(_Model):
+    """Someone to sign in as with the local development sign-in (`CROSSDESK_OPS_AUTH=dev`)."""
+
+    name: Annotated[str, Field(min_length=1, description="The display name, e.g. 'Ada Admin'.")]
+    username: Annotated[
+        str | None,
+        Field(description="The sign-in name (UPN); absent: made from the name."),
+    ] = None
+    roles: Annotated[
+        list[RoleName],
+        Field(description="The app roles the persona's token carries (names from `ops.roles`)."),
+    ] = []
+
+
+class OpsView(_Model):
+    """The operations view (`/ops`): who sees what, and the development sign-in's personas."""
+
+    roles: Annotated[
+        dict[RoleName, OpsRole],
+        Field(
+            description="Entra app role values (e.g. Crossdesk.Manager.HR) mapped to what their"
+            " holders see; someone with several roles sees what any of them grants."
+        ),
+    ] = {}
+    dev_personas: Annotated[
+        list[DevPersona],
+        Field(description="Personas of the local development sign-in (loopback only)."),
+    ] = []
+
+
 class ConfigFile(_Model):
     """A Crossdesk configuration: the tenants (departments), where chats start, and limits."""
 
@@ -220,6 +289,18 @@ class ConfigFile(_Model):
         list[Agent],
         Field(description="The people who answer chats from Teams; tenants list them by id."),
     ] = []
+    outbound: Annotated[
+        Outbound,
+        Field(description="The hosts http_request stages and webhooks may reach; optional."),
+    ] = Outbound()
+    webhooks: Annotated[
+        list[Webhook],
+        Field(description="URLs told of sessions starting, connecting, moving and ending."),
+    ] = []
+    ops: Annotated[
+        OpsView,
+        Field(description="The operations view (`/ops`): app roles mapped to what each sees."),
+    ] = OpsView()
 
 
 def config_schema() -> dict[str, Any]:
@@ -491,6 +572,8 @@ _PATTERNS = {
     DURATION: "must be a duration such as 8h, 30m, 1d or 1h30m",
     SPAN: "must be opening hours such as 09:00-17:00",
     HOLIDAY: "must be a date such as 2026-12-24 (that day) or 12-25 (every year)",
+    ROLE_NAME: "must be an app role value: up to 120 characters without spaces (e.g."
+    " 'Crossdesk.Manager.HR')",
 }
 
 #: What each list in the configuration holds, for "is empty" and "should be a list".
@@ -775,6 +858,16 @@ def _nested_model(path: DataPath) -> type[BaseModel] | None:
         return TeamsApp
     if path == ("teams_app", "developer"):
         return Developer
+    if path == ("outbound",):
+        return Outbound
+    if len(path) == 2 and path[0] == "webhooks":
+        return Webhook
+    if path == ("ops",):
+        return OpsView
+    if len(path) == 3 and path[:2] == ("ops", "roles"):
+        return OpsRole
+    if len(path) == 3 and path[:2] == ("ops", "dev_personas"):
+        return DevPersona
     return None
 
 

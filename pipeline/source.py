@@ -118,11 +118,14 @@ def read_source(path: Path) -> Source:
 
 
 def field_name(steps: Sequence[Any]) -> str | None:
-    """`choices[1].next` for the steps ("choices", 1, "next"); None for no steps."""
+    """`choices[1].next` for the steps ("choices", 1, "next"); None for no steps. A key with a
+    dot in it (an app role's value) is written `roles["Crossdesk.Admin"]`."""
     text = ""
     for step in steps:
         if isinstance(step, int):
             text += f"[{step}]"
+        elif "." in str(step):
+            text += f'["{step}"]'
         else:
             text += f".{step}" if text else str(step)
     return text or None

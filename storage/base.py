@@ -189,6 +189,19 @@ class ChatTurn(Protocol):
 
 
 @dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An outbox entry the delivery gave up on (a webhook event whose receiver kept failing or
+    refused it), kept for an admin to list and replay: `id` names it across chats, `at` is when
+    it was given up (epoch seconds) and `reason` why."""
+
+    id: str
+    conversation_id: str
+    entry: Outgoing
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True, slots=True)
 class ChatHistory:
     """Everything stored about one chat, for the export and admin commands."""
 
@@ -199,6 +212,20 @@ class ChatHistory:
     flows: Mapping[str, Sequence[FlowStep]] = field(default_factory=dict)
     transcripts: Mapping[str, Sequence[TranscriptEntry]] = field(default_factory=dict)
     transfers: Sequence[TransferRecord] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One look at message text in the operations view: who, when, which chat, what they did
+    (`view` or `export`) and whose transcripts (tenant ids) it showed. Never the text itself."""
+
+    id: str
+    at: datetime
+    who: str
+    who_id: str
+    action: str
+    conversation_id: str
+    tenants: tuple[str, ...]
 
 
 #: Who a `SessionSearch.guest` text is looked for in.
@@ -282,6 +309,18 @@ class Store(Protocol):
         """Everything stored about a chat (no sessions for a chat never seen)."""
         ...
 
+    async def keep_dead_letter(self, letter: DeadLetter) -> None:
+        """Keep `letter` (once: keeping one with the same id again changes nothing)."""
+        ...
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        """Dead letters of every chat, oldest first (an admin's look, never a turn's)."""
+        ...
+
+    async def drop_dead_letter(self, letter: DeadLetter) -> None:
+        """Forget `letter` (replayed); nothing happens when it is not kept."""
+        ...
+
     def live_sessions(self) -> AsyncIterator[Session]:
         """Every active session of every chat (an admin's look across chats, not a turn's)."""
         ...
@@ -294,6 +333,14 @@ class Store(Protocol):
     @property
     def reports(self) -> ReportStore:
         """The operations view's questions (live, history, reports), within a `Scope`."""
+        ...
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        """Append `entry` to the audit log (never changed or removed by Crossdesk)."""
+        ...
+
+    async def audit_log(self, limit: int) -> list[AuditEntry]:
+        """The newest `limit` entries of the audit log, newest first."""
         ...
 
     async def close(self) -> None: ...

@@ -47,12 +47,23 @@ from azure.cosmos.exceptions import (
 
 from errors import ConflictError, StorageError
 from pipeline.session import Session
-from storage.base import LEASE_SECONDS, AgentRecord, ChatHistory, Outgoing, Timer, TurnWrites
+from storage.base import (
+    LEASE_SECONDS,
+    AgentRecord,
+    AuditEntry,
+    ChatHistory,
+    DeadLetter,
+    Outgoing,
+    Timer,
+    TurnWrites,
+)
 from storage.cosmos_documents import (
     AGENT,
+    AUDIT_QUERY,
     CHATS,
     CHATS_INDEXING,
     CHATS_PARTITION,
+    DEAD_LETTERS_QUERY,
     DUE_QUERY,
     HEAD,
     HISTORY_QUERY,
@@ -62,8 +73,11 @@ from storage.cosmos_documents import (
     TURN_QUERY,
     agent_document,
     agent_partition,
+    audit_document,
+    audit_of_document,
     claim_document,
     claim_id,
+    dead_letter_document,
     head_document,
     lease_document,
     log_document,
@@ -82,7 +96,14 @@ from storage.cosmos_documents import (
 )
 from storage.cosmos_reports import CosmosReports
 from storage.leases import LeaseWaits, TurnStart, leased_turn
-from storage.records import agent_of, flow_of, session_of, transcript_of, transfer_of
+from storage.records import (
+    agent_of,
+    dead_letter_of,
+    flow_of,
+    session_of,
+    transcript_of,
+    transfer_of,
+)
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -490,6 +511,24 @@ class CosmosStore:
     async def close(self) -> None:
         await self._client.close()
 
+    async def record_audit(self, entry: AuditEntry) -> None:
+        with _errors(self.endpoint, "writing an audit entry"):
+            await self.chats.create_item(audit_document(entry))
+
+    async def audit_log(self, limit: int) -> list[AuditEntry]:
+        # `at` is not indexed (writes stay cheap): the newest are picked here, as
+        # `search_sessions` picks sessions.
+        newest: list[tuple[datetime, str, AuditEntry]] = []
+        with _errors(self.endpoint, "reading the audit log"):
+            async for item in self.chats.query_items(AUDIT_QUERY, enable_scan_in_query=True):
+                entry = audit_of_document(cast(Document, item))
+                key = (entry.at, entry.id, entry)
+                if len(newest) < limit:
+                    heapq.heappush(newest, key)
+                elif key[:2] > newest[0][:2]:
+                    heapq.heapreplace(newest, key)
+        return [entry for *_, entry in sorted(newest, key=lambda e: e[:2], reverse=True)]
+
     async def read(self, conversation_id: str, doc_id: str) -> Document | None:
         """One document of a chat by id (a point read), None if there is none."""
         with _errors(self.endpoint, f"reading {doc_id} of chat {conversation_id}"):
@@ -671,6 +710,28 @@ class CosmosStore:
                     due[chat] = min(due.get(chat, now), float(item.get("dueAt") or 0))
         ready = sorted((at, chat) for chat, at in due.items() if chat not in held)
         return [chat for _, chat in ready[:limit]]
+
+    # dead letters
+
+    async def keep_dead_letter(self, letter: DeadLetter) -> None:
+        with _errors(self.endpoint, "keeping a dead letter"), suppress(CosmosResourceExistsError):
+            await self.chats.create_item(dead_letter_document(letter))
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        found: list[DeadLetter] = []
+        with _errors(self.endpoint, "listing dead letters"):
+            async for item in self.chats.query_items(DEAD_LETTERS_QUERY):
+                found.append(dead_letter_of(cast(Document, item)))
+        found.sort(key=lambda letter: (letter.at, letter.id))
+        return found[:limit]
+
+    async def drop_dead_letter(self, letter: DeadLetter) -> None:
+        document = dead_letter_document(letter)
+        with (
+            _errors(self.endpoint, "dropping a dead letter"),
+            suppress(CosmosResourceNotFoundError),
+        ):
+            await self.chats.delete_item(document["id"], partition_key=letter.conversation_id)
 
     # reading across turns
 

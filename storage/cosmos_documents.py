@@ -29,9 +29,20 @@ from typing import Any
 
 from pipeline.session import FlowStep, Session, TranscriptEntry
 from pipeline.transfer import RefusedTransfer, TransferRecord
-from storage.base import GUEST_SEARCHED, AgentRecord, Outgoing, SessionSearch, Timer
+from storage.base import (
+    GUEST_SEARCHED,
+    AgentRecord,
+    AuditEntry,
+    DeadLetter,
+    Outgoing,
+    SessionSearch,
+    Timer,
+)
 from storage.records import (
     agent_record,
+    audit_of,
+    audit_record,
+    dead_letter_record,
     flow_record,
     outgoing_of,
     outgoing_record,
@@ -92,7 +103,15 @@ DUE_QUERY = (
     " WHERE c.kind = 'out' OR c.kind = 'lease'"
 )
 #: Everything of a chat that the export shows.
+#: Dead letters of every chat (a cross-partition query, for admin commands only).
+DEAD_LETTERS_QUERY = "SELECT * FROM c WHERE c.kind = 'dead'"
 HISTORY_QUERY = "SELECT * FROM c WHERE c.kind IN ('head', 'session', 'log', 'transfer')"
+#: The audit log's entries (a cross-partition query over the days' partitions, for admins).
+AUDIT_QUERY = "SELECT * FROM c WHERE c.kind = 'audit'"
+#: Audit entries share a partition per day: appends spread over days, and no chat's partition
+#: grows with its audit entries.
+AUDIT_PARTITION_PREFIX = "audit:"
+
 #: Active sessions of every chat (a cross-partition query, for admin commands only).
 LIVE_QUERY = "SELECT * FROM c WHERE c.kind = 'session' AND c.state = 'active'"
 
@@ -259,6 +278,13 @@ AGENT_PARTITION_PREFIX = "agent:"
 AGENT = "agent"
 
 
+def dead_letter_document(letter: DeadLetter) -> dict[str, Any]:
+    """A dead letter, in its chat's partition."""
+    body = dead_letter_record(letter)
+    body.update(id=safe_id(f"dead.{letter.id}"), kind="dead")
+    return body
+
+
 def agent_partition(agent_id: str) -> str:
     return AGENT_PARTITION_PREFIX + agent_id
 
@@ -317,3 +343,16 @@ def lease_document(conversation_id: str, owner: str, until: float, ttl: int) -> 
 def without_system_fields(document: dict[str, Any]) -> dict[str, Any]:
     """A document as Crossdesk wrote it, without Cosmos DB's `_rid`, `_etag`, `_ts`…"""
     return {key: value for key, value in document.items() if not key.startswith("_")}
+
+
+def audit_document(entry: AuditEntry) -> dict[str, Any]:
+    body = audit_record(entry)
+    day = entry.at.astimezone(UTC).date().isoformat()
+    body.update(id=entry.id, conversationId=AUDIT_PARTITION_PREFIX + day, kind="audit")
+    # The body's conversationId is the partition key; the chat's id stays in its own field.
+    body["chat"] = entry.conversation_id
+    return body
+
+
+def audit_of_document(document: dict[str, Any]) -> AuditEntry:
+    return audit_of({**document, "conversationId": document["chat"]})

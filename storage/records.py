@@ -20,7 +20,7 @@ from pipeline.session import (
     TranscriptEntry,
 )
 from pipeline.transfer import RefusedTransfer, TransferRecord
-from storage.base import AgentRecord, Outgoing
+from storage.base import AgentRecord, AuditEntry, DeadLetter, Outgoing
 
 Record = dict[str, Any]
 
@@ -172,6 +172,29 @@ def outgoing_of(item: Record, *, seq: int, attempts: int, due_at: float) -> Outg
     )
 
 
+def dead_letter_record(letter: DeadLetter) -> Record:
+    """A dead letter: its entry (with the attempts made) and why and when it was given up."""
+    return {
+        "letterId": letter.id,
+        "conversationId": letter.conversation_id,
+        "entry": outgoing_record(letter.entry),
+        "attempts": letter.entry.attempts,
+        "reason": letter.reason,
+        "at": letter.at,
+    }
+
+
+def dead_letter_of(item: Record) -> DeadLetter:
+    entry = outgoing_of(item["entry"], seq=0, attempts=int(item.get("attempts", 0)), due_at=0.0)
+    return DeadLetter(
+        str(item["letterId"]),
+        str(item["conversationId"]),
+        entry,
+        str(item.get("reason", "")),
+        float(item.get("at", 0.0)),
+    )
+
+
 def agent_record(record: AgentRecord) -> Record:
     return {
         "agentId": record.agent_id,
@@ -291,4 +314,28 @@ def refused_of(item: Record) -> RefusedTransfer:
         reason=item["reason"],
         at=datetime.fromisoformat(item["at"]),
         hop=int(item.get("hop") or 0),
+    )
+
+
+def audit_record(entry: AuditEntry) -> Record:
+    return {
+        "auditId": entry.id,
+        "at": entry.at.isoformat(),
+        "who": entry.who,
+        "whoId": entry.who_id,
+        "action": entry.action,
+        "conversationId": entry.conversation_id,
+        "tenants": list(entry.tenants),
+    }
+
+
+def audit_of(item: Record) -> AuditEntry:
+    return AuditEntry(
+        id=item["auditId"],
+        at=datetime.fromisoformat(item["at"]),
+        who=item["who"],
+        who_id=item["whoId"],
+        action=item["action"],
+        conversation_id=item["conversationId"],
+        tenants=tuple(item["tenants"]),
     )

@@ -39,7 +39,9 @@ from pipeline.session import FlowStep, Session, TranscriptEntry
 from storage.base import (
     LEASE_SECONDS,
     AgentRecord,
+    AuditEntry,
     ChatHistory,
+    DeadLetter,
     Outgoing,
     Timer,
     TurnWrites,
@@ -48,6 +50,10 @@ from storage.leases import LeaseWaits, TurnStart, leased_turn
 from storage.records import (
     agent_of,
     agent_record,
+    audit_of,
+    audit_record,
+    dead_letter_of,
+    dead_letter_record,
     flow_of,
     flow_record,
     outgoing_of,
@@ -165,11 +171,21 @@ CREATE TABLE IF NOT EXISTS timers (
     PRIMARY KEY (conversation_id, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS timers_by_due ON timers (due_at);
+CREATE TABLE IF NOT EXISTS dead_letters (
+    id TEXT PRIMARY KEY,
+    conversation_id TEXT NOT NULL,
+    at REAL NOT NULL,
+    record TEXT NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS leases (
     conversation_id TEXT PRIMARY KEY,
     owner TEXT NOT NULL,
     until REAL NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    record TEXT NOT NULL
+);
 """
 
 log = logging.getLogger(__name__)
@@ -696,6 +712,23 @@ class SqliteStore:
         ).fetchall()
         return [conversation_id for (conversation_id,) in rows]
 
+    async def keep_dead_letter(self, letter: DeadLetter) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO dead_letters VALUES (?, ?, ?, ?)",
+                (letter.id, letter.conversation_id, letter.at, _dump(dead_letter_record(letter))),
+            )
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = self.db.execute(
+            "SELECT record FROM dead_letters ORDER BY at, id LIMIT ?", (limit,)
+        ).fetchall()
+        return [dead_letter_of(json.loads(record)) for (record,) in rows]
+
+    async def drop_dead_letter(self, letter: DeadLetter) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM dead_letters WHERE id = ?", (letter.id,))
+
     async def history(self, conversation_id: str) -> ChatHistory:
         db = self.db
         chat = db.execute(
@@ -790,6 +823,16 @@ class SqliteStore:
                     break
         rows.close()
         return found
+
+    async def record_audit(self, entry: AuditEntry) -> None:
+        with self._transaction() as db:
+            db.execute("INSERT INTO audit (record) VALUES (?)", (_dump(audit_record(entry)),))
+
+    async def audit_log(self, limit: int) -> list[AuditEntry]:
+        rows = self._db.execute(
+            "SELECT record FROM audit ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+        return [audit_of(json.loads(record)) for (record,) in rows]
 
     async def close(self) -> None:
         await self.reports.close()

@@ -115,6 +115,30 @@ async def test_what_the_guest_typed_while_waiting_reaches_the_agent_who_joins(de
     ]
 
 
+async def test_the_agent_who_joins_sees_this_chat_not_an_earlier_one_of_the_same_guest(
+    desk: Desk,
+) -> None:
+    """A guest's Teams chat with the bot lasts for ever; what an agent is shown when they
+    join is the chat that asks for them (and the tenants it passed through), not what the guest
+    said in chats that ended before."""
+    await desk.available(ALEX, ADELE)
+    alex, adele, megan = desk.agent(ALEX), desk.agent(ADELE), desk.guest()
+    await desk.to(megan, "HR", question="My payslip is wrong")
+    await megan.say("It's the November one")
+    await alex.accept()
+    await alex.say("end")
+    await alex.click(alex.received.cards()[-1], "End chat", resolved="yes", notes="fixed")
+
+    # Later: a new chat in the same Teams conversation.
+    await megan.say("My badge doesn't open the garage")
+    await megan.submit(megan.received().choice_value("HR"))
+    await adele.click(adele.offer(), "Accept")
+
+    joined = adele.received.card_titled("You're chatting with Megan Bowen (chat 1)")
+    lines = [t for t in joined.texts if " · " in t]
+    assert lines == ["Help Desk · Megan Bowen: My badge doesn't open the garage"]
+
+
 async def test_the_agent_ends_the_chat_with_a_resolution_and_the_pipeline_goes_on(
     desk: Desk,
 ) -> None:
@@ -197,6 +221,33 @@ async def test_a_declined_hunt_offer_goes_to_the_next_agent_at_once(desk: Desk) 
 
     assert isaiah.current(isaiah.offer(), desk.connector).shows("You declined this chat.")
     assert len(lee.offers()) == 1
+
+
+async def test_a_hunt_offer_a_full_agent_accepts_goes_to_the_next_agent_at_once(
+    desk: Desk,
+) -> None:
+    """Two guests at once can both be offered to the same agent (who was offered a chat
+    longest ago); the one they cannot take goes on to the next agent when they try, without
+    waiting for the accept timeout."""
+    await desk.available(ISAIAH, LEE)
+    isaiah, lee = desk.agent(ISAIAH), desk.agent(LEE)
+    megan, john, lee_ann = desk.guest(), desk.guest("John Doe"), desk.guest("Lee Ann")
+    await desk.to(megan, "IT Support")  # Isaiah
+    await desk.to(john, "IT Support")  # Lee
+    await desk.to(lee_ann, "IT Support")  # Isaiah again: offered longest ago
+    megans, lee_anns = isaiah.offers()
+    assert len(lee.offers()) == 1
+    await isaiah.click(megans, "Accept")
+
+    told = await isaiah.click(lee_anns, "Accept")
+
+    assert told.texts() == [
+        "You already hold 1 chat, as many as you take at once: end one, then accept."
+    ]
+    assert isaiah.current(lee_anns, desk.connector).shows("Offered to someone else: you were full.")
+    assert len(lee.offers()) == 2
+    await lee.click(lee.offers()[-1], "Accept")
+    assert lee_ann.received().card_titled("Lee Gu from IT Support has joined")
 
 
 async def test_an_agent_never_holds_more_chats_than_their_maximum(desk: Desk) -> None:
@@ -340,6 +391,8 @@ async def test_an_agent_transfers_the_chat_to_another_tenant(desk: Desk) -> None
     alex, isaiah, megan = desk.agent(ALEX), desk.agent(ISAIAH), desk.guest()
     await desk.to(megan, "HR")
     await alex.accept()
+    await megan.say("My *laptop* is HR's?")
+    await alex.say("No, it's IT's: I'll pass you to_them")
 
     told = await alex.say("transfer IT Support")
 
@@ -348,6 +401,12 @@ async def test_an_agent_transfers_the_chat_to_another_tenant(desk: Desk) -> None
     assert transfer.fact("From") == "Human Resources"
     assert len(isaiah.offers()) == 1  # IT hunts its agents
     await isaiah.accept()
+    # Isaiah sees what was said in HR, each line once with its author, as it was typed.
+    joined = isaiah.received.card_titled("You're chatting with Megan Bowen (chat 1)")
+    assert [t for t in joined.texts if " · " in t][-2:] == [
+        r"Human Resources · Megan Bowen: My \*laptop\* is HR's?",
+        r"Human Resources · Alex Wilber: No, it's IT's: I'll pass you to\_them",
+    ]
     history = await desk.runtime.store.history(megan.conversation_id)
     hr, it = history.sessions[-2], history.sessions[-1]
     assert hr.metadata["Session.TransferredTo.TenantId"] == "it"

@@ -62,8 +62,8 @@ def test_unknown_stage_type(tmp_path: Path) -> None:
     assert problems_of(tmp_path, change) == [
         "FILE:LINE, tenant 'hr', stage 'detail', field 'type': unknown stage type"
         " 'questionnaire'; expected one of business_hours, condition, connect_agent, end,"
-        " message, options, question, rating, set_metadata, tenant_transfer; did you mean"
-        " 'question'?"
+        " http_request, message, options, question, rating, set_metadata, tenant_transfer; did"
+        " you mean 'question'?"
     ]
 
 
@@ -185,8 +185,8 @@ def test_tenant_and_top_level_fields_are_named(tmp_path: Path) -> None:
         "FILE:LINE, field 'max_transfers_per_chat': must be at least 1, not 0",
         "FILE:LINE, tenant 'it', field 'name': required, but missing",
         "FILE:LINE, tenant 'hr', stage 'bye', field 'type': missing stage type; add `type:` with"
-        " one of business_hours, condition, connect_agent, end, message, options, question,"
-        " rating, set_metadata, tenant_transfer",
+        " one of business_hours, condition, connect_agent, end, http_request, message, options,"
+        " question, rating, set_metadata, tenant_transfer",
     ]
 
 

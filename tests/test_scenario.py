@@ -158,3 +158,68 @@ async def test_the_example_configuration_reaches_an_agent(start_bot: StartBot) -
     assert chat.received().texts()[-1] == f"{first['name']}: Yes, looking at your request now"
     export = await chat_export(bot, chat.conversation_id)
     assert export["sessions"][-1]["metadata"]["Session.Agent.Id"] == first["id"]
+
+
+async def test_an_agent_of_the_examples_help_desk_hands_the_chat_to_hr(start_bot: StartBot) -> None:
+    """The example's other agent path: the guest asks the Help Desk for a person in their own
+    words, an agent takes the chat and transfers it to HR, whose pipeline goes on; there the
+    guest types the choice that asks for a person, and the agents are offered the chat again."""
+    example: dict[str, Any] = yaml.safe_load(Settings.from_env({}).config_path.read_text())
+    help_desk_agents = tenant(example, "helpdesk")["agents"]
+    first = next(a for a in example["agents"] if a["id"] == help_desk_agents[0])
+    choices = stage(example, "hr", "next_step")["choices"]
+    person_choice = next(c["title"] for c in choices if c["next"] == "agent")
+    bot = await start_bot(config=Settings.from_env({}).config_path, clock=lambda: TUESDAY_MORNING)
+    agent_user = {"id": "29:1agent", "name": first["name"], "aadObjectId": first["aad_object_id"]}
+    agent = bot.chat(who=agent_user, conversation_id="a:1agent-chat")
+    await agent.install()
+    await agent.say("available")
+
+    chat = bot.chat()
+    await chat.install()
+    await chat.say("Can someone check my contract hours?")
+    # Not a choice's title, but the routing card has one way to a person: it is taken.
+    await chat.say("I want to talk to a human please")
+    await agent.submit(agent.received().cards()[-1].button("Accept"))
+    await agent.say("transfer hr")
+
+    export = await chat_export(bot, chat.conversation_id)
+    helpdesk, hr = export["sessions"]
+    assert [(s["tenant"], s["state"]) for s in (helpdesk, hr)] == [
+        ("helpdesk", "transferred"),
+        ("hr", "active"),
+    ]
+    for session in (helpdesk, hr):
+        assert session["metadata"]["Session.TransferredBy.AgentId"] == first["id"]
+    assert hr["metadata"]["Session.TransferredFrom.TenantName"] == "Help Desk"
+
+    await chat.say("Pay: my contract says 32 hours, my payslip 40")
+    offers_before = len(agent.received().cards())
+    await chat.say(person_choice)
+    offer = agent.received().cards()[-1]
+    assert len(agent.received().cards()) == offers_before + 1
+    assert "Accept" in offer.buttons
+    await agent.submit(offer.button("Accept"))
+    await chat.say("Hello again")
+    assert agent.received().texts()[-1] == "Megan Bowen: Hello again"
+
+
+def test_the_playgrounds_agents_are_the_examples() -> None:
+    """scripts/playground.sh starts an Agents Playground per person (scripts/PLAYGROUND.md): each
+    agent's file speaks as an agent of the example (by Entra object id), in a chat of their own,
+    in the guest's tenant with the guest's bot."""
+    root = Settings.from_env({}).config_path.parent.parent
+    example: dict[str, Any] = yaml.safe_load(Settings.from_env({}).config_path.read_text())
+    by_id = {a["aad_object_id"]: a for a in example["agents"]}
+    guest = yaml.safe_load((root / ".m365agentsplayground.yml").read_text())
+    files = {"alex": "playground-agent.yaml", "adele": "playground-agent-adele.yaml"}
+    chats = {guest["personalChat"]["id"]}
+    for agent_id, name in files.items():
+        playground = yaml.safe_load((root / "scripts" / name).read_text())
+        me = playground["currentUser"]
+        assert by_id[me["aadObjectId"]]["id"] == agent_id, name
+        assert me["name"] == by_id[me["aadObjectId"]]["name"], name
+        assert (playground["tenantId"], playground["bot"]) == (guest["tenantId"], guest["bot"])
+        assert len(playground["users"]) == 5, "the Playground wants exactly 5 further users"
+        chats.add(playground["personalChat"]["id"])
+    assert len(chats) == 1 + len(files), "each person has a personal chat of their own"

@@ -23,6 +23,7 @@ from pipeline.stages.business_hours import BusinessHoursStage
 from pipeline.stages.condition import Branch, ConditionStage
 from pipeline.stages.connect_agent import ConnectAgentStage
 from pipeline.stages.end import EndStage
+from pipeline.stages.http_request import HttpRequestStage
 from pipeline.stages.message import MessageStage
 from pipeline.stages.options import Choice, OptionsStage
 from pipeline.stages.question import QuestionStage
@@ -40,6 +41,7 @@ AnyStage = (
     | BusinessHoursStage
     | TenantTransferStage
     | ConnectAgentStage
+    | HttpRequestStage
     | RatingStage
     | EndStage
 )

@@ -25,6 +25,7 @@ from cards.options import SUBMIT_KEY
 from cards.template import split_bindings
 from errors import PipelineError
 from locales import Catalog, catalog, language_of, zone_of
+from pipeline.calls import Call, CallResult
 from pipeline.markdown import escape_markdown
 from pipeline.session import Session
 
@@ -99,6 +100,8 @@ class Reply:
     replaces: str | None = None
     author: str | None = None
     internal: bool = False
+    #: A typing indicator (no text, no card): the guest sees the bot is at work.
+    typing: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +304,10 @@ class CheckContext:
     with_hours: frozenset[str] = frozenset()
     #: This tenant's agent lists by name ("": the tenant's own `agents`).
     agent_lists: Mapping[str, Sequence[str]] = field(default_factory=dict)
+    #: Hosts (`name` or `name:port`) requests and webhooks may reach (`outbound.allowed_hosts`).
+    allowed_hosts: frozenset[str] = frozenset()
+    #: The environment Crossdesk starts with, where `${env:NAME}` secrets must be set.
+    environment: Mapping[str, str] = field(default_factory=dict)
 
     def refusal(self, target: str) -> str | None:
         """Why a transfer from this stage's tenant to `target` (a tenant id) can never be made
@@ -350,6 +357,9 @@ class StageBase(BaseModel):
     #: Whether the stage works with agents: while the chat waits here, turns see the tenant's
     #: agents (`StageContext.roster`) and agents' actions (`on_agent`).
     uses_agents: ClassVar[bool] = False
+    #: Whether the stage waits for a request to another system rather than for the guest (a
+    #: pipeline must not go round through it without waiting for the guest).
+    calls_out: ClassVar[bool] = False
 
     key: Annotated[
         str,
@@ -378,6 +388,15 @@ class StageBase(BaseModel):
         """A timer the stage set (`After`) came due while the chat still waits here."""
         return Outcome([], Wait(context.kept))
 
+    def call(self, context: StageContext, timer: str) -> Call | None:
+        """The request the runtime makes before the stage's timer `timer` fires (None: none);
+        what it came to goes to `on_result` instead of `on_timer`."""
+        return None
+
+    def on_result(self, context: StageContext, result: CallResult) -> Outcome:
+        """What the request of `call` came to, while the chat still waits here."""
+        return Outcome([], Wait(context.kept))
+
     def on_agent(self, context: StageContext, action: AgentInput) -> Outcome:
         """An agent's action on the chat while it waits here (only stages that `uses_agents`
         get one that changes anything)."""
@@ -389,6 +408,15 @@ class StageBase(BaseModel):
     def agents_needed(self, kept: Mapping[str, Any]) -> Collection[str] | None:
         """Which of the tenant's agents a turn at this stage reads (with what the stage kept
         while waiting); None: all of them. Only stages that `uses_agents` are asked."""
+        return None
+
+    def on_person_asked(
+        self, context: StageContext, guest: GuestInput, agent_stages: frozenset[str]
+    ) -> Outcome | None:
+        """The guest asked for a person ("talk to someone") while the chat waits here. A stage
+        that offers a way to one (`agent_stages`: the keys of this pipeline's stages that work
+        with agents) takes it; `None`: the runtime says this chat has no one to put them
+        through to."""
         return None
 
     def on_guest_leaving(self, context: StageContext) -> Outcome:

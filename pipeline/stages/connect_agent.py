@@ -404,7 +404,10 @@ class ConnectAgentStage(StageBase):
     def _decline(
         self, context: StageContext, kept: dict[str, Any], me: AgentState, action: AgentInput
     ) -> Outcome:
-        if kept.get("state") != SEARCHING or action.request != kept.get("request"):
+        open_offer = kept.get("state") == SEARCHING and action.request == kept.get("request")
+        if action.value.get("full"):
+            return self._passed_on(context, kept, me) if open_offer else Outcome([], Wait(kept))
+        if not open_offer:
             return _tell(me.id, kept, "That offer is no longer open.", release=True)
         kept["declined"] = sorted({*kept.get("declined", ()), me.id})
         replies = [
@@ -419,6 +422,18 @@ class ConnectAgentStage(StageBase):
                 agents=[AgentChange(me.id, Change.RELEASE), *outcome.agents],
             )
         return Outcome(replies, Wait(kept), agents=[AgentChange(me.id, Change.RELEASE)])
+
+    def _passed_on(self, context: StageContext, kept: dict[str, Any], me: AgentState) -> Outcome:
+        """An agent who holds as many chats as they take accepted this one: a hunt waiting on
+        them offers it to the next agent at once (they stay in its cycle); a broadcast keeps
+        offering it to them, for when they are free again."""
+        if self.routing != "round_robin_hunt" or kept.get("hunt") != me.id:
+            return Outcome([], Wait(kept))
+        passed = self._offer_update(context, kept, me.id, "Offered to someone else: you were full.")
+        outcome = self._offer(context, kept)
+        return Outcome(
+            [passed, *outcome.replies], outcome.next, outcome.timers, agents=outcome.agents
+        )
 
     def _end(self, context: StageContext, me: AgentState, action: AgentInput) -> Outcome:
         metadata = context.session.metadata

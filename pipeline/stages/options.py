@@ -118,9 +118,22 @@ class OptionsStage(StageBase):
             titles = [escape_markdown(self._title(context, c)) for c in self.choices]
             unclear = context.texts.text("options.unclear", numbered=numbered(titles))
             return Outcome([Reply(text=unclear), *self.prompt(context)], Wait())
+        return self._chosen(context, choice)
+
+    def on_person_asked(
+        self, context: StageContext, guest: GuestInput, agent_stages: frozenset[str]
+    ) -> Outcome | None:
+        # "I'd like to talk to someone" is the title of a choice, or one choice leads to agents.
+        choice = self._pick(context, guest)
+        if choice is None:
+            ways = [c for c in self.choices if c.next in agent_stages]
+            choice = ways[0] if len(ways) == 1 else None
+        return None if choice is None else self._chosen(context, choice)
+
+    def _chosen(self, context: StageContext, choice: Choice) -> Outcome:
         if self.store_as:
-            session.metadata[self.store_as] = choice.stored_value
-            session.metadata[self.store_as + TITLE_SUFFIX] = self._title(context, choice)
+            context.session.metadata[self.store_as] = choice.stored_value
+            context.session.metadata[self.store_as + TITLE_SUFFIX] = self._title(context, choice)
         return Outcome([], Goto(choice.next))
 
     def prompt(self, context: StageContext) -> list[Reply]:

@@ -7,10 +7,12 @@ and commits atomically with the claim of the event that started it.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from datetime import timedelta
 
 import pytest
 
+from dialogs.delivery import Delivery, RetryLater, SendResult, Sent, requeue
 from errors import ConflictError
 from pipeline.session import (
     Direction,
@@ -19,7 +21,15 @@ from pipeline.session import (
     SessionState,
 )
 from pipeline.transfer import TransferRecord
-from storage.base import Outgoing, SessionSearch, Store, Timer, TurnWrites
+from storage.base import (
+    AuditEntry,
+    DeadLetter,
+    Outgoing,
+    SessionSearch,
+    Store,
+    Timer,
+    TurnWrites,
+)
 from tests.storage.chats import CHAT, NOW, REFERENCE, answer, new_session, open_chat, said
 from tests.storage.conftest import Clock, OpenStore
 from tests.storage.visits import visit
@@ -414,3 +424,117 @@ async def test_an_agents_record_is_version_guarded_across_instances(open_store: 
     await one.save_agent(first)
     with pytest.raises(ConflictError):
         await other.save_agent(second)
+
+
+def _webhook_entry(event_id: str) -> Outgoing:
+    return Outgoing(
+        {
+            "type": "crossdesk/webhook",
+            "url": "https://hooks.example/crossdesk",
+            "secret": "HOOK_SECRET",
+            "conversation": {"id": CHAT},
+            "event": {"id": event_id, "type": "session.started"},
+        }
+    )
+
+
+async def test_dead_letters_are_kept_once_listed_oldest_first_and_requeued(
+    open_store: OpenStore,
+) -> None:
+    one, other = await open_store(), await open_store()
+    await open_chat(one)
+    await open_chat(one, "1:install-b", chat="a:1chat-b")
+    later = DeadLetter("evt_b.1", "a:1chat-b", _webhook_entry("evt_b"), "HTTP 400", 200.0)
+    first = DeadLetter(
+        "evt_a.1", CHAT, replace(_webhook_entry("evt_a"), attempts=10), "HTTP 503", 100.0
+    )
+    await one.keep_dead_letter(later)
+    await one.keep_dead_letter(first)
+    await other.keep_dead_letter(first)  # kept again (a retried give-up): still once
+
+    letters = await other.dead_letters()
+
+    assert [(d.id, d.conversation_id, d.reason, d.at) for d in letters] == [
+        ("evt_a.1", CHAT, "HTTP 503", 100.0),
+        ("evt_b.1", "a:1chat-b", "HTTP 400", 200.0),
+    ]
+    assert letters[0].entry.activity == first.entry.activity
+    assert letters[0].entry.attempts == 10
+
+    await requeue(other, letters[0])
+
+    assert [d.id for d in await one.dead_letters()] == ["evt_b.1"]
+    async with one.chat_turn(CHAT, None) as turn:
+        assert turn is not None
+        [entry] = turn.outbox
+        assert entry.activity == first.entry.activity
+        assert entry.attempts == 0
+    await one.drop_dead_letter(letters[0])  # dropping one that is gone changes nothing
+    assert [d.id for d in await other.dead_letters()] == ["evt_b.1"]
+
+
+class _Recorder:
+    """A sender that records what it is given and answers as told."""
+
+    def __init__(self, answer: SendResult) -> None:
+        self.answer = answer
+        self.sent: list[Outgoing] = []
+
+    async def send(self, entry: Outgoing, replacing: str | None = None) -> SendResult:
+        self.sent.append(entry)
+        return self.answer
+
+
+async def test_a_failing_webhook_never_holds_up_the_guests_messages(
+    open_store: OpenStore, clock: Clock
+) -> None:
+    store = await open_store()
+    await open_chat(store)
+    chat_sender, hooks = _Recorder(Sent("id-1")), _Recorder(RetryLater("HTTP 503"))
+    delivery = Delivery(chat_sender, clock=clock, webhooks=hooks)
+    reply = {"type": "message", "text": "hi", "conversation": {"id": CHAT}}
+    async with store.chat_turn(CHAT, "1:hook") as turn:
+        assert turn is not None and turn.session is not None
+        entries = [_webhook_entry("evt_1"), Outgoing(reply), _webhook_entry("evt_2")]
+        await turn.commit(TurnWrites([turn.session], outbox=entries))
+        await delivery.deliver(turn)
+
+    assert [e.activity.get("text") for e in chat_sender.sent] == ["hi"]
+    assert [e.activity["event"]["id"] for e in hooks.sent] == ["evt_1"]
+    assert await store.due_chats(clock(), 10) == []
+    clock.advance(3600)
+    assert await store.due_chats(clock(), 10) == [CHAT]
+    hooks.answer = Sent()
+    async with store.chat_turn(CHAT, None) as turn:
+        assert turn is not None
+        assert [e.activity["event"]["id"] for e in turn.outbox] == ["evt_1", "evt_2"]
+        await delivery.deliver(turn)
+    assert [e.activity["event"]["id"] for e in hooks.sent] == ["evt_1", "evt_1", "evt_2"]
+    assert await store.due_chats(clock() + 10**6, 10) == []
+
+
+async def test_the_audit_log_keeps_every_entry_newest_first_across_instances(
+    open_store: OpenStore,
+) -> None:
+    first, second = await open_store(), await open_store()
+    entries = [
+        AuditEntry(
+            id=f"audit-{n}",
+            at=NOW + timedelta(days=n // 2, minutes=n),
+            who=f"reader{n}@contoso.example",
+            who_id=f"oid-{n}",
+            action="view" if n % 2 else "export",
+            conversation_id=f"a:1chat-{n}",
+            tenants=("hr", "legal") if n == 0 else ("hr",),
+        )
+        for n in range(5)
+    ]
+    for n, entry in enumerate(entries):
+        await (first if n % 2 else second).record_audit(entry)
+    newest = await second.audit_log(limit=3)
+    assert [e.id for e in newest] == ["audit-4", "audit-3", "audit-2"]
+    everything = await first.audit_log(limit=10)
+    assert everything == list(reversed(entries))
+    assert everything[-1].tenants == ("hr", "legal")
+    # The audit log is no chat: the chat an entry names has no history from it.
+    assert (await first.history("a:1chat-0")).sessions == []

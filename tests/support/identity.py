@@ -1,4 +1,5 @@
-"""A local stand-in for Bot Framework's identity services, for real JWT validation offline.
+"""A local stand-in for Bot Framework's identity services, for real JWT validation offline
+(the certificate and key shapes are the operations view's local provider's, ops/devidp.py).
 
 It serves, over HTTPS on 127.0.0.1 in its own thread (the SDK fetches OpenID metadata with
 blocking `requests`, so a server on the bot's event loop would deadlock): the channel's OpenID
@@ -8,7 +9,6 @@ endpoint for the bot's outbound tokens. `mint()` signs channel tokens with its R
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import itertools
 import json
@@ -20,52 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import jwt
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
+
+from ops.devidp import public_jwk, self_signed_certificate
 
 CHANNEL_ISSUER = "https://api.botframework.com"
 #: The bot's app id in tests that run with authentication on.
 APP_ID = "00000000-0000-0000-0000-00000000c0de"
-
-
-def _b64(number: int) -> str:
-    raw = number.to_bytes((number.bit_length() + 7) // 8, "big")
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _self_signed(directory: Path) -> tuple[Path, Path]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.IPAddress(__import__("ipaddress").ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_file, key_file = directory / "identity-cert.pem", directory / "identity-key.pem"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert_file, key_file
 
 
 class FakeIdentity:
@@ -77,7 +38,7 @@ class FakeIdentity:
         self.channel_id = channel_id
         self.token_requests = 0
         self._tokens = itertools.count(1)
-        self.cert_file, key_file = _self_signed(directory)
+        self.cert_file, key_file = self_signed_certificate(directory)
         identity = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -95,21 +56,10 @@ class FakeIdentity:
             def do_GET(self) -> None:
                 base = identity.url
                 if self.path.endswith("/keys"):
-                    numbers = identity.signing_key.public_key().public_numbers()
-                    self._json(
-                        {
-                            "keys": [
-                                {
-                                    "kty": "RSA",
-                                    "use": "sig",
-                                    "kid": identity.kid,
-                                    "n": _b64(numbers.n),
-                                    "e": _b64(numbers.e),
-                                    "endorsements": [identity.channel_id],
-                                }
-                            ]
-                        }
+                    key = public_jwk(
+                        identity.signing_key, identity.kid, endorsements=[identity.channel_id]
                     )
+                    self._json({"keys": [key]})
                 elif "openid" in self.path and self.path.startswith("/channel/"):
                     self._json({"issuer": CHANNEL_ISSUER, "jwks_uri": f"{base}/channel/keys"})
                 elif "openid-configuration" in self.path:
