@@ -52,7 +52,7 @@ PERIODS = {"hour": timedelta(hours=1), "day": timedelta(days=1), "week": timedel
 
 def reports_of(store: Store) -> ReportStore:
     """The store's report queries (each backend opens its own: storage/*_reports.py)."""
-    return cast(ReportStore, store.reports)  # type: ignore[attr-defined]
+    return store.reports
 
 
 class BadRequest(ValueError):
@@ -187,7 +187,7 @@ def _live_json(snapshot: LiveSnapshot, names: Mapping[str, str]) -> dict[str, An
 
 def _live_tiles(view: OpsView, snapshot: LiveSnapshot, scope: Scope) -> list[DepartmentLive]:
     """A tile for every department the scope counts (quiet ones too, at zero)."""
-    tenants = scope.counted(view.config.tenant_names)
+    tenants = [t for t in view.config.tenant_names if scope.reports_on(t)]
     return [snapshot.department(tenant) for tenant in tenants]
 
 
@@ -449,7 +449,9 @@ async def journey_page(request: web.Request) -> web.StreamResponse:
         return _render(request, "not_found.html", "/ops/chats", status=404)
     transcripts: dict[int, list[dict[str, Any]]] = {}
     readable = [
-        s.tenant_id for s in journey.sessions if s.visible and viewer.scope.reads_shown(s.tenant_id)
+        s.tenant_id
+        for s in journey.sessions
+        if s.visible and viewer.scope.reads_transcripts(s.tenant_id)
     ]
     if readable:
         shown = scoped_export(
@@ -478,7 +480,7 @@ def _report_range(request: web.Request) -> tuple[date, date, str | None]:
     span = _range(request.query, 7, _view(request).clock().astimezone(UTC).date())
     assert span is not None
     tenant = request.query.get("tenant", "").strip() or None
-    if tenant is not None and not scope.counts(tenant):
+    if tenant is not None and not scope.reports_on(tenant):
         raise PermissionError(tenant)
     return span[0], span[1], tenant
 
@@ -668,7 +670,7 @@ def _tables_csv(tables: list[dict[str, Any]]) -> web.Response:
 
 async def reports_page(request: web.Request) -> web.StreamResponse:
     view, scope = _view(request), _viewer(request).scope
-    departments = scope.counted(view.config.tenant_names)
+    departments = [t for t in view.config.tenant_names if scope.reports_on(t)]
     found = await _summary(request)
     if isinstance(found, web.Response):
         message = json.loads(cast(bytes, found.body))["error"]

@@ -263,8 +263,8 @@ async def landing(request: web.Request) -> web.StreamResponse:
         identity=viewer.identity,
         scope=scope,
         departments=[names[t] for t in scope.visible(names)],
-        transcripts=[names[t] for t in names if scope.reads_shown(t)],
-        reports=[names[t] for t in names if scope.counts(t)],
+        transcripts=[names[t] for t in names if scope.reads_transcripts(t)],
+        reports=[names[t] for t in names if scope.reports_on(t)],
     )
 
 
@@ -392,7 +392,7 @@ def create_ops_app(
 
     async def live() -> LiveSnapshot:
         # One snapshot of every department; each stream shows it as its viewer's scope allows.
-        return await reports_of(store()).live(Scope.everything(), clock())
+        return await reports_of(store()).live(Scope.of(admin=True), clock())
 
     hub = app[LIVE] = LiveHub(live, clock, live_interval)
 

@@ -17,10 +17,13 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pipeline.session import FlowStep, Session, SessionState, TranscriptEntry
 from pipeline.transfer import RefusedTransfer, TransferRecord
+
+if TYPE_CHECKING:
+    from storage.reports import ReportStore
 
 #: How long a chat's lease lasts without renewal. A live turn renews it while it runs (every
 #: third of this), so only a dead process's lease expires, and a waiting turn takes it over
@@ -325,6 +328,11 @@ class Store(Protocol):
     async def search_sessions(self, search: SessionSearch) -> list[Session]:
         """Sessions of every chat that match `search`, newest start first, at most
         `search.limit` of them (an admin's look across chats, never a turn's)."""
+        ...
+
+    @property
+    def reports(self) -> ReportStore:
+        """The operations view's questions (live, history, reports), within a `Scope`."""
         ...
 
     async def record_audit(self, entry: AuditEntry) -> None:

@@ -55,8 +55,7 @@ MOVED_QUERY = (
 
 
 class CosmosReports:
-    """`ReportStore` on the `chats` container; `history` reads one chat (the store's);
-    `errors` wraps each query so a failure names what was asked (the store's)."""
+    """`ReportStore` on the `chats` container; `history` reads one chat (the store's)."""
 
     def __init__(
         self,

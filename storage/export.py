@@ -127,7 +127,7 @@ def scoped_export(
             continue
         visible_ids.add(session.id)
         item["tenantName"] = name
-        if scope.reads_shown(tenant):
+        if scope.reads_transcripts(tenant):
             if tenant not in shown:
                 shown.append(tenant)
         else:

@@ -192,7 +192,7 @@ class LiveSnapshot:
         sees (one snapshot serves every viewer of an instance)."""
         return replace(
             self,
-            departments=tuple(d for d in self.departments if scope.counts(d.tenant_id)),
+            departments=tuple(d for d in self.departments if scope.reports_on(d.tenant_id)),
             chats=tuple(c for c in self.chats if scope.sees(c.tenant_id)),
         )
 
@@ -518,7 +518,7 @@ def transfer_map(
 
 
 def _named(scope: Scope, tenant_id: str) -> str:
-    return tenant_id if scope.counts(tenant_id) else OTHER
+    return tenant_id if scope.reports_on(tenant_id) else OTHER
 
 
 # one chat's journey
@@ -635,8 +635,8 @@ class ReportStore(Protocol):
 def counted_tenants(scope: Scope, tenant: str | None) -> frozenset[str] | None:
     """The tenants a report covers (None: every tenant)."""
     if tenant is not None:
-        return frozenset({tenant}) if scope.counts(tenant) else frozenset()
-    if scope.counts_all:
+        return frozenset({tenant}) if scope.reports_on(tenant) else frozenset()
+    if scope.reports_on_all:
         return None
     named = (scope.departments | scope.reports) - {"*"}
     return frozenset(named)

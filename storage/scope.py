@@ -1,63 +1,89 @@
-"""What one person may see in the operations view: the departments (tenants) whose chats they
-list, the departments whose message text they read, and the departments they see only as
-aggregates. Every report and list query of the stores takes a `Scope`, so filtering happens in
-the store layer and never in a page template."""
+"""What one person of the operations view may see: the filter every read for it takes.
+
+A `Scope` is plain data (no web code, no SDK), so the store and its report queries take it
+without importing the operations view; `ops/` builds one from the roles in a person's sign-in
+token and the configuration's `ops.roles`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-#: In a set of departments: every department.
+#: In a role's `departments`, `transcripts` or `reports`: every tenant.
 EVERY = "*"
+
+
+def _named(tenants: Iterable[str]) -> frozenset[str]:
+    return frozenset(tenants)
 
 
 @dataclass(frozen=True, slots=True)
 class Scope:
-    """A person's view of the desk.
+    """Which tenants' chats a person sees, whose message text they may read, and which tenants'
+    aggregate reports they may open. `admin` sees every tenant and the audit log, but no
+    message text unless `transcripts` grants it too.
 
-    `admin` sees every department's chats (never message text, unless `transcripts` names the
-    department); `departments` are the tenants whose chats (sessions, guests, journeys) are
-    listed; `transcripts` the tenants whose message text may be read; `reports` the tenants seen
-    only as counts. `"*"` in a set stands for every department.
-    """
+    Sets hold tenant ids or `EVERY`; an empty scope sees nothing."""
 
+    departments: frozenset[str] = field(default_factory=frozenset)
+    transcripts: frozenset[str] = field(default_factory=frozenset)
+    reports: frozenset[str] = field(default_factory=frozenset)
     admin: bool = False
-    departments: frozenset[str] = frozenset()
-    transcripts: frozenset[str] = frozenset()
-    reports: frozenset[str] = frozenset()
 
     @classmethod
     def of(
         cls,
         *,
-        admin: bool = False,
         departments: Iterable[str] = (),
         transcripts: Iterable[str] = (),
         reports: Iterable[str] = (),
+        admin: bool = False,
     ) -> Scope:
-        """A scope from any iterables of tenant ids."""
-        return cls(admin, frozenset(departments), frozenset(transcripts), frozenset(reports))
-
-    @classmethod
-    def everything(cls) -> Scope:
-        """An administrator who also reads transcripts (the command line's view)."""
-        return cls(True, frozenset({EVERY}), frozenset({EVERY}), frozenset({EVERY}))
+        return cls(_named(departments), _named(transcripts), _named(reports), admin)
 
     def union(self, other: Scope) -> Scope:
         """What someone holding both roles sees."""
         return Scope(
-            self.admin or other.admin,
             self.departments | other.departments,
             self.transcripts | other.transcripts,
             self.reports | other.reports,
+            self.admin or other.admin,
         )
+
+    def sees(self, tenant_id: str) -> bool:
+        """Whether the chats (sessions, metadata, flow) of `tenant_id` are visible."""
+        return self.admin or EVERY in self.departments or tenant_id in self.departments
+
+    def reads_transcripts(self, tenant_id: str) -> bool:
+        """Whether the message text of `tenant_id`'s sessions is visible (never without seeing
+        the tenant's chats)."""
+        granted = EVERY in self.transcripts or tenant_id in self.transcripts
+        return granted and self.sees(tenant_id)
+
+    def reports_on(self, tenant_id: str) -> bool:
+        """Whether aggregate reports (counts, never people) of `tenant_id` are visible: to
+        those who see its chats, and to those granted its reports."""
+        return self.sees(tenant_id) or EVERY in self.reports or tenant_id in self.reports
+
+    @property
+    def sees_all(self) -> bool:
+        """Whether every tenant's chats are visible (a store needs no tenant filter)."""
+        return self.admin or EVERY in self.departments
+
+    @property
+    def reports_on_all(self) -> bool:
+        """Whether every tenant's aggregate reports are visible."""
+        return self.sees_all or EVERY in self.reports
 
     @property
     def empty(self) -> bool:
-        """Whether the scope grants nothing at all."""
         return not (self.admin or self.departments or self.transcripts or self.reports)
+
+    def visible(self, tenant_ids: Iterable[str]) -> list[str]:
+        """Those of `tenant_ids` whose chats are visible, in order."""
+        return [tenant_id for tenant_id in tenant_ids if self.sees(tenant_id)]
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -66,41 +92,3 @@ class Scope:
             "transcripts": sorted(self.transcripts),
             "reports": sorted(self.reports),
         }
-
-    def sees(self, tenant_id: str) -> bool:
-        """Whether the department's chats (rows, guests, journeys) are visible."""
-        return self.admin or _names(self.departments, tenant_id)
-
-    def reads(self, tenant_id: str) -> bool:
-        """Whether the department's message text (transcripts, `Guest.Question`) is visible."""
-        return _names(self.transcripts, tenant_id)
-
-    def reads_shown(self, tenant_id: str) -> bool:
-        """Whether the department's message text is shown: read, and its chats seen."""
-        return self.reads(tenant_id) and self.sees(tenant_id)
-
-    def counts(self, tenant_id: str) -> bool:
-        """Whether the department appears in reports (aggregates, never people)."""
-        return self.sees(tenant_id) or _names(self.reports, tenant_id)
-
-    @property
-    def sees_all(self) -> bool:
-        """Whether every department's chats are visible (no tenant filter needed)."""
-        return self.admin or EVERY in self.departments
-
-    @property
-    def counts_all(self) -> bool:
-        """Whether every department appears in reports."""
-        return self.sees_all or EVERY in self.reports
-
-    def visible(self, tenant_ids: Iterable[str]) -> list[str]:
-        """Those of `tenant_ids` whose chats are visible, in order."""
-        return [t for t in tenant_ids if self.sees(t)]
-
-    def counted(self, tenant_ids: Iterable[str]) -> list[str]:
-        """Those of `tenant_ids` that appear in reports, in order."""
-        return [t for t in tenant_ids if self.counts(t)]
-
-
-def _names(tenants: frozenset[str], tenant_id: str) -> bool:
-    return EVERY in tenants or tenant_id in tenants

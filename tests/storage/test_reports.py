@@ -48,8 +48,7 @@ class MovingClock:
 
 
 def reports(store: Store) -> ReportStore:
-    found: ReportStore = store.reports  # type: ignore[attr-defined]
-    return found
+    return store.reports
 
 
 class Morning:

@@ -1,28 +1,20 @@
-"""What a person's scope lets them see in the operations view."""
+"""What a person's scope lets the operations view's stores answer (beyond ops/'s own tests)."""
 
 from storage.scope import Scope
 
 
-def test_a_department_manager_sees_only_their_department() -> None:
+def test_a_department_manager_needs_a_tenant_filter() -> None:
     hr = Scope.of(departments=["hr"])
-    assert hr.sees("hr") and not hr.sees("legal")
-    assert not hr.reads("hr"), "managing a department does not open its message text"
-    assert hr.counts("hr") and not hr.counts("legal")
-    assert hr.visible(["legal", "hr", "it"]) == ["hr"]
+    assert not hr.sees_all and not hr.reports_on_all
+    assert hr.reports_on("hr") and not hr.reports_on("legal")
 
 
-def test_an_admin_sees_every_department_but_reads_no_text() -> None:
+def test_an_admin_needs_none() -> None:
     admin = Scope.of(admin=True)
-    assert admin.sees("legal") and admin.sees_all and admin.counts_all
-    assert not admin.reads("legal")
+    assert admin.sees_all and admin.reports_on_all
 
 
 def test_an_analyst_counts_every_department_and_lists_none() -> None:
     analyst = Scope.of(reports=["*"])
-    assert analyst.counts("legal") and analyst.counts_all
-    assert not analyst.sees("legal") and not analyst.sees_all
-
-
-def test_a_reader_reads_their_department_only() -> None:
-    reader = Scope.of(departments=["hr"], transcripts=["hr"])
-    assert reader.reads("hr") and not reader.reads("legal")
+    assert analyst.reports_on_all and analyst.reports_on("legal")
+    assert not analyst.sees_all and not analyst.sees("legal")

@@ -149,3 +149,57 @@ async def test_a_schema_4_store_keeps_its_logs_and_undelivered_messages(tmp_path
 
 def _j(value: object) -> str:
     return json.dumps(value, separators=(",", ":"))
+
+
+async def test_a_schema_5_store_answers_the_operations_view(tmp_path: Path) -> None:
+    """Schema 5 had no report columns and its records no end reason: the upgrade fills them
+    in from what it kept, so yesterday's chats show in reports with how they ended."""
+    from datetime import UTC, datetime
+
+    from pipeline.session import EndReason
+    from storage.reports import SessionFilter
+    from storage.scope import Scope
+    from tests.support.desk import open_desk
+
+    chat = open_desk(tmp_path / "desk")
+    await chat.open()
+    await chat.say("My payslip is wrong")
+    await chat.click("HR")
+    await chat.say("Pay")
+    await chat.click("That's all")
+    await chat.store.close()
+    path = tmp_path / "desk" / "desk.sqlite3"
+    # The same file as schema 5 kept it.
+    db = sqlite3.connect(path, isolation_level=None)
+    for index in ("sessions_by_tenant_start", "sessions_by_start", "sessions_by_end"):
+        db.execute(f"DROP INDEX {index}")
+    db.execute("DROP INDEX sessions_active")
+    db.execute("DROP INDEX transfers_by_at")
+    db.execute("DROP TABLE refusals")
+    db.execute("ALTER TABLE sessions DROP COLUMN ended_at")
+    db.execute("ALTER TABLE sessions DROP COLUMN end_reason")
+    db.execute("ALTER TABLE transfers DROP COLUMN at")
+    for session_id, record in db.execute("SELECT id, record FROM sessions").fetchall():
+        kept = {k: v for k, v in json.loads(record).items() if k != "endReason"}
+        db.execute("UPDATE sessions SET record = ? WHERE id = ?", (_j(kept), session_id))
+    db.execute("PRAGMA user_version = 5")
+    db.close()
+
+    store = SqliteStore(path)
+    admin = Scope.of(admin=True)
+    try:
+        page = await store.reports.sessions(admin, SessionFilter())
+        ended = sorted((r.tenant_id, r.end_reason) for r in page.rows)
+        assert ended == [("helpdesk", EndReason.TRANSFERRED), ("hr", EndReason.RESOLVED)]
+        resolved = await store.reports.sessions(admin, SessionFilter(end_reason=EndReason.RESOLVED))
+        assert [r.tenant_id for r in resolved.rows] == ["hr"]
+        day = (datetime(2026, 12, 3, tzinfo=UTC), datetime(2026, 12, 4, tzinfo=UTC))
+        flows = await store.reports.transfers(admin, *day)
+        assert [(link.source, link.target, link.count) for link in flows.links] == [
+            ("helpdesk", "hr", 1)
+        ]
+    finally:
+        await store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (6,)
+    db.close()
