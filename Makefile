@@ -25,7 +25,14 @@ lint: $(BIN)/.dev
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
-test: lint
+# The operations view's browser tests drive Debian's Chromium: installed from apt when missing.
+CHROMIUM := /usr/bin/chromium
+$(CHROMIUM):
+	@echo "installing Debian's chromium for the browser tests (apt-get, as root)"
+	@{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } \
+	  || { echo "could not install chromium: run 'apt-get install chromium' as root, then make test again" >&2; exit 1; }
+
+test: lint $(CHROMIUM)
 	$(BIN)/pytest
 
 # The operations view's vendored scripts, from node_modules (after a change to package.json).
