@@ -230,12 +230,17 @@ def outbound_policy(config: Config) -> OutboundPolicy:
 
 
 def create_app(
-    settings: Settings, config: Config | None = None, *, clock: Callable[[], datetime] = utc_now
+    settings: Settings,
+    config: Config | None = None,
+    *,
+    clock: Callable[[], datetime] = utc_now,
+    live_interval: float | None = None,
 ) -> web.Application:
     """The aiohttp application; the configuration is validated here, before serving.
 
     `clock` is what turns take as the time (tests move it to see chats go idle or tenants
-    close)."""
+    close). `live_interval` is how often the operations view's live streams ask the store
+    (default: by the store, ops/live.py; the benchmark shortens it)."""
     config = config or load_config(settings.config_path)
     # Bodies are read as sent: Teams never compresses one, and the endpoint refuses any that is
     # (aiohttp would otherwise decode it first and fail on a body that lies about it).
@@ -292,7 +297,8 @@ def create_app(
             config,
             lambda: app[STORE],
             clock=clock,
-            live_interval=COSMOS_INTERVAL if settings.storage == "cosmos" else SQLITE_INTERVAL,
+            live_interval=live_interval
+            or (COSMOS_INTERVAL if settings.storage == "cosmos" else SQLITE_INTERVAL),
         )
         app.add_subapp(PREFIX, ops_app)
         hub = ops_app[LIVE]
