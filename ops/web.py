@@ -341,6 +341,7 @@ def create_ops_app(
     `LiveHub` (`ops.pages.LIVE`) asks the store every `live_interval` seconds while anyone
     watches the live view."""
     # Imported here: the pages import this module's keys.
+    from ops.admin import add_admin
     from ops.live import LiveHub
     from ops.pages import LIVE, add_pages, reports_of
 
@@ -402,6 +403,7 @@ def create_ops_app(
     app.on_shutdown.append(closing_streams)
     app.router.add_static("/static/", STATIC, append_version=False)
     add_pages(app)
+    add_admin(app)
     app.router.add_get("/me", landing)
     app.router.add_get("/auth/login", login)
     app.router.add_post("/auth/callback", callback)

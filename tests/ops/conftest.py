@@ -20,7 +20,7 @@ from ops.devidp import DevIdentityProvider
 from ops.settings import OpsSettings, SignInMode
 from ops.web import DEV_PROVIDER, PREFIX
 from tests.conftest import RunningBot, StartBot
-from tests.support.config import desk_config, write_config
+from tests.support.config import desk_config, tenant, write_config
 from tests.support.teams import TeamsChat, choice_value
 
 ROLES: dict[str, Any] = {
@@ -41,6 +41,8 @@ def ops_config(directory: Path) -> Path:
     """The tests' desk (Help Desk → IT, HR, Legal) with the roles and personas above."""
     config = desk_config()
     config["ops"] = {"roles": ROLES, "dev_personas": PERSONAS}
+    # Legal takes chats from the Help Desk and HR only: the Admin page shows the refusals.
+    tenant(config, "legal")["accepts_transfers_from"] = ["helpdesk", "hr"]
     return write_config(directory, config, "ops.yaml")
 
 
