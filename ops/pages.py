@@ -191,21 +191,27 @@ def _live_tiles(view: OpsView, snapshot: LiveSnapshot, scope: Scope) -> list[Dep
     return [snapshot.department(tenant) for tenant in tenants]
 
 
-def _live_fragment(request: web.Request, snapshot: LiveSnapshot) -> str:
+def _live_parts(request: web.Request, snapshot: LiveSnapshot) -> tuple[str, str]:
+    """The Live page's two parts as this viewer sees them: the departments' tiles (in a polite
+    live region: their changes are announced) and the active chats (not announced)."""
     view, viewer = _view(request), _viewer(request)
     _filters(view)
     mine = snapshot.for_scope(viewer.scope)
-    return view.templates.get_template("live_fragment.html").render(
-        snapshot=mine,
-        tiles=_live_tiles(view, mine, viewer.scope),
-        names=_names(view),
-        scope=viewer.scope,
-    )
+    values = {
+        "snapshot": mine,
+        "tiles": _live_tiles(view, mine, viewer.scope),
+        "names": _names(view),
+        "scope": viewer.scope,
+    }
+    tiles = view.templates.get_template("live_tiles.html").render(**values)
+    chats = view.templates.get_template("live_chats.html").render(**values)
+    return tiles, chats
 
 
 async def live_page(request: web.Request) -> web.StreamResponse:
     snapshot = await request.app[LIVE].current()
-    return _render(request, "live.html", "/ops/", fragment=_live_fragment(request, snapshot))
+    tiles, chats = _live_parts(request, snapshot)
+    return _render(request, "live.html", "/ops/", tiles=tiles, chats=chats)
 
 
 async def live_api(request: web.Request) -> web.StreamResponse:
@@ -246,7 +252,19 @@ async def _stream(
 
 
 async def live_stream(request: web.Request) -> web.StreamResponse:
-    return await _stream(request, lambda snapshot: _live_fragment(request, snapshot), None)
+    """The Live page's stream: each event swaps the active chats; the tiles come along, out of
+    band into their live region, only when they changed (so only a change is announced)."""
+    shown_tiles: str | None = None
+
+    def show(snapshot: LiveSnapshot) -> str:
+        nonlocal shown_tiles
+        tiles, chats = _live_parts(request, snapshot)
+        if tiles == shown_tiles:
+            return chats
+        shown_tiles = tiles
+        return f'<div id="live-tiles" hx-swap-oob="innerHTML">{tiles}</div>{chats}'
+
+    return await _stream(request, show, None)
 
 
 async def live_api_stream(request: web.Request) -> web.StreamResponse:

@@ -101,3 +101,26 @@ async def test_fifty_streams_cost_one_store_query_per_interval() -> None:
 
 def test_the_hub_is_the_ops_app_s(ops: RunningOps) -> None:
     assert any(LIVE in getattr(resource, "_app", {}) for resource in ops.bot.app.router.resources())
+
+
+async def test_the_live_page_announces_its_tiles_and_not_its_table(ops: RunningOps) -> None:
+    hana = ops.browser()
+    await hana.sign_in("Hana Hr")
+    _, page = await hana.get("/ops/")
+    region = page.split('<div id="live-tiles" aria-live="polite">', 1)[1].split("</section>", 1)[0]
+    assert '<article class="tile" aria-labelledby="tile-hr">' in region
+    assert "<table" not in region and "Active chats" not in region
+
+    async with hana.http.get(hana.url("/ops/live/stream")) as stream:
+        lines: list[str] = []
+        while True:
+            line = (await stream.content.readline()).decode()
+            if line.startswith("data: "):
+                lines.append(line.removeprefix("data: "))
+            elif line == "\n" and lines:
+                break  # the end of the first event
+        data = "".join(lines)
+    # The first event brings the tiles out of band into the live region, then the chats.
+    assert data.startswith('<div id="live-tiles" hx-swap-oob="innerHTML">')
+    tiles, chats = data.split('<section aria-labelledby="chats-heading">', 1)
+    assert 'aria-labelledby="tile-hr"' in tiles and "No active chats." in chats
