@@ -260,7 +260,11 @@ def create_app(
         delivery.observe = runtime.agent_delivery
         delivery.dead_letter = runtime.keep_dead_letter
         app[SWEEPER] = Sweeper(
-            store, delivery, interval=settings.sweep_seconds, timers=runtime.fire_due_timers
+            store,
+            delivery,
+            interval=settings.sweep_seconds,
+            timers=runtime.fire_due_timers,
+            idle=runtime.close_idle_chats,
         )
         app[BOT] = CrossdeskBot(
             runtime, allowed_directory_tenants=settings.allowed_directory_tenants

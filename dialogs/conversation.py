@@ -5,8 +5,9 @@ chats that went idle, and messages after a chat ended (no SDK).
   in any case, without punctuation and polite filler ("please end the chat"), in the guest's
   language and in English (the Teams app's command menu is English).
 - **Idle**: a chat whose guest has written nothing for its tenant's `idle_timeout` is closed
-  as `abandoned` at the guest's next message (or a turn Crossdesk starts); that message starts
-  a new chat and is used there.
+  as `abandoned` by the sweeper's idle check (`Runtime.close_idle_chats`, once a minute) or at
+  the guest's next message, whichever comes first; that message starts a new chat and is used
+  there.
 - **After an end**: a thanks, an OK or an emoji soon after a chat ended is acknowledged and
   starts nothing; a click on a card of the ended chat is told so; anything else starts a new
   chat and is used there.

@@ -308,18 +308,28 @@ class Sweeper:
         interval: float = 1.0,
         batch: int = 100,
         timers: Callable[[int], Awaitable[int]] | None = None,
+        idle: Callable[[], Awaitable[int]] | None = None,
+        idle_every: float = 60.0,
     ) -> None:
         self.store = store
         self.delivery = delivery
         self.interval = interval
         self.batch = batch
         self.timers = timers
+        #: Closes chats gone idle, every `idle_every` seconds (a look at the active chats).
+        self.idle = idle
+        self.idle_every = idle_every
+        self._next_idle = 0.0
 
     async def sweep(self) -> int:
-        """Fire due timers, then deliver the chats due now that no turn holds; how many chats
-        it delivered."""
+        """Fire due timers, close idle chats (every `idle_every` seconds), then deliver the
+        chats due now that no turn holds; how many chats it delivered."""
         if self.timers is not None:
             await self.timers(self.batch)
+        now = self.delivery.clock()
+        if self.idle is not None and now >= self._next_idle:
+            self._next_idle = now + self.idle_every
+            await self.idle()
         delivered = 0
         for conversation_id in await self.store.due_chats(self.delivery.clock(), self.batch):
             async with self.store.chat_turn(conversation_id, None, wait=False) as chat:

@@ -72,6 +72,7 @@ from pipeline.stages.base import (
 )
 from pipeline.transfer import RefusedTransfer, TransferRecord, TransferRefused, plan_transfer
 from storage.base import ChatHistory, ChatTurn, DeadLetter, Outgoing, Store, Timer, TurnWrites
+from storage.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -105,6 +106,12 @@ class ChatOpened:
 class Wake:
     """A turn Crossdesk starts itself (a timer, an admin): the waiting stage shows its prompt
     again. A chat with no active session is left alone."""
+
+
+@dataclass(frozen=True, slots=True)
+class IdleCheck:
+    """A turn the sweeper starts on a chat that looks idle: closed as abandoned if its guest
+    has been silent past the idle timeout, and nothing said either way."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,7 +150,7 @@ class AgentAction:
     reference: Mapping[str, Any] | None = None
 
 
-Event = GuestMessage | ChatOpened | Wake | TimerFired | AgentAction
+Event = GuestMessage | ChatOpened | Wake | IdleCheck | TimerFired | AgentAction
 
 
 def _timer_event_id(timer: Timer) -> str:
@@ -479,6 +486,25 @@ class Runtime:
             result = await self.caller.call(call)
         return replace(event, result=result)
 
+    async def close_idle_chats(self) -> int:
+        """Close the chats whose guest has been silent past their tenant's idle timeout, each
+        in a turn of its own (exactly once across instances); chats that wait for an agent or
+        have one are left to their stage. How many chats were looked at again."""
+        now = self.clock()
+        snapshot = await self.store.reports.live(Scope(admin=True), now)
+        checked = 0
+        for row in snapshot.chats:
+            if row.waiting or row.with_agent:
+                continue
+            if row.last_activity_at + self.config.idle_timeout(row.tenant_id) > now:
+                continue
+            stamp = int(row.last_activity_at.timestamp())
+            await self.run_unprompted(
+                row.conversation_id, IdleCheck(), event_id=f"idle:{row.session_id}:{stamp}"
+            )
+            checked += 1
+        return checked
+
     async def fire_due_timers(self, limit: int = 100) -> int:
         """Run the turns of the timers due now (each exactly once, however many instances
         fire them); how many were found due."""
@@ -613,6 +639,8 @@ class Runtime:
         ended: Session | None = None
         if turn.session is not None:
             ended = self._close_if_idle(turn, turn.session)
+        if isinstance(event, IdleCheck):
+            return False
         if turn.session is None:
             if isinstance(event, Wake | TimerFired | AgentAction):
                 return False
@@ -782,6 +810,8 @@ class Runtime:
                     turn.say(ref.stage.prompt(context))
             case Wake():
                 turn.say(ref.stage.prompt(context))
+            case IdleCheck():
+                raise AssertionError("an idle check ends in its chat's take-in")
             case TimerFired() | AgentAction():
                 raise AssertionError("timers and agents' actions are routed apart")
             case _:

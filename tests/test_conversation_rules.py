@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dialogs import Sweeper
 from pipeline.hours import BusinessHours, Week, is_open, next_opening
 from tests.support.desk import Desk, desk, open_desk, stages, texts
 
@@ -33,6 +34,38 @@ async def test_a_wake_closes_an_idle_chat_without_a_word(tmp_path: Path) -> None
     sessions = (await chat.export())["sessions"]
     assert [s["state"] for s in sessions] == ["ended", "active"]
     assert sessions[1]["metadata"]["Guest.Question"] == "Payslip"
+
+
+async def test_the_sweeper_closes_idle_chats_without_a_word_and_leaves_the_others(
+    tmp_path: Path,
+) -> None:
+    """An idle chat is closed when it goes idle (the sweeper looks every minute), not only
+    when its guest writes again: the operations view sees it end, its guest is told nothing
+    until they write, and a chat still in use is not touched."""
+    megan = open_desk(tmp_path)
+    john = Desk(megan.config, megan.store, chat="a:1john-chat")
+    await megan.open()
+    john.runtime.clock.now += timedelta(hours=4)  # type: ignore[attr-defined]
+    await john.open()
+    sent = len(megan.sender.sent) + len(john.sender.sent)
+    megan.runtime.clock.now += timedelta(hours=9)  # type: ignore[attr-defined]
+    sweeper = Sweeper(megan.store, megan.delivery, idle=megan.runtime.close_idle_chats)
+
+    await sweeper.sweep()
+
+    [closed] = (await megan.export())["sessions"]
+    assert (closed["state"], closed["metadata"]["Session.Status.Resolution"]) == (
+        "ended",
+        "abandoned",
+    )
+    [still] = (await john.export())["sessions"]
+    assert still["state"] == "active"
+    assert len(megan.sender.sent) + len(john.sender.sent) == sent, "nobody was told anything"
+    assert await megan.runtime.close_idle_chats() == 0, "a closed chat is not looked at again"
+    assert texts(await megan.say("Payslip"))[0] == (
+        "Your earlier chat with Help Desk was closed after 8 hours without a message, so this"
+        " is a new one."
+    )
 
 
 async def test_the_opening_message_stays_in_the_transcript_when_the_chat_waits_at_options(
