@@ -72,7 +72,6 @@ from pipeline.stages.base import (
 )
 from pipeline.transfer import RefusedTransfer, TransferRecord, TransferRefused, plan_transfer
 from storage.base import ChatHistory, ChatTurn, DeadLetter, Outgoing, Store, Timer, TurnWrites
-from storage.scope import Scope
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +105,10 @@ class ChatOpened:
 class Wake:
     """A turn Crossdesk starts itself (a timer, an admin): the waiting stage shows its prompt
     again. A chat with no active session is left alone."""
+
+
+#: Chats one idle check looks at, at most (the next minute's check takes the rest).
+IDLE_CHECKS = 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -491,9 +494,9 @@ class Runtime:
         in a turn of its own (exactly once across instances); chats that wait for an agent or
         have one are left to their stage. How many chats were looked at again."""
         now = self.clock()
-        snapshot = await self.store.reports.live(Scope(admin=True), now)
+        shortest = min(self.config.idle_timeout(t) for t in self.config.tenant_names)
         checked = 0
-        for row in snapshot.chats:
+        for row in await self.store.reports.quiet(now - shortest, IDLE_CHECKS):
             if row.waiting or row.with_agent:
                 continue
             if row.last_activity_at + self.config.idle_timeout(row.tenant_id) > now:

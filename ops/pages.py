@@ -822,28 +822,79 @@ async def flows_api(request: web.Request) -> web.StreamResponse:
     return web.json_response(flows_json(flows, _names(_view(request)), start))
 
 
-async def flows_page(request: web.Request) -> web.StreamResponse:
-    found = await _flows(request)
-    if isinstance(found, web.Response):
-        return found
-    period, start, flows = found
+def _flows_values(request: web.Request, start: datetime, flows: TransferMap) -> dict[str, Any]:
+    """What the transfer map shows of `flows` (the page's and its stream's)."""
     names = _names(_view(request))
     description = (
         f"{flows.transfers} transfers between departments, {flows.loops} back to a department"
         f" the chat had left, {sum(r.count for r in flows.refused)} refused."
     )
+    return {
+        "flows": flows,
+        "data": flows_json(flows, names, start),
+        "option": _json_in_html(_sankey(flows, names, start)),
+        "description": description,
+        "names": names,
+    }
+
+
+async def flows_page(request: web.Request) -> web.StreamResponse:
+    found = await _flows(request)
+    if isinstance(found, web.Response):
+        return found
+    period, start, flows = found
+    values = _flows_values(request, start, flows)
     return _render(
         request,
         "flows.html",
         "/ops/flows",
-        charts=bool(flows.links),
+        # The last hour redraws itself: its chart may appear after the page loaded.
+        charts=bool(flows.links) or period == "hour",
         period=period,
         periods=list(PERIODS),
-        flows=flows,
-        data=flows_json(flows, names, start),
-        option=_json_in_html(_sankey(flows, names, start)),
-        description=description,
+        **{k: v for k, v in values.items() if k != "names"},
     )
+
+
+async def flows_stream(request: web.Request) -> web.StreamResponse:
+    """The last hour's transfer map as it changes: asked again when the live view's transfer
+    counts move (a transfer happened on any instance) or a minute passed (the hour slides),
+    sent when what this viewer sees changed. Its store query is this viewer's own, so it runs
+    only on those changes, never at every interval."""
+    view, viewer = _view(request), _viewer(request)
+    response = web.StreamResponse(
+        headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
+    )
+    await response.prepare(request)
+    asked: tuple[Any, ...] | None = None
+    shown: str | None = None
+    with contextlib.suppress(ConnectionResetError, HubClosed):
+        await response.write(b"retry: 5000\n\n")
+        async with request.app[LIVE].subscribe() as subscriber:
+            while True:
+                snapshot = await subscriber.next(HEARTBEAT)
+                if snapshot is None:
+                    await response.write(b": still here\n\n")
+                    continue
+                moved = tuple(
+                    (d.tenant_id, d.transfers_in_today, d.transfers_out_today)
+                    for d in snapshot.departments
+                )
+                key = (moved, snapshot.at.replace(second=0, microsecond=0))
+                if key == asked:
+                    continue
+                asked = key
+                now = view.clock()
+                start = now - PERIODS["hour"]
+                flows = await reports_of(view.store).transfers(viewer.scope, start, now)
+                _filters(view)
+                text = view.templates.get_template("flows_map.html").render(
+                    **_flows_values(request, start, flows)
+                )
+                if text != shown:
+                    await response.write(_sse(text))
+                    shown = text
+    return response
 
 
 def add_pages(app: web.Application) -> None:
@@ -854,6 +905,7 @@ def add_pages(app: web.Application) -> None:
     app.router.add_get("/chats/{conversation}", journey_page)
     app.router.add_get("/reports", reports_page)
     app.router.add_get("/flows", flows_page)
+    app.router.add_get("/flows/stream", flows_stream)
     app.router.add_get("/api/v1/live", live_api)
     app.router.add_get("/api/v1/stream", live_api_stream)
     app.router.add_get("/api/v1/sessions", history_api)

@@ -47,6 +47,10 @@ Document = dict[str, Any]
 Parameters = list[dict[str, Any]]
 
 ACTIVE_QUERY = "SELECT * FROM c WHERE c.kind = 'session' AND c.state = 'active'"
+QUIET_QUERY = (
+    "SELECT TOP @limit * FROM c WHERE c.kind = 'session' AND c.state = 'active'"
+    " AND c.lastActivityAt < @before"
+)
 STARTED_QUERY = "SELECT c.tenantId FROM c WHERE c.kind = 'session' AND c.startedAt >= @since"
 ENDED_QUERY = "SELECT c.tenantId FROM c WHERE c.kind = 'session' AND c.endedAt >= @since"
 MOVED_QUERY = (
@@ -87,6 +91,13 @@ class CosmosReports:
             now, start, active, started, ended, [(s, t, n) for (s, t), n in moved.items()]
         )
         return snapshot.for_scope(scope)
+
+    async def quiet(self, before: datetime, limit: int) -> list[SessionRow]:
+        parameters: Parameters = [
+            {"name": "@before", "value": utc_text(before)},
+            {"name": "@limit", "value": limit},
+        ]
+        return [row_of(session_of(d)) for d in await self._query(QUIET_QUERY, parameters)]
 
     async def sessions(
         self,

@@ -602,6 +602,11 @@ class ReportStore(Protocol):
         `day_start`: where "today" began, midnight UTC by default)."""
         ...
 
+    async def quiet(self, before: datetime, limit: int) -> list[SessionRow]:
+        """Active sessions (of every tenant) with nothing said since before `before`, at most
+        `limit`: the candidates of the idle check, found without reading every active session."""
+        ...
+
     async def sessions(
         self,
         scope: Scope,

@@ -218,6 +218,17 @@ class SqliteReports:
         snapshot = await self._run(query)
         return snapshot.for_scope(scope)
 
+    async def quiet(self, before: datetime, limit: int) -> list[SessionRow]:
+        def query(db: sqlite3.Connection) -> list[SessionRow]:
+            return _rows(
+                db,
+                "SELECT record FROM sessions WHERE state = 'active'"
+                " AND json_extract(record, '$.lastActivityAt') < ? LIMIT ?",
+                [utc_text(before), limit],
+            )
+
+        return await self._run(query)
+
     async def sessions(
         self,
         scope: Scope,

@@ -196,6 +196,20 @@ async def test_live_counts_each_department_as_of_now(morning: Morning) -> None:
     assert live.chats[2].last_activity_at == T0 + timedelta(minutes=31)
 
 
+async def test_the_idle_check_finds_the_active_chats_quiet_since_a_moment(
+    morning: Morning,
+) -> None:
+    live = await reports(morning.store).live(ADMIN, NOW)
+    before = T0 + timedelta(minutes=31, seconds=1)
+    quiet = await reports(morning.store).quiet(before, 10)
+    expected = {c.session_id for c in live.chats if c.last_activity_at < before}
+    assert {row.session_id for row in quiet} == expected
+    assert "a:1silent" in {row.conversation_id for row in quiet}
+    assert "a:1connected" not in {row.conversation_id for row in quiet}
+    assert all(row.state is SessionState.ACTIVE for row in quiet), "ended chats are not idle"
+    assert len(await reports(morning.store).quiet(before, 1)) == 1
+
+
 async def test_today_starts_where_the_asker_says(morning: Morning) -> None:
     live = await reports(morning.store).live(ADMIN, NOW, day_start=T0 + timedelta(minutes=45))
     assert live.department("hr").started_today == 3
