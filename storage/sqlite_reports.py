@@ -4,8 +4,10 @@ Report queries never run on the event loop: they run on a connection of their ow
 (`PRAGMA query_only`), in one worker thread, beside the turns' writer (WAL lets readers read
 while a turn writes). Counting by department is SQL `GROUP BY` over the report indexes
 (`sessions_by_start`, `sessions_by_end`, `transfers_by_at`); chat history pages by keyset on
-(`started_at`, `id`) with `sessions_by_tenant_start`, so a page costs the same at the first
-session and the millionth.
+(`started_at`, `id`), walking `sessions_by_start` or, per department, `sessions_by_tenant_start`,
+so a page costs the same at the first session and the millionth. The store keeps no planner
+statistics, so the queries that must walk one index say which (`INDEXED BY`): measured at a
+million sessions by `python -m bench.history_pages` (bench/README.md).
 """
 
 from __future__ import annotations
@@ -56,6 +58,99 @@ def _in(column: str, tenants: frozenset[str], values: list[Any]) -> str:
     return f"{column} IN ({', '.join('?' * len(tenants))})"
 
 
+#: Most departments a page of history reads one by one (each by its own index range, merged);
+#: beyond this, one walk down the start index keeps the departments' sessions.
+MERGED_DEPARTMENTS = 64
+
+
+def _criteria(filters: SessionFilter, before: Cursor | None) -> tuple[list[str], list[Any]]:
+    """The WHERE terms of a history page other than the departments, and their values."""
+    clauses: list[str] = []
+    values: list[Any] = []
+    if filters.started_from is not None:
+        clauses.append("started_at >= ?")
+        values.append(utc_text(filters.started_from))
+    if filters.started_before is not None:
+        clauses.append("started_at < ?")
+        values.append(utc_text(filters.started_before))
+    if filters.end_reason is not None:
+        clauses.append("end_reason = ?")
+        values.append(filters.end_reason.value)
+    if filters.state is not None:
+        clauses.append("state = ?")
+        values.append(filters.state.value)
+    if filters.stage is not None:
+        clauses.append(
+            "coalesce(json_extract(record, '$.position.stage'),"
+            " json_extract(record, '$.stage')) = ?"
+        )
+        values.append(filters.stage)
+    if filters.hops is not None:
+        clauses.append("json_extract(record, '$.hops') = ?")
+        values.append(filters.hops)
+    if filters.min_hops is not None:
+        clauses.append("json_extract(record, '$.hops') >= ?")
+        values.append(filters.min_hops)
+    if filters.agent is not None:
+        clauses.append("json_extract(record, '$.metadata.\"Session.Agent.Id\"') = ?")
+        values.append(filters.agent)
+    if filters.guest:
+        facts = " || ' ' || ".join(
+            f"coalesce(json_extract(record, '$.metadata.\"{key}\"'), '')"
+            for key in ("Guest.Name", "Guest.Email", "Guest.UserPrincipalName")
+        )
+        clauses.append(f"instr(lower({facts}), ?) > 0")
+        values.append(filters.guest.lower())
+    if before is not None:
+        # The range bound first, so it is a bound of the index walk whatever the planner makes
+        # of the OR.
+        clauses.append("started_at <= ? AND (started_at < ? OR id < ?)")
+        values += [before.started_at, before.started_at, before.session_id]
+    return clauses, values
+
+
+_NEWEST_FIRST = " ORDER BY started_at DESC, id DESC LIMIT ?"
+
+
+def history_query(
+    tenants: frozenset[str] | None,
+    filters: SessionFilter,
+    before: Cursor | None,
+    limit: int,
+) -> tuple[str, list[Any]]:
+    """The SQL (and its values) of a history page: up to `limit` sessions of `tenants` (None:
+    every tenant) that match `filters`, newest start first, after `before`.
+
+    The page walks an index in the page's order and stops at `limit` rows, however many
+    sessions there are, so the index is named (`INDEXED BY`): without statistics the planner
+    may otherwise scan the table and sort it (a filter on `end_reason`), or sort every session
+    of several departments. One department walks `sessions_by_tenant_start` down from the
+    cursor; several, up to `MERGED_DEPARTMENTS`, walk it once each, `limit` rows at most, and
+    merge; every tenant (or more departments) walks `sessions_by_start`.
+    """
+    clauses, values = _criteria(filters, before)
+    if tenants is None or len(tenants) > MERGED_DEPARTMENTS:
+        named: list[Any] = []
+        if tenants is not None:
+            clauses.insert(0, _in("tenant_id", tenants, named))
+        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = f"SELECT record FROM sessions INDEXED BY sessions_by_start{where}{_NEWEST_FIRST}"
+        return sql, [*named, *values, limit]
+    terms = " AND ".join(["tenant_id = ?", *clauses])
+    one = f"FROM sessions INDEXED BY sessions_by_tenant_start WHERE {terms}{_NEWEST_FIRST}"
+    ordered = sorted(tenants)
+    if len(ordered) == 1:
+        return f"SELECT record {one}", [ordered[0], *values, limit]
+    parts = " UNION ALL ".join(
+        f"SELECT * FROM (SELECT started_at, id, record {one})" for _ in ordered
+    )
+    sql = f"SELECT record FROM ({parts}){_NEWEST_FIRST}"
+    merged: list[Any] = []
+    for tenant in ordered:
+        merged += [tenant, *values, limit]
+    return sql, [*merged, limit]
+
+
 class SqliteReports:
     """`ReportStore` on the SQLite file at `path`; `history` reads one chat (the store's)."""
 
@@ -99,15 +194,17 @@ class SqliteReports:
             active = _rows(db, "SELECT record FROM sessions WHERE state = 'active'", [])
             started = dict(
                 db.execute(
-                    "SELECT tenant_id, count(*) FROM sessions WHERE started_at >= ?"
-                    " GROUP BY tenant_id",
+                    # The indexes by time: grouping by tenant would otherwise walk the
+                    # tenant index over every session ever kept.
+                    "SELECT tenant_id, count(*) FROM sessions INDEXED BY sessions_by_start"
+                    " WHERE started_at >= ? GROUP BY tenant_id",
                     (since,),
                 ).fetchall()
             )
             ended = dict(
                 db.execute(
-                    "SELECT tenant_id, count(*) FROM sessions WHERE ended_at >= ?"
-                    " GROUP BY tenant_id",
+                    "SELECT tenant_id, count(*) FROM sessions INDEXED BY sessions_by_end"
+                    " WHERE ended_at >= ? GROUP BY tenant_id",
                     (since,),
                 ).fetchall()
             )
@@ -144,50 +241,7 @@ class SqliteReports:
         tenants = filters.departments(scope)
         if tenants is not None and not tenants:
             return Page((), None)
-        clauses: list[str] = []
-        values: list[Any] = []
-        if tenants is not None:
-            clauses.append(_in("tenant_id", tenants, values))
-        if filters.started_from is not None:
-            clauses.append("started_at >= ?")
-            values.append(utc_text(filters.started_from))
-        if filters.started_before is not None:
-            clauses.append("started_at < ?")
-            values.append(utc_text(filters.started_before))
-        if filters.end_reason is not None:
-            clauses.append("end_reason = ?")
-            values.append(filters.end_reason.value)
-        if filters.state is not None:
-            clauses.append("state = ?")
-            values.append(filters.state.value)
-        if filters.stage is not None:
-            clauses.append(
-                "coalesce(json_extract(record, '$.position.stage'),"
-                " json_extract(record, '$.stage')) = ?"
-            )
-            values.append(filters.stage)
-        if filters.hops is not None:
-            clauses.append("json_extract(record, '$.hops') = ?")
-            values.append(filters.hops)
-        if filters.min_hops is not None:
-            clauses.append("json_extract(record, '$.hops') >= ?")
-            values.append(filters.min_hops)
-        if filters.agent is not None:
-            clauses.append("json_extract(record, '$.metadata.\"Session.Agent.Id\"') = ?")
-            values.append(filters.agent)
-        if filters.guest:
-            facts = " || ' ' || ".join(
-                f"coalesce(json_extract(record, '$.metadata.\"{key}\"'), '')"
-                for key in ("Guest.Name", "Guest.Email", "Guest.UserPrincipalName")
-            )
-            clauses.append(f"instr(lower({facts}), ?) > 0")
-            values.append(filters.guest.lower())
-        if before is not None:
-            clauses.append("(started_at < ? OR (started_at = ? AND id < ?))")
-            values += [before.started_at, before.started_at, before.session_id]
-        where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT record FROM sessions{where} ORDER BY started_at DESC, id DESC LIMIT ?"
-        values.append(limit + 1)
+        sql, values = history_query(tenants, filters, before, limit + 1)
         rows = await self._run(lambda db: _rows(db, sql, values))
         return page_of(rows, limit)
 
