@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, cast
@@ -231,6 +231,20 @@ async def _stream(
 ) -> web.StreamResponse:
     """An event stream of the live view: an event whenever what this viewer sees changed,
     a comment line as a heartbeat; it ends as the instance shuts down."""
+
+    async def shown(snapshot: LiveSnapshot) -> str:
+        return show(snapshot)
+
+    return await _stream_of(request, shown, event)
+
+
+async def _stream_of(
+    request: web.Request,
+    show: Callable[[LiveSnapshot], Awaitable[str | None]],
+    event: str | None,
+) -> web.StreamResponse:
+    """An event stream following the live view's snapshots: `show` turns one into the text
+    this viewer sees (None: nothing new to ask for), sent when it changed."""
     response = web.StreamResponse(
         headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
     )
@@ -244,8 +258,8 @@ async def _stream(
                 if snapshot is None:
                     await response.write(b": still here\n\n")
                     continue
-                text = show(snapshot)
-                if text != shown:
+                text = await show(snapshot)
+                if text is not None and text != shown:
                     await response.write(_sse(text, event))
                     shown = text
     return response
@@ -862,39 +876,26 @@ async def flows_stream(request: web.Request) -> web.StreamResponse:
     sent when what this viewer sees changed. Its store query is this viewer's own, so it runs
     only on those changes, never at every interval."""
     view, viewer = _view(request), _viewer(request)
-    response = web.StreamResponse(
-        headers={"Content-Type": "text/event-stream", "X-Accel-Buffering": "no"}
-    )
-    await response.prepare(request)
     asked: tuple[Any, ...] | None = None
-    shown: str | None = None
-    with contextlib.suppress(ConnectionResetError, HubClosed):
-        await response.write(b"retry: 5000\n\n")
-        async with request.app[LIVE].subscribe() as subscriber:
-            while True:
-                snapshot = await subscriber.next(HEARTBEAT)
-                if snapshot is None:
-                    await response.write(b": still here\n\n")
-                    continue
-                moved = tuple(
-                    (d.tenant_id, d.transfers_in_today, d.transfers_out_today)
-                    for d in snapshot.departments
-                )
-                key = (moved, snapshot.at.replace(second=0, microsecond=0))
-                if key == asked:
-                    continue
-                asked = key
-                now = view.clock()
-                start = now - PERIODS["hour"]
-                flows = await reports_of(view.store).transfers(viewer.scope, start, now)
-                _filters(view)
-                text = view.templates.get_template("flows_map.html").render(
-                    **_flows_values(request, start, flows)
-                )
-                if text != shown:
-                    await response.write(_sse(text))
-                    shown = text
-    return response
+
+    async def show(snapshot: LiveSnapshot) -> str | None:
+        nonlocal asked
+        moved = tuple(
+            (d.tenant_id, d.transfers_in_today, d.transfers_out_today) for d in snapshot.departments
+        )
+        key = (moved, snapshot.at.replace(second=0, microsecond=0))
+        if key == asked:
+            return None
+        asked = key
+        now = view.clock()
+        start = now - PERIODS["hour"]
+        flows = await reports_of(view.store).transfers(viewer.scope, start, now)
+        _filters(view)
+        return view.templates.get_template("flows_map.html").render(
+            **_flows_values(request, start, flows)
+        )
+
+    return await _stream_of(request, show, None)
 
 
 def add_pages(app: web.Application) -> None:
