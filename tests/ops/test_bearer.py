@@ -12,8 +12,15 @@ import hashlib
 import hmac
 import json
 import logging
+import os
+import re
 import ssl
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -29,7 +36,11 @@ from tests.ops.conftest import (
     RunningOps,
     chat_straight_to_legal,
     chat_to_legal_through_hr,
+    ops_config,
 )
+from tests.support.ports import unused_port
+
+ROOT = Path(__file__).resolve().parents[2]
 
 CHALLENGE = 'Bearer realm="crossdesk-ops"'
 
@@ -439,3 +450,60 @@ async def test_the_development_provider_issues_api_tokens_only_for_its_personas(
         "no persona of ops.dev_personas has that sign-in name",
         f"scope {api_scope} not asked for",
     ]
+
+
+def test_a_development_script_finds_the_token_endpoint_in_the_start_up_lines(
+    tmp_path: Path,
+) -> None:
+    """`python app.py run` on loopback: the start-up lines name the development provider's
+    token endpoint and certificate, and a token from there opens the API, as the README says."""
+    port = unused_port()
+    process = subprocess.Popen(
+        [sys.executable, "app.py", "run"],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "PORT": str(port),
+            "CROSSDESK_CONFIG": str(ops_config(tmp_path)),
+            "CROSSDESK_SQLITE_PATH": str(tmp_path / "store.sqlite3"),
+            "CROSSDESK_SWEEP_SECONDS": "0",
+            "CROSSDESK_OPS_AUTH": "dev",
+            "LOG_LEVEL": "INFO",
+        },
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stderr is not None
+        lines: list[str] = []
+        while not any("Development access tokens" in line for line in lines):
+            line = process.stderr.readline()
+            assert line, "".join(lines)
+            lines.append(line)
+        found = re.search(r"POST (\S+) \(certificate (\S+);", lines[-1])
+        assert found, lines[-1]
+        endpoint, certificate = found.groups()
+        # The development directory and app registration are fixed: the README names them.
+        assert endpoint.split("/")[3] == "d0e50000-0000-4000-8000-0000000c0de5"
+        form = {
+            "grant_type": "client_credentials",
+            "client_id": "hana@contoso.example",
+            "scope": "api://c0de0000-0000-4000-8000-00000000d0e5/.default",
+        }
+        context = ssl.create_default_context(cafile=certificate)
+        with urllib.request.urlopen(
+            endpoint, urllib.parse.urlencode(form).encode(), timeout=30, context=context
+        ) as answer:
+            token = json.load(answer)["access_token"]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/ops/api/v1/me",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            me = json.load(answer)
+        assert me["scope"]["departments"] == ["hr"]
+        assert me["appOnly"] is True
+    finally:
+        process.terminate()
+        _, rest = process.communicate(timeout=30)
+    assert token not in "".join(lines) + rest
