@@ -171,7 +171,8 @@ class DevIdentityProvider:
 
     Tests reach into it: `clock` is its time (an ID token's `iat`/`exp`), `claims` are merged
     into every ID token it issues (a wrong `tid` or `aud`), `forged_key` signs them instead of
-    the published key when set, and `refusals` lists why it refused a request."""
+    the published key when set, `refusals` lists why it refused a request, and `keys_served`
+    counts the fetches of its keys."""
 
     personas: Sequence[Persona]
     directory: Path
@@ -182,6 +183,8 @@ class DevIdentityProvider:
     claims: dict[str, Any] = field(default_factory=dict)
     refusals: list[str] = field(default_factory=list)
     forged_key: rsa.RSAPrivateKey | None = None
+    #: How many times its signing keys were fetched.
+    keys_served: int = 0
 
     def __post_init__(self) -> None:
         self.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -461,6 +464,8 @@ def _handler(provider: DevIdentityProvider) -> type[BaseHTTPRequestHandler]:
             elif path == "/.well-known/openid-configuration":
                 self._json(200, provider.v1_metadata())
             elif path == "/discovery/v2.0/keys":
+                with provider._lock:
+                    provider.keys_served += 1
                 self._json(200, provider.jwks())
             elif path == "/oauth2/v2.0/authorize":
                 problem = provider._authorization_problem(query)

@@ -34,6 +34,7 @@ from ops.devidp import DevIdentityProvider, Persona
 from tests.ops.conftest import (
     PERSONAS,
     RunningOps,
+    StartOps,
     chat_straight_to_legal,
     chat_to_legal_through_hr,
     ops_config,
@@ -327,13 +328,36 @@ async def test_a_forged_stale_or_misdirected_token_is_refused_with_401(
 
 async def test_a_token_signed_with_an_unpublished_key_id_is_refused(ops: RunningOps) -> None:
     token = ops.provider.access_token(persona("Ada Admin"))
-    header = _b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": "not-published"}).encode())
-    relabelled = ".".join([header, *token.split(".")[1:]])
-    status, body = await api(ops, "/me", relabelled)
+    status, body = await api(ops, "/me", relabelled(token, "not-published"))
     assert (status, body) == (
         401,
         {"error": "the access token is signed with a key the provider does not publish"},
     )
+
+
+def relabelled(token: str, kid: str) -> str:
+    header = _b64(json.dumps({"alg": "RS256", "typ": "JWT", "kid": kid}).encode())
+    return ".".join([header, *token.split(".")[1:]])
+
+
+async def test_made_up_key_ids_do_not_make_crossdesk_fetch_the_keys_each_time(
+    start_ops: StartOps,
+) -> None:
+    """Anyone can send a token with a new `kid`: the keys are fetched again for one at most
+    every five minutes (keys roll over), not once per request."""
+    now = [datetime.now(UTC)]
+    ops = await start_ops(clock=lambda: now[0])
+    token = ops.provider.access_token(persona("Ada Admin"))
+    assert (await api(ops, "/me", token))[0] == 200
+    assert ops.provider.keys_served == 1
+    for kid in ("made-up-1", "made-up-2", "made-up-3"):
+        assert (await api(ops, "/me", relabelled(token, kid)))[0] == 401
+    assert ops.provider.keys_served == 1
+    now[0] += timedelta(minutes=6)
+    assert (await api(ops, "/me", relabelled(token, "made-up-4")))[0] == 401
+    assert ops.provider.keys_served == 2
+    assert (await api(ops, "/me", relabelled(token, "made-up-5")))[0] == 401
+    assert ops.provider.keys_served == 2
 
 
 @pytest.mark.parametrize(
