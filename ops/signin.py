@@ -3,7 +3,8 @@ ID token checked here (msal no longer validates ID tokens).
 
 msal is synchronous (it calls the provider with `requests`), so every call runs in a worker
 thread. The flow (`state`, `nonce`, PKCE verifier) lives only in the browser's encrypted flow
-cookie between the redirect and the callback; no token is kept after sign-in.
+cookie between the redirect and the callback; no token is kept after sign-in. The same token
+check, with the same cached keys, serves the API's access tokens (ops/bearer.py).
 """
 
 from __future__ import annotations
