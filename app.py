@@ -220,6 +220,8 @@ ENDPOINT = web.AppKey("endpoint", TeamsEndpoint)
 RUNTIME = web.AppKey("runtime", Runtime)
 SWEEPER = web.AppKey("sweeper", Sweeper)
 OUTBOUND = web.AppKey("outbound", OutboundClient)
+#: The operations view's sub-application, when `/ops` is served.
+OPS_APP = web.AppKey("ops_app", web.Application)
 
 
 def outbound_policy(config: Config) -> OutboundPolicy:
@@ -305,6 +307,7 @@ def create_app(
             or (COSMOS_INTERVAL if settings.storage == "cosmos" else SQLITE_INTERVAL),
         )
         app.add_subapp(PREFIX, ops_app)
+        app[OPS_APP] = ops_app
         hub = ops_app[LIVE]
 
         async def turn_done(request: web.Request, response: web.StreamResponse) -> None:
@@ -747,6 +750,16 @@ def _serve(settings: Settings, *, strict: bool) -> int:
         )
         if settings.ops is not None:
             log.info("Operations view on %s/ops/ (sign-in: %s)", url, settings.ops.mode)
+            from ops.web import DEV_PROVIDER
+
+            provider = app[OPS_APP].get(DEV_PROVIDER)
+            if provider is not None:
+                log.info(
+                    "Development access tokens for scripts: POST %s (certificate %s; README,"
+                    " Scripts: access tokens on the API)",
+                    provider.token_endpoint,
+                    provider.cert_file,
+                )
 
     try:
         web.run_app(

@@ -7,6 +7,13 @@ S256 challenge, and the answer comes back as a `form_post`), `/token` (the code 
 token carrying the persona's `roles`, once, only with the right verifier and client secret) and
 end-session. So development, tests and production run the same msal sign-in code.
 
+Its `/token` also issues Entra-shaped **access tokens** for the API (`/ops/api/v1`), so scripts
+and tests in development call it with a bearer token checked by the production code:
+`grant_type=client_credentials` with a persona's sign-in name as `client_id` and the scope
+`api://<client id>/.default` gives an app-only token (the persona standing for a script's
+app registration, with its roles), and the development grant `urn:crossdesk:dev:persona` with
+`username` and the scope `api://<client id>/Ops.Read` gives a delegated one, as the persona.
+
 Started only when `CROSSDESK_OPS_AUTH=dev` on loopback: anyone who reaches it signs in as
 anyone.
 """
@@ -40,10 +47,16 @@ from cryptography.x509.oid import NameOID
 #: dev run reads as one).
 DEV_CLIENT_ID = "c0de0000-0000-4000-8000-00000000d0e5"
 DEV_TENANT_ID = "d0e50000-0000-4000-8000-0000000c0de5"
+#: The client a delegated development access token names as its caller (`azp`).
+DEV_SCRIPT_CLIENT_ID = "5c417000-0000-4000-8000-00000000d0e5"
 #: How long an ID token of the provider is valid.
 TOKEN_LIFETIME = dt.timedelta(hours=1)
 #: How long an authorization code may wait to be redeemed.
 CODE_LIFETIME = dt.timedelta(minutes=5)
+#: The development grant for a delegated access token as a persona (no browser).
+PERSONA_GRANT = "urn:crossdesk:dev:persona"
+#: The delegated scope of the API (ops/bearer.py's API_SCOPE).
+API_SCOPE = "Ops.Read"
 
 
 def b64_int(number: int) -> str:
@@ -131,6 +144,11 @@ class Persona:
         """A stable object id per sign-in name."""
         return str(uuid.uuid5(uuid.NAMESPACE_URL, f"crossdesk-dev:{self.username}"))
 
+    @property
+    def app_id(self) -> str:
+        """The client id of the script app the persona stands for in app-only tokens."""
+        return str(uuid.uuid5(uuid.NAMESPACE_URL, f"crossdesk-dev-app:{self.username}"))
+
     @classmethod
     def named(cls, name: str, username: str | None = None, roles: Sequence[str] = ()) -> Persona:
         made = ".".join(name.lower().split()) + "@crossdesk.dev"
@@ -153,7 +171,8 @@ class DevIdentityProvider:
 
     Tests reach into it: `clock` is its time (an ID token's `iat`/`exp`), `claims` are merged
     into every ID token it issues (a wrong `tid` or `aud`), `forged_key` signs them instead of
-    the published key when set, and `refusals` lists why it refused a request."""
+    the published key when set, `refusals` lists why it refused a request, and `keys_served`
+    counts the fetches of its keys."""
 
     personas: Sequence[Persona]
     directory: Path
@@ -164,6 +183,8 @@ class DevIdentityProvider:
     claims: dict[str, Any] = field(default_factory=dict)
     refusals: list[str] = field(default_factory=list)
     forged_key: rsa.RSAPrivateKey | None = None
+    #: How many times its signing keys were fetched.
+    keys_served: int = 0
 
     def __post_init__(self) -> None:
         self.signing_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -182,6 +203,15 @@ class DevIdentityProvider:
     @property
     def issuer(self) -> str:
         return f"{self.authority}/v2.0"
+
+    @property
+    def v1_issuer(self) -> str:
+        """The issuer of v1.0 tokens (Entra's `https://sts.windows.net/<tenant>/`)."""
+        return f"{self.url}/sts/{self.tenant_id}/"
+
+    @property
+    def token_endpoint(self) -> str:
+        return f"{self.authority}/oauth2/v2.0/token"
 
     def __enter__(self) -> DevIdentityProvider:
         self._server.start()
@@ -202,6 +232,10 @@ class DevIdentityProvider:
             "id_token_signing_alg_values_supported": ["RS256"],
             "code_challenge_methods_supported": ["S256"],
         }
+
+    def v1_metadata(self) -> dict[str, Any]:
+        """The v1.0 endpoint's discovery document: only its issuer differs that matters here."""
+        return {**self.metadata(), "issuer": self.v1_issuer}
 
     def jwks(self) -> dict[str, Any]:
         return {"keys": [public_jwk(self.signing_key, self.kid)]}
@@ -226,6 +260,44 @@ class DevIdentityProvider:
         }
         key = self.forged_key or self.signing_key
         return jwt.encode(body, key, algorithm="RS256", headers={"kid": self.kid})
+
+    def access_token(
+        self, persona: Persona, *, app_only: bool = False, claims: Mapping[str, Any] | None = None
+    ) -> str:
+        """A v2.0 access token for the app's API, signed with the published key: delegated
+        (as `persona`, scope `Ops.Read`), or `app_only` (the persona's script app calling as
+        itself); `claims` are merged in, a None removing one (tests)."""
+        now = self.clock()
+        body: dict[str, Any] = {
+            "iss": self.issuer,
+            "aud": self.client_id,
+            "tid": self.tenant_id,
+            "iat": now,
+            "nbf": now,
+            "exp": now + TOKEN_LIFETIME,
+            "roles": list(persona.roles),
+            "ver": "2.0",
+        }
+        if app_only:
+            app = persona.app_id
+            body |= {"oid": app, "sub": app, "azp": app, "azpacr": "1", "idtyp": "app"}
+        else:
+            body |= {
+                "oid": persona.oid,
+                "sub": persona.oid,
+                "azp": DEV_SCRIPT_CLIENT_ID,
+                "azpacr": "0",
+                "scp": API_SCOPE,
+                "name": persona.name,
+                "preferred_username": persona.username,
+                "idtyp": "user",
+            }
+        body = {k: v for k, v in (body | dict(claims or {})).items() if v is not None}
+        key = self.forged_key or self.signing_key
+        return jwt.encode(body, key, algorithm="RS256", headers={"kid": self.kid})
+
+    def persona(self, username: str) -> Persona | None:
+        return next((p for p in self.personas if p.username == username), None)
 
     # the endpoints' behaviour (called from the server's threads)
 
@@ -260,7 +332,26 @@ class DevIdentityProvider:
             )
         return code
 
+    def api_token(self, form: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """An access token for the API: app-only (client credentials, the persona named by
+        `client_id`) or delegated (the development grant, the persona named by `username`)."""
+        app_only = form.get("grant_type") == "client_credentials"
+        persona = self.persona(form.get("client_id" if app_only else "username", ""))
+        if persona is None:
+            return self._refuse("no persona of ops.dev_personas has that sign-in name")
+        wanted = f"api://{self.client_id}/" + (".default" if app_only else API_SCOPE)
+        if wanted not in form.get("scope", "").split():
+            self.refusals.append(f"scope {wanted} not asked for")
+            return 400, {"error": "invalid_scope", "error_description": f"ask for {wanted}"}
+        return 200, {
+            "token_type": "Bearer",
+            "expires_in": int(TOKEN_LIFETIME.total_seconds()),
+            "access_token": self.access_token(persona, app_only=app_only),
+        }
+
     def token(self, form: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        if form.get("grant_type") in ("client_credentials", PERSONA_GRANT):
+            return self.api_token(form)
         if form.get("grant_type") != "authorization_code":
             return self._refuse("only grant_type=authorization_code is supported")
         with self._lock:
@@ -370,7 +461,11 @@ def _handler(provider: DevIdentityProvider) -> type[BaseHTTPRequestHandler]:
             path, query = self._route()
             if path == "/v2.0/.well-known/openid-configuration":
                 self._json(200, provider.metadata())
+            elif path == "/.well-known/openid-configuration":
+                self._json(200, provider.v1_metadata())
             elif path == "/discovery/v2.0/keys":
+                with provider._lock:
+                    provider.keys_served += 1
                 self._json(200, provider.jwks())
             elif path == "/oauth2/v2.0/authorize":
                 problem = provider._authorization_problem(query)

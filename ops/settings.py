@@ -56,6 +56,9 @@ class OpsSettings:
     public_url: str = ""
     ca_file: Path | None = None
     session_hours: float = SESSION_HOURS
+    #: The registration's Application ID URI, when "Expose an API" set one other than
+    #: `api://<client id>`: an access token for the API names it or the client id (`aud`).
+    api_audience: str = ""
 
     @classmethod
     def from_env(
@@ -97,6 +100,7 @@ class OpsSettings:
             session_key=env.get("CROSSDESK_OPS_SESSION_KEY", "").strip(),
             authority=env.get("CROSSDESK_OPS_AUTHORITY", "").strip().rstrip("/"),
             public_url=env.get("CROSSDESK_OPS_URL", "").strip().rstrip("/"),
+            api_audience=env.get("CROSSDESK_OPS_API_AUDIENCE", "").strip(),
         )
         settings.check(host)
         return settings
@@ -139,6 +143,12 @@ class OpsSettings:
                 )
         if problems:
             raise ConfigError(problems)
+
+    def api_audiences(self, client_id: str) -> tuple[str, ...]:
+        """What an access token for the API may name as its audience (`aud`): the client id
+        (v2.0 tokens always do) and the Application ID URI (v1.0 tokens name the resource as
+        the script asked for it)."""
+        return (client_id, self.api_audience or f"api://{client_id}")
 
     def authority_url(self) -> str:
         """The directory's authority: CROSSDESK_OPS_AUTHORITY, else Entra's for the tenant."""

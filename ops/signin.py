@@ -3,7 +3,8 @@ ID token checked here (msal no longer validates ID tokens).
 
 msal is synchronous (it calls the provider with `requests`), so every call runs in a worker
 thread. The flow (`state`, `nonce`, PKCE verifier) lives only in the browser's encrypted flow
-cookie between the redirect and the callback; no token is kept after sign-in.
+cookie between the redirect and the callback; no token is kept after sign-in. The same token
+check, with the same cached keys, serves the API's access tokens (ops/bearer.py).
 """
 
 from __future__ import annotations
@@ -31,12 +32,21 @@ log = logging.getLogger(__name__)
 LEEWAY = timedelta(minutes=2)
 #: How long the signing keys are kept before they are fetched again.
 KEYS_LIFETIME = timedelta(hours=24)
+#: The least time between two fetches of the keys for an unknown key id: a token with a made-up
+#: `kid` (anyone can send one to the API) must not make Crossdesk call the provider each time.
+KEYS_REFETCH_AFTER = timedelta(minutes=5)
 #: The time a call to the identity provider may take.
 TIMEOUT_SECONDS = 15.0
 
 
 class SignInError(CrossdeskError):
-    """A sign-in that was refused; the message is safe to show (it never holds a token)."""
+    """A sign-in (or a token) that was refused; the message is safe to show (it never holds a
+    token)."""
+
+
+class ProviderUnreachable(SignInError):
+    """The identity provider's metadata or signing keys cannot be read: no fault of the token
+    or of the person signing in."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,15 +58,29 @@ class Identity:
     username: str
     tenant_id: str
     roles: tuple[str, ...]
+    #: The application an access token was issued to (its `azp`/`appid`); empty for a sign-in.
+    app_id: str = ""
+    #: Whether an application calls as itself (client credentials), with no person behind it.
+    app_only: bool = False
+
+    @property
+    def who(self) -> str:
+        """The caller as the audit log names them: a person's sign-in name, or `app:<id>`."""
+        if self.app_only:
+            return f"app:{self.app_id}"
+        return self.username or self.name
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        value: dict[str, Any] = {
             "oid": self.oid,
             "name": self.name,
             "username": self.username,
             "tid": self.tenant_id,
             "roles": list(self.roles),
         }
+        if self.app_id:
+            value |= {"app": self.app_id, "appOnly": self.app_only}
+        return value
 
     @classmethod
     def from_json(cls, value: Mapping[str, Any]) -> Identity:
@@ -67,6 +91,8 @@ class Identity:
             username=str(value.get("username", "")),
             tenant_id=str(value["tid"]),
             roles=tuple(str(r) for r in roles) if isinstance(roles, list) else (),
+            app_id=str(value.get("app", "")),
+            app_only=value.get("appOnly") is True,
         )
 
 
@@ -110,9 +136,11 @@ class EntraSignIn:
             self._http.verify = str(ca_file)
         self._app: Any = None
         self._metadata: dict[str, Any] | None = None
+        self._v1_issuer: str | None = None
         self._keys: dict[str, Any] = {}
         self._keys_at: datetime | None = None
         self._lock = asyncio.Lock()
+        self._keys_lock = asyncio.Lock()
 
     def close(self) -> None:
         self._http.close()
@@ -144,31 +172,61 @@ class EntraSignIn:
                         timeout=TIMEOUT_SECONDS,
                     )
                 except (requests.RequestException, ValueError) as failure:
-                    raise SignInError(
+                    raise ProviderUnreachable(
                         f"the identity provider at {self.authority} cannot be reached:"
                         f" {type(failure).__name__}"
                     ) from None
             return self._app, self._metadata
 
-    async def _signing_key(self, kid: str) -> Any:
-        """The provider's key `kid`, from keys cached for a day and fetched again once when an
-        unknown key id arrives (keys roll over)."""
+    async def issuers(self) -> tuple[str, ...]:
+        """The issuers of this directory's tokens: the v2.0 endpoint's (`…/v2.0`), and the
+        v1.0 one's (`https://sts.windows.net/<tenant>/` in Entra ID), which Entra ID puts in the
+        access tokens of an API whose `accessTokenAcceptedVersion` is unset. Both are read from
+        the provider's discovery documents, so sovereign clouds need no table here."""
         _, metadata = await self._ready()
-        now = self._clock()
-        stale = self._keys_at is None or now - self._keys_at > KEYS_LIFETIME
-        if kid not in self._keys or stale:
-            try:
-                jwks = await asyncio.to_thread(self._get_json, str(metadata["jwks_uri"]))
-            except (requests.RequestException, ValueError, KeyError):
-                raise SignInError("the identity provider's signing keys cannot be read") from None
-            self._keys = {
-                str(jwk["kid"]): RSAAlgorithm.from_jwk(jwk)
-                for jwk in jwks.get("keys", [])
-                if isinstance(jwk, dict) and jwk.get("kty") == "RSA" and "kid" in jwk
-            }
-            self._keys_at = now
+        v2 = str(metadata["issuer"])
+        async with self._lock:
+            if self._v1_issuer is None:
+                try:
+                    v1 = await asyncio.to_thread(
+                        self._get_json, f"{self.authority}/.well-known/openid-configuration"
+                    )
+                    issuer = str(v1["issuer"])
+                except (requests.RequestException, ValueError, KeyError) as failure:
+                    raise ProviderUnreachable(
+                        f"the identity provider's v1.0 metadata at {self.authority} cannot be"
+                        f" read: {type(failure).__name__}"
+                    ) from None
+                # Only the directory's own issuer (Entra's "common" metadata has a template).
+                self._v1_issuer = issuer if f"/{self.tenant_id}/" in issuer else ""
+        return (v2, self._v1_issuer) if self._v1_issuer else (v2,)
+
+    async def _signing_key(self, kid: str, what: str) -> Any:
+        """The provider's key `kid`, from keys cached for a day and fetched again when an
+        unknown key id arrives (keys roll over), at most every few minutes."""
+        _, metadata = await self._ready()
+        async with self._keys_lock:
+            now = self._clock()
+            age = None if self._keys_at is None else now - self._keys_at
+            if (
+                age is None
+                or age > KEYS_LIFETIME
+                or (kid not in self._keys and age > KEYS_REFETCH_AFTER)
+            ):
+                try:
+                    jwks = await asyncio.to_thread(self._get_json, str(metadata["jwks_uri"]))
+                except (requests.RequestException, ValueError, KeyError):
+                    raise ProviderUnreachable(
+                        "the identity provider's signing keys cannot be read"
+                    ) from None
+                self._keys = {
+                    str(jwk["kid"]): RSAAlgorithm.from_jwk(jwk)
+                    for jwk in jwks.get("keys", [])
+                    if isinstance(jwk, dict) and jwk.get("kty") == "RSA" and "kid" in jwk
+                }
+                self._keys_at = now
         if kid not in self._keys:
-            raise SignInError("the ID token is signed with a key the provider does not publish")
+            raise SignInError(f"the {what} is signed with a key the provider does not publish")
         return self._keys[kid]
 
     # the flow
@@ -225,43 +283,72 @@ class EntraSignIn:
     async def validate(self, token: str, issuer: str) -> dict[str, Any]:
         """The claims of an ID token signed by the provider (RS256), for this app (`aud`), from
         this directory (`iss`, `tid`), valid now by the clock. Raises SignInError."""
+        return await self.check(
+            token,
+            what="ID token",
+            audiences=(self.client_id,),
+            issuers=(issuer,),
+            required=("oid",),
+        )
+
+    async def check(
+        self,
+        token: str,
+        *,
+        what: str,
+        audiences: tuple[str, ...],
+        issuers: tuple[str, ...],
+        required: tuple[str, ...] = (),
+    ) -> dict[str, Any]:
+        """The claims of a token (`what`: "ID token", "access token") signed with RS256 by one
+        of the provider's published keys, for one of `audiences`, from one of `issuers` and
+        this directory (`tid`), valid now by the clock, with the `required` claims. Raises
+        SignInError (ProviderUnreachable when the keys cannot be read)."""
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
-            raise SignInError("the ID token is malformed") from None
+            raise SignInError(f"the {what} is malformed") from None
+        # Checked before any key is chosen: `none`, and HS256 with the public key as its
+        # secret, never reach the signature check.
         if header.get("alg") != "RS256":
-            raise SignInError("the ID token is not signed with RS256")
-        key = await self._signing_key(str(header.get("kid", "")))
+            raise SignInError(f"the {what} is not signed with RS256")
+        key = await self._signing_key(str(header.get("kid", "")), what)
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
                 key,
                 algorithms=["RS256"],
-                audience=self.client_id,
-                issuer=issuer,
+                audience=audiences,
+                issuer=issuers,
                 options={
                     "verify_exp": False,  # checked below, by the injected clock
                     "verify_nbf": False,
                     "verify_iat": False,
-                    "require": ["iss", "aud", "exp", "tid", "oid"],
+                    "require": ["iss", "aud", "exp", "tid", *required],
                 },
             )
         except jwt.InvalidSignatureError:
-            raise SignInError("the ID token's signature is not the provider's") from None
+            raise SignInError(f"the {what}'s signature is not the provider's") from None
         except jwt.InvalidAudienceError:
-            raise SignInError("the ID token is for another app (aud)") from None
+            raise SignInError(f"the {what} is for another app (aud)") from None
         except jwt.InvalidIssuerError:
-            raise SignInError("the ID token is from another issuer (iss)") from None
+            raise SignInError(f"the {what} is from another issuer (iss)") from None
+        except jwt.MissingRequiredClaimError as missing:
+            raise SignInError(f"the {what} has no {missing.claim!r} claim") from None
         except jwt.PyJWTError as failure:
-            raise SignInError(f"the ID token is invalid: {type(failure).__name__}") from None
+            raise SignInError(f"the {what} is invalid: {type(failure).__name__}") from None
         now = self._clock().timestamp()
         leeway = LEEWAY.total_seconds()
-        if float(claims["exp"]) + leeway < now:
-            raise SignInError("the ID token has expired")
-        if float(claims.get("nbf", now)) - leeway > now:
-            raise SignInError("the ID token is not valid yet")
+        try:
+            expires, starts = float(claims["exp"]), float(claims.get("nbf", now))
+        except (TypeError, ValueError):
+            raise SignInError(f"the {what}'s exp or nbf is not a time") from None
+        if expires + leeway < now:
+            raise SignInError(f"the {what} has expired")
+        if starts - leeway > now:
+            raise SignInError(f"the {what} is not valid yet")
         if claims["tid"] != self.tenant_id:
-            raise SignInError("the ID token is from another directory (tid)")
+            raise SignInError(f"the {what} is from another directory (tid)")
         return claims
 
     async def end_session_url(self, back: str) -> str | None:

@@ -1,9 +1,11 @@
 """The operations view's web app, mounted at `/ops`: sign-in, the JSON API, the pages.
 
 Every request but sign-in's own needs a session cookie: pages without one are sent to sign in,
-the API answers 401. A person's scope is resolved from their roles on each request, by the
-configuration in force, so a changed role mapping applies at once. Every answer carries a
-strict Content-Security-Policy and is never cached.
+the API answers 401. The API alone also takes an Entra ID access token instead
+(`Authorization: Bearer`, ops/bearer.py), for scripts; a request that carries the header is
+judged by it alone, never by a cookie beside it. A person's scope is resolved from their roles
+on each request, by the configuration in force, so a changed role mapping applies at once.
+Every answer carries a strict Content-Security-Policy and is never cached.
 """
 
 from __future__ import annotations
@@ -23,10 +25,11 @@ from aiohttp import web
 from cryptography.fernet import Fernet
 
 from ops.access import scope_of
+from ops.bearer import API_SCOPE, ApiTokens, InsufficientScope, NotBearer, TokenRefused
 from ops.cookies import SealedCookie
 from ops.devidp import DevIdentityProvider, Persona
 from ops.settings import OpsSettings, SignInMode
-from ops.signin import EntraSignIn, Identity, SignInError
+from ops.signin import EntraSignIn, Identity, ProviderUnreachable, SignInError
 from pipeline.config import Config
 from storage.base import AuditEntry, Store
 from storage.export import scoped_export
@@ -47,6 +50,8 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 STATIC = Path(__file__).resolve().parent / "static"
 #: Audit entries an admin gets at most in one answer.
 AUDIT_LIMIT = 1000
+#: The realm of the API's `WWW-Authenticate` challenges.
+REALM = "crossdesk-ops"
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,7 @@ class OpsView:
         self.config = config
         self._store = store
         self.signin = signin
+        self.tokens = ApiTokens(signin, settings.api_audiences(signin.client_id))
         self.clock = clock
         fernet = Fernet(session_key.encode())
         secure = not settings.loopback
@@ -118,6 +124,10 @@ class OpsView:
             identity = Identity.from_json(value)
         except (KeyError, TypeError):
             return None
+        return self.viewer_of(identity)
+
+    def viewer_of(self, identity: Identity) -> Viewer:
+        """What `identity` sees, by its roles and the configuration in force."""
         return Viewer(identity, scope_of(identity.roles, self.config.file.ops.roles))
 
     def base_url(self, request: web.Request) -> str:
@@ -168,21 +178,70 @@ def _error(status: int, message: str) -> web.Response:
 async def _signed_in(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
-    """Everything but sign-in needs a session: the API answers 401, pages send to sign-in."""
+    """Everything but sign-in needs a session: the API answers 401, pages send to sign-in. On
+    the API an `Authorization` header, when present, is the only credential considered."""
     path = request.path.removeprefix(PREFIX)
     if path.startswith(("/auth/", "/static/")):
         return await handler(request)
+    api = path.startswith("/api/")
+    if api and "Authorization" in request.headers:
+        outcome = await _bearer(request)
+        if isinstance(outcome, web.StreamResponse):
+            return outcome
+        request[VIEWER] = outcome
+        return await handler(request)
+    # Pages know only the session cookie: a bearer token there is not a credential.
     viewer = _view(request).viewer(request)
     if viewer is None:
-        if path.startswith("/api/"):
-            return web.json_response(
-                {"error": "sign in first: open /ops/ in a browser"},
-                status=401,
-                headers={"WWW-Authenticate": 'Cookie realm="crossdesk-ops"'},
+        if api:
+            return _challenge(
+                401, "sign in first: open /ops/ in a browser, or send an access token (README)"
             )
         raise web.HTTPFound(f"{PREFIX}/auth/login?{urlencode({'next': request.rel_url.path_qs})}")
     request[VIEWER] = viewer
     return await handler(request)
+
+
+async def _bearer(request: web.Request) -> Viewer | web.Response:
+    """The viewer of an API request's bearer token, or the answer refusing it."""
+    view = _view(request)
+    try:
+        identity = await view.tokens.identify(request.headers["Authorization"])
+    except NotBearer as other:
+        return _challenge(401, str(other))
+    except TokenRefused as refused:
+        log.info("ops API: bearer token refused: %s", refused)
+        return _challenge(401, str(refused), "invalid_token")
+    except InsufficientScope as refused:
+        log.info("ops API: bearer token refused: %s", refused)
+        return _challenge(403, str(refused), "insufficient_scope")
+    except ProviderUnreachable as failure:
+        log.warning("ops API: bearer tokens cannot be checked: %s", failure)
+        return _error(503, f"access tokens cannot be checked now: {failure}")
+    viewer = view.viewer_of(identity)
+    if viewer.scope.empty:
+        log.info(
+            "ops API: %s has no role of ops.roles (%s)", identity.who, ", ".join(identity.roles)
+        )
+        return _challenge(
+            403, "the access token carries no app role that ops.roles maps", "insufficient_scope"
+        )
+    log.debug("ops API: bearer caller %s (%s)", identity.who, ", ".join(identity.roles))
+    return viewer
+
+
+def _challenge(status: int, reason: str, error: str | None = None) -> web.Response:
+    """An RFC 6750 refusal: the `WWW-Authenticate: Bearer` challenge, with its `error` code
+    unless the request carried no bearer token at all, and the reason in JSON like every error
+    of the API."""
+    challenge = f'Bearer realm="{REALM}"'
+    if error is not None:
+        challenge += f', error="{error}"'
+        if error == "insufficient_scope":
+            challenge += f', scope="{API_SCOPE}"'
+    return web.json_response(
+        {"error": reason}, status=status, headers={"WWW-Authenticate": challenge}
+    )
 
 
 async def _headers(request: web.Request, response: web.StreamResponse) -> None:
@@ -297,7 +356,7 @@ async def audit(
         AuditEntry(
             id=uuid.uuid4().hex,
             at=view.clock(),
-            who=identity.username or identity.name,
+            who=identity.who,
             who_id=identity.oid,
             action=action,
             conversation_id=conversation_id,

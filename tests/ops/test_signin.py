@@ -40,7 +40,9 @@ async def test_sign_in_round_trip_lands_on_the_view_with_who_you_are(ops: Runnin
 async def test_the_api_answers_401_in_json_without_a_session(ops: RunningOps) -> None:
     status, body = await ops.browser().json("/ops/api/v1/me")
     assert status == 401
-    assert body == {"error": "sign in first: open /ops/ in a browser"}
+    assert body == {
+        "error": "sign in first: open /ops/ in a browser, or send an access token (README)"
+    }
 
 
 async def signed_out_after(browser: Browser, response_status: int, page: str) -> None:
