@@ -50,9 +50,9 @@ def command_of(text: str | None, locale: str | None) -> Command | None:
     if not typed:
         return None
     languages = tuple(dict.fromkeys((language_of(locale) or ENGLISH, ENGLISH)))
-    for command in Command:
-        if typed in words_in(f"commands.{command.name.lower()}", languages):
-            return command
+    exact = _commands_by_phrase(languages).get(typed)
+    if exact is not None:
+        return exact
     filler = filler_words(languages)
     # A command said among filler has no other word: most messages fail here at once.
     if not set(typed.split()) - filler <= _command_words(languages):
@@ -62,6 +62,16 @@ def command_of(text: str | None, locale: str | None) -> Command | None:
         if any(said(typed, phrase, filler) for phrase in phrases):
             return command
     return None
+
+
+@cache
+def _commands_by_phrase(languages: tuple[str, ...]) -> dict[str, Command]:
+    """Each command phrase of `languages` and its command (the first command that lists it)."""
+    table: dict[str, Command] = {}
+    for command in Command:
+        for phrase in words_in(f"commands.{command.name.lower()}", languages):
+            table.setdefault(phrase, command)
+    return table
 
 
 @cache

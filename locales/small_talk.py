@@ -66,7 +66,14 @@ def _only(rest: str, tail: set[str]) -> bool:
     return True
 
 
+#: The ASCII characters `_emoji_only` counts as symbols (`^` and `` ` ``).
+_ASCII_SYMBOLS = "".join(c for c in map(chr, range(128)) if unicodedata.category(c) in ("So", "Sk"))
+
+
 def _emoji_only(text: str) -> SmallTalk | None:
+    if text.isascii():  # the general path below, for ASCII text, without a look per character
+        shown = "".join(text.split())
+        return SmallTalk.OK if shown and not shown.strip(_ASCII_SYMBOLS) else None
     seen = [char for char in text if not char.isspace() and char not in _SHAPING]
     if not seen or not all(unicodedata.category(char) in ("So", "Sk") for char in seen):
         return None

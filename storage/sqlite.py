@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import jsontext
 from errors import ConflictError, StorageError
 from pipeline.session import FlowStep, Session, TranscriptEntry
 from storage.base import (
@@ -208,8 +209,7 @@ def _utc(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat()
 
 
-def _dump(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+_dump = jsontext.dumps
 
 
 #: The read of a turn, in one statement: whether the chat is known, its reference and active

@@ -3,6 +3,7 @@ thread pool), side by side against the same local Bot Connector."""
 
 from __future__ import annotations
 
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -213,8 +214,9 @@ async def test_an_outbox_entry_is_posted_as_the_sdk_posts_the_activity(
     model_call: Call,
     script: list[tuple[int, dict[str, str]]],
 ) -> None:
-    """The same request (URL, headers, body) and the same answer or error as the SDK's own
-    `reply_to_activity` / `send_to_conversation` of the activity, from its JSON."""
+    """The same request (URL, headers, the same JSON in the body) and the same answer or error
+    as the SDK's own `reply_to_activity` / `send_to_conversation` of the activity, from its
+    JSON. The body's text is compact UTF-8 (the SDK's has spaces and `\\u` escapes)."""
     make_retry_policy_linear()
     stock = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=channel.url)
     channel.script = list(script)
@@ -230,7 +232,17 @@ async def test_an_outbox_entry_is_posted_as_the_sdk_posts_the_activity(
         assert await outcome(json_call, kept, channel) == expected
     finally:
         await http.close()
-    assert channel.seen == sent
+    assert [read(request) for request in channel.seen] == [read(request) for request in sent]
+    for _, _, headers, body in channel.seen:
+        assert headers["Content-Length"] == str(len(body))
+        assert "Hellö".encode() in body
+
+
+def read(request: tuple[str, str, dict[str, str], bytes]) -> Any:
+    """A request as the Bot Connector reads it: method, path, headers but the length, JSON."""
+    method, path, headers, body = request
+    named = {name: value for name, value in headers.items() if name != "Content-Length"}
+    return method, path, named, json.loads(body)
 
 
 @settings(max_examples=200, deadline=None)

@@ -60,6 +60,7 @@ from msrest.universal_http.requests import ClientRetryPolicy
 from urllib3.exceptions import ConnectTimeoutError, MaxRetryError, ProtocolError
 from urllib3.util.retry import Retry
 
+import jsontext
 from bots.edge.credentials import CachedAppCredentials
 from bots.edge.wire import FastDeserializer, FastSerializer
 
@@ -267,8 +268,8 @@ class _Conversations(ConversationsOperations):
             headers["x-ms-conversation-id"] = conversation_id
         else:
             url = self._activities_url(conversation_id, None)
-        # As msrest's `ClientRequest.add_content`: `json.dumps` (ASCII), its length.
-        data = json.dumps(activity)
+        # As msrest's `ClientRequest.add_content`, but in UTF-8 (the Content-Type says so).
+        data = jsontext.dumps_bytes(activity)
         headers["Content-Length"] = str(len(data))
         # What the pipeline's policies would add: the user agent and the bot's token.
         held = _Headers(headers)
