@@ -13,6 +13,9 @@
     option.animation = !reduced && option.animation !== false;
     option.aria = { enabled: true, decal: { show: true }, label: { description: container.dataset.description || "" } };
     var chart = echarts.init(container, null, { renderer: "svg" });
+    // The SVG element exists from init; its content is drawn on a later frame. "finished"
+    // says the drawing (and any animation) is done: data-rendered tells anyone waiting.
+    chart.on("finished", function () { container.dataset.rendered = "1"; });
     chart.setOption(option);
     chart.on("click", function (params) {
       var url = params.data && params.data.url;
