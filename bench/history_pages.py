@@ -131,8 +131,11 @@ def _session_row(session: Session) -> tuple[Any, ...]:
 class Synthetic:
     """N sessions over the year before `NOW`, oldest first, in visits of 1 to 3 sessions."""
 
-    def __init__(self, sessions: int, seed: int = 15) -> None:
+    def __init__(self, sessions: int, active: int = 0, seed: int = 15) -> None:
         self.total = sessions
+        #: The newest visits whose last session is still going (beside those of the last
+        #: 20 minutes): the live view's active chats.
+        self.active = active
         self.rng = random.Random(seed)
         self.guests = max(1000, sessions // 5)
         self.made = 0
@@ -223,9 +226,17 @@ class Synthetic:
                         "Session.ConnectedSeconds": int(spent.total_seconds()) - 30 - wait,
                     }
                 )
-            ongoing = last and at > NOW - STILL_ACTIVE
+            ongoing = last and (at > NOW - STILL_ACTIVE or self.made >= self.total - self.active)
             if ongoing:
                 session.position = Position("intake", stage, "question", at, {})
+                # Spread over the last 15 minutes (a third idle), from the id, not the random
+                # sequence, so the other sessions stay the same whatever `active` is.
+                quiet = timedelta(seconds=int(session.id[:4], 16) % 900)
+                session.last_guest_at = session.last_activity_at = max(at, NOW - quiet)
+                if agent and int(session.id[4], 16) % 2:
+                    session.metadata["Session.Agent.State"] = "searching"
+                    for key in ("Session.ConnectedUtc", "Session.ConnectedSeconds"):
+                        session.metadata.pop(key)
             elif last:
                 reason = rng.choices(OUTCOMES, OUTCOME_WEIGHTS)[0]
                 if reason is EndReason.RESOLVED:
@@ -274,7 +285,7 @@ class Synthetic:
         self.made += length
 
 
-def fill(path: Path, sessions: int) -> tuple[int, int, float]:
+def fill(path: Path, sessions: int, active: int = 0) -> tuple[int, int, float]:
     """Write `sessions` synthetic sessions into a new store file at `path` (tables made by the
     store's `create_tables`); the sessions and transfers written, and the seconds it took."""
     began = time.perf_counter()
@@ -288,7 +299,7 @@ def fill(path: Path, sessions: int) -> tuple[int, int, float]:
     create_tables(db)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     db.execute("COMMIT")
-    synthetic = Synthetic(sessions)
+    synthetic = Synthetic(sessions, active)
     for rows in synthetic.batches():
         db.execute("BEGIN")
         db.executemany(INSERT_SESSION, rows.sessions)
@@ -408,6 +419,12 @@ async def measure(store: SqliteStore, repeats: int) -> tuple[list[Figure], dict[
             ("hops >= 2", SessionFilter(min_hops=2), None),
             ("agent", SessionFilter(agent=agent_id(own, 2)), None),
             ("guest (one person)", SessionFilter(guest="guest000123"), None),
+            # Guests 010000-019999: 5% of sessions.
+            ("guest, 5% match", SessionFilter(guest="guest01"), None),
+            ("guest, every session", SessionFilter(guest="contoso"), None),
+            # Two characters: addresses ending in 9 (10%), then none at all.
+            ("guest, 2 chars, 10% match", SessionFilter(guest="9@"), None),
+            ("guest, 2 chars, no match", SessionFilter(guest="zq"), None),
         ]
         for case, filters, before in cases:
             await record(case, name, page_call(scope, filters, before), repeats)
@@ -464,12 +481,12 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-async def run(sessions: int, repeats: int, keep: Path | None) -> None:
+async def run(sessions: int, active: int, repeats: int, keep: Path | None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="crossdesk-history-"))
     try:
         path = (keep or folder) / "history.sqlite3"
         if keep is None or not path.exists():
-            made, moved, seconds = fill(path, sessions)
+            made, moved, seconds = fill(path, sessions, active)
             print(f"filled {made} sessions, {moved} transfers in {seconds:.1f} s")
         began = time.perf_counter()
         store = SqliteStore(path)
@@ -508,8 +525,14 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="a folder to keep the database in and reuse (for trying a fix on the same data)",
     )
+    parser.add_argument(
+        "--active",
+        type=int,
+        default=10_000,
+        help="active chats (the newest visits stay open), for the live view",
+    )
     args = parser.parse_args(argv)
-    asyncio.run(run(args.sessions, args.repeats, args.keep))
+    asyncio.run(run(args.sessions, args.active, args.repeats, args.keep))
     return 0
 
 
