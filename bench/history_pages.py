@@ -42,9 +42,15 @@ from pipeline.session import EndReason, Position, Session, SessionState, iso
 from pipeline.transfer import RefusedTransfer, TransferRecord
 from storage.records import refused_record, session_record, transfer_record
 from storage.report_csv import sessions_csv
-from storage.reports import MAX_PAGE, Cursor, SessionFilter
+from storage.reports import MAX_PAGE, Cursor, LiveFacts, SessionFilter, guest_facts
 from storage.scope import Scope
-from storage.sqlite import SCHEMA_VERSION, SqliteStore, create_tables
+from storage.sqlite import (
+    INSERT_GUEST,
+    INSERT_SESSION,
+    SCHEMA_VERSION,
+    SqliteStore,
+    create_tables,
+)
 
 #: The departments (tenants) chats are spread over, busiest first.
 TENANTS = ("helpdesk", "hr", "it", "legal", "finance", "facilities", "payroll", "security")
@@ -76,7 +82,6 @@ STILL_ACTIVE = timedelta(minutes=20)
 BATCH = 50_000
 
 # The store's statements (storage/sqlite.py: `_write_session`, `_commit`), written in bulk.
-INSERT_SESSION = "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_TRANSFER = (
     "INSERT INTO transfers (conversation_id, from_session_id, record, at) VALUES (?, ?, ?, ?)"
 )
@@ -106,6 +111,8 @@ class Rows:
     """One transaction's rows, in the store's column order."""
 
     sessions: list[tuple[Any, ...]] = field(default_factory=list)
+    #: The guest's searched facts of each of `sessions`, in their order.
+    guests: list[tuple[str | None, ...]] = field(default_factory=list)
     transfers: list[tuple[Any, ...]] = field(default_factory=list)
     refusals: list[tuple[Any, ...]] = field(default_factory=list)
     chats: list[tuple[Any, ...]] = field(default_factory=list)
@@ -115,6 +122,7 @@ def _session_row(session: Session) -> tuple[Any, ...]:
     # `_write_session` for a session's first write (version 0 → 1), with its end's columns.
     stored = session_record(session)
     version = stored["version"] = session.version + 1
+    facts = LiveFacts.of(session)
     return (
         session.id,
         session.conversation_id,
@@ -125,6 +133,10 @@ def _session_row(session: Session) -> tuple[Any, ...]:
         _dump(stored),
         _utc(session.ended_at) if session.ended_at else None,
         session.end_reason.value if session.end_reason else None,
+        facts.agent_id,
+        facts.agent_state,
+        facts.queued_at,
+        facts.last_activity_at,
     )
 
 
@@ -262,6 +274,7 @@ class Synthetic:
                     (conversation, previous.id, _dump(transfer_record(record)), _utc(at))
                 )
                 rows.sessions.append(_session_row(previous))
+                rows.guests.append(guest_facts(previous))
                 self.transfers += 1
             if last and not ongoing and rng.random() < 0.005:
                 refused = RefusedTransfer(
@@ -280,6 +293,7 @@ class Synthetic:
             at += spent
         assert previous is not None
         rows.sessions.append(_session_row(previous))
+        rows.guests.append(guest_facts(previous))
         reference = _dump({"conversation": {"id": conversation}, "serviceUrl": "https://x/"})
         rows.chats.append((conversation, previous.id, reference, previous.id))
         self.made += length
@@ -302,7 +316,14 @@ def fill(path: Path, sessions: int, active: int = 0) -> tuple[int, int, float]:
     synthetic = Synthetic(sessions, active)
     for rows in synthetic.batches():
         db.execute("BEGIN")
+        # The store writes a session's guest by the rowid its INSERT got: in a new table, the
+        # next ones in turn.
+        (last,) = db.execute("SELECT coalesce(max(rowid), 0) FROM sessions").fetchone()
         db.executemany(INSERT_SESSION, rows.sessions)
+        db.executemany(
+            INSERT_GUEST,
+            [(last + n, *guest) for n, guest in enumerate(rows.guests, 1) if any(guest)],
+        )
         db.executemany(INSERT_TRANSFER, rows.transfers)
         db.executemany(INSERT_REFUSAL, rows.refusals)
         db.executemany(INSERT_CHAT, rows.chats)
