@@ -450,7 +450,7 @@ def _write_refused(db: Any) -> bool:
     return False
 
 
-async def _active_chats(store: Store, tenant: str, quiet_minutes: list[float]) -> list[str]:
+async def active_chats(store: Store, tenant: str, quiet_minutes: list[float]) -> list[str]:
     """Active chats of `tenant`, one per entry, last active that many minutes before `NOW`;
     their session ids in that order."""
     ids = []
@@ -472,8 +472,8 @@ async def test_live_lists_the_latest_chats_of_a_busy_desk_and_counts_every_one(
 ) -> None:
     # HR: more active chats than the live view lists, each a second quieter than the last
     # (the first 4 are the most recent); Legal: 2, quieter than all of HR's.
-    hr = await _active_chats(store, "hr", [n / 60 for n in range(LIVE_CHATS + 3)])
-    legal = await _active_chats(store, "legal", [10, 20])
+    hr = await active_chats(store, "hr", [n / 60 for n in range(LIVE_CHATS + 3)])
+    legal = await active_chats(store, "legal", [10, 20])
     live = await reports(store).live(ADMIN, NOW)
     assert [(d.tenant_id, d.active, d.idle) for d in live.departments] == [
         ("hr", 203, 0),
