@@ -75,13 +75,24 @@ MERGED_DEPARTMENTS = 64
 #: `GuestSearch.plan`).
 TRIGRAM = 3
 #: A guest search that matches at most this many sessions reads them and sorts them; one that
-#: matches more walks the page's index newest first and checks each session, so it stops at a
-#: page (with that many matches a page fills soon) instead of sorting them all.
+#: matches more walks the page's index newest first and checks each session's record, so it
+#: stops at a page (with that many matches a page fills soon) instead of sorting them all.
 GUEST_SORTED = 2000
+#: A guest's facts, checked in a session's record: in lower case as Python has it, as the
+#: full-text index folds case (SQLite's `lower()` folds ASCII only).
 _SCANNED = " OR ".join(
-    f"instr(lower(json_extract(record, '$.metadata.\"{key}\"')), ?) > 0" for key in GUEST_SEARCHED
+    f"instr(crossdesk_lower(json_extract(record, '$.metadata.\"{key}\"')), ?) > 0"
+    for key in GUEST_SEARCHED
 )
-_MATCHES = "SELECT rowid FROM guest_search WHERE guest_search MATCH ?"
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def add_functions(db: sqlite3.Connection) -> None:
+    """Give a connection the functions report queries call (`crossdesk_lower`)."""
+    db.create_function("crossdesk_lower", 1, _lower, deterministic=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,23 +108,27 @@ class GuestSearch:
     def plan(
         cls, db: sqlite3.Connection, text: str, sorted_at_most: int = GUEST_SORTED
     ) -> GuestSearch:
-        """The search for `text`, from how many sessions its trigrams match (counted in the
-        index up to `sorted_at_most`). A part shorter than a trigram is checked in the record of
-        each session walked: as fast as a page fills (a short part is common), as slow as
-        reading every session in scope when it matches none; its case folds as `lower()` does
-        (ASCII only), where the index folds Unicode."""
+        """The search for `text`: the sessions its trigrams match in the index (up to
+        `sorted_at_most` of them, read by rowid), or, when they are more, a check of each
+        session walked. A part shorter than a trigram is checked on each session walked too:
+        as fast as a page fills when it is common (short parts mostly are), as slow as reading
+        every session in scope when it matches none."""
+        wanted = text.lower()
+        scanned = cls(f"({_SCANNED})", [wanted] * len(GUEST_SEARCHED))
         if len(text) < TRIGRAM:
-            return cls(f"({_SCANNED})", [text.lower()] * len(GUEST_SEARCHED))
+            return scanned
         phrase = '"' + text.replace('"', '""') + '"'
-        (found,) = db.execute(
-            f"SELECT count(*) FROM ({_MATCHES} LIMIT ?)", (phrase, sorted_at_most + 1)
-        ).fetchone()
-        if found <= sorted_at_most:
-            return cls(f"sessions.rowid IN ({_MATCHES})", [phrase], few=True)
+        found = [
+            rowid
+            for (rowid,) in db.execute(
+                "SELECT rowid FROM guest_search WHERE guest_search MATCH ? LIMIT ?",
+                (phrase, sorted_at_most + 1),
+            )
+        ]
+        if len(found) > sorted_at_most:
+            return scanned
         return cls(
-            "EXISTS (SELECT 1 FROM guest_search WHERE guest_search MATCH ?"
-            " AND guest_search.rowid = sessions.rowid)",
-            [phrase],
+            "sessions.rowid IN (SELECT value FROM json_each(?))", [json.dumps(found)], few=True
         )
 
 
@@ -262,6 +277,7 @@ class SqliteReports:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA query_only = ON")
             db.execute("PRAGMA busy_timeout = 5000")
+            add_functions(db)
             self._db = db
             self.thread_id = threading.get_ident()
         return self._db
