@@ -51,6 +51,7 @@ from storage.sqlite import (
     SqliteStore,
     create_tables,
 )
+from storage.sqlite_reports import add_functions
 
 #: The departments (tenants) chats are spread over, busiest first.
 TENANTS = ("helpdesk", "hr", "it", "legal", "finance", "facilities", "payroll", "security")
@@ -402,6 +403,7 @@ async def measure(store: SqliteStore, repeats: int) -> tuple[list[Figure], dict[
         captured.clear()
         await call()
         explain = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)
+        add_functions(explain)
         try:
             shown = []
             for sql in dict.fromkeys(s for s in captured if s.startswith("SELECT")):

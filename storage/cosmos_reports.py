@@ -2,8 +2,9 @@
 
 Chats are partitioned by conversation, so a question across chats goes to every physical
 partition; each is answered from the index, never by scanning every session. The live view
-reads the active sessions (`kind`, `state` indexed) and what started, ended and was
-transferred since midnight (`startedAt`, `endedAt`, `at` range indexes); chat history is one
+reads a few fields of each active session (`kind`, `state` indexed; its tiles are counted here),
+the documents of only the chats it lists, and what started, ended and was transferred since
+midnight (`startedAt`, `endedAt`, `at` range indexes); chat history is one
 `TOP n … ORDER BY startedAt DESC, sessionId DESC` query per page with a keyset condition (the
 composite index), so a page reads about `n` sessions however many there are; reports and the
 transfer map read the sessions and transfers of their date range only. Costs measured on the

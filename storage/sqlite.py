@@ -79,7 +79,8 @@ SCHEMA_VERSION = 7
 #: Chat history's guest search (`storage.sqlite_reports`): the guest's name, email and user
 #: principal name of each session that has any, by the session's rowid, in a full-text index of
 #: trigrams, so a substring of three characters or more is found without reading every session.
-#: Written with the session's first write and again only when those facts change.
+#: Written with the session's first write and again only when those facts change. Whoever
+#: deletes a session by hand deletes its row here too (rowids of deleted rows are reused).
 GUEST_SEARCH = """
 CREATE VIRTUAL TABLE IF NOT EXISTS guest_search USING fts5 (
     name, email, upn, tokenize = 'trigram'

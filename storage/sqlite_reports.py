@@ -6,8 +6,12 @@ while a turn writes). Counting by department is SQL `GROUP BY` over the report i
 (`sessions_by_start`, `sessions_by_end`, `transfers_by_at`); chat history pages by keyset on
 (`started_at`, `id`), walking `sessions_by_start` or, per department, `sessions_by_tenant_start`,
 so a page costs the same at the first session and the millionth. The store keeps no planner
-statistics, so the queries that must walk one index say which (`INDEXED BY`): measured at a
-million sessions by `python -m bench.history_pages` (bench/README.md).
+statistics, so the queries that must walk one index say which (`INDEXED BY`). What only the
+record holds is kept beside it where a page or the live view would otherwise read every
+record: the agent (`sessions_by_agent`), the guest's names (the trigram index `guest_search`)
+and the live view's facts, so its tiles are counted in SQL and it reads the records of only the
+chats it lists. Measured at a million sessions by `python -m bench.history_pages`
+(bench/README.md).
 """
 
 from __future__ import annotations
@@ -303,8 +307,8 @@ class SqliteReports:
 
         def query(db: sqlite3.Connection) -> LiveSnapshot:
             active = {
-                tenant: ActiveCounts(count, waiting, moment_of(since), with_agent, idle)
-                for tenant, count, waiting, since, with_agent, idle in db.execute(
+                tenant: ActiveCounts(count, waiting, moment_of(oldest), with_agent, idle)
+                for tenant, count, waiting, oldest, with_agent, idle in db.execute(
                     _ACTIVE_COUNTS, (utc_text(now - IDLE_AFTER),)
                 )
             }
