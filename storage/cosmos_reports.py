@@ -59,8 +59,10 @@ ACTIVE_QUERY = (
     ' c.metadata["Session.QueuedUtc"] AS queuedAt'
     " FROM c WHERE c.kind = 'session' AND c.state = 'active'"
 )
-#: The documents of the chats the live view lists (`LIVE_CHATS` of each department).
+#: The documents of the chats the live view lists (`LIVE_CHATS` of each department), so many at
+#: a time (a query's text and parameters are limited to 512 KB).
 LISTED_QUERY = "SELECT * FROM c WHERE c.kind = 'session' AND ARRAY_CONTAINS(@ids, c.sessionId)"
+LISTED_AT_ONCE = 2000
 QUIET_QUERY = (
     "SELECT TOP @limit * FROM c WHERE c.kind = 'session' AND c.state = 'active'"
     " AND c.lastActivityAt < @before"
@@ -115,11 +117,10 @@ class CosmosReports:
         since = [{"name": "@since", "value": utc_text(start)}]
         active = [_active_chat(d) for d in await self._query(ACTIVE_QUERY, [])]
         listed = latest_active(active)
-        chats = (
-            [row_of(session_of(d)) for d in await self._query(LISTED_QUERY, _ids(listed))]
-            if listed
-            else []
-        )
+        chats = []
+        for first in range(0, len(listed), LISTED_AT_ONCE):
+            ids = _ids(listed[first : first + LISTED_AT_ONCE])
+            chats += [row_of(session_of(d)) for d in await self._query(LISTED_QUERY, ids)]
         started = Counter(str(d["tenantId"]) for d in await self._query(STARTED_QUERY, since))
         ended = Counter(str(d["tenantId"]) for d in await self._query(ENDED_QUERY, since))
         moved = Counter(

@@ -82,12 +82,22 @@ TRIGRAM = 3
 #: matches more walks the page's index newest first and checks each session's record, so it
 #: stops at a page (with that many matches a page fills soon) instead of sorting them all.
 GUEST_SORTED = 2000
-#: A guest's facts, checked in a session's record: in lower case as Python has it, as the
-#: full-text index folds case (SQLite's `lower()` folds ASCII only).
-_SCANNED = " OR ".join(
-    f"instr(crossdesk_lower(json_extract(record, '$.metadata.\"{key}\"')), ?) > 0"
-    for key in GUEST_SEARCHED
-)
+
+
+def _scanned(lower: str) -> str:
+    """A check of a guest's facts in a session's record, each in lower case by `lower`."""
+    return " OR ".join(
+        f"instr({lower}(json_extract(record, '$.metadata.\"{key}\"')), ?) > 0"
+        for key in GUEST_SEARCHED
+    )
+
+
+#: The full-text index folds case beyond ASCII; so does the check of records: by Python's
+#: `str.lower` for a part that is not ASCII, and for one that is by SQLite's `lower()`, which
+#: folds ASCII only (enough for an ASCII part but for oddities such as the Kelvin sign) and
+#: costs less than a call into Python on each of a million sessions.
+_SCANNED = _scanned("crossdesk_lower")
+_SCANNED_ASCII = _scanned("lower")
 
 
 def _lower(value: Any) -> Any:
@@ -117,8 +127,8 @@ class GuestSearch:
         session walked. A part shorter than a trigram is checked on each session walked too:
         as fast as a page fills when it is common (short parts mostly are), as slow as reading
         every session in scope when it matches none."""
-        wanted = text.lower()
-        scanned = cls(f"({_SCANNED})", [wanted] * len(GUEST_SEARCHED))
+        check = _SCANNED_ASCII if text.isascii() else _SCANNED
+        scanned = cls(f"({check})", [text.lower()] * len(GUEST_SEARCHED))
         if len(text) < TRIGRAM:
             return scanned
         phrase = '"' + text.replace('"', '""') + '"'
