@@ -42,9 +42,16 @@ from pipeline.session import EndReason, Position, Session, SessionState, iso
 from pipeline.transfer import RefusedTransfer, TransferRecord
 from storage.records import refused_record, session_record, transfer_record
 from storage.report_csv import sessions_csv
-from storage.reports import MAX_PAGE, Cursor, SessionFilter
+from storage.reports import MAX_PAGE, Cursor, LiveFacts, SessionFilter, guest_facts
 from storage.scope import Scope
-from storage.sqlite import SCHEMA_VERSION, SqliteStore, create_tables
+from storage.sqlite import (
+    INSERT_GUEST,
+    INSERT_SESSION,
+    SCHEMA_VERSION,
+    SqliteStore,
+    create_tables,
+)
+from storage.sqlite_reports import add_functions
 
 #: The departments (tenants) chats are spread over, busiest first.
 TENANTS = ("helpdesk", "hr", "it", "legal", "finance", "facilities", "payroll", "security")
@@ -76,7 +83,6 @@ STILL_ACTIVE = timedelta(minutes=20)
 BATCH = 50_000
 
 # The store's statements (storage/sqlite.py: `_write_session`, `_commit`), written in bulk.
-INSERT_SESSION = "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 INSERT_TRANSFER = (
     "INSERT INTO transfers (conversation_id, from_session_id, record, at) VALUES (?, ?, ?, ?)"
 )
@@ -106,6 +112,8 @@ class Rows:
     """One transaction's rows, in the store's column order."""
 
     sessions: list[tuple[Any, ...]] = field(default_factory=list)
+    #: The guest's searched facts of each of `sessions`, in their order.
+    guests: list[tuple[str | None, ...]] = field(default_factory=list)
     transfers: list[tuple[Any, ...]] = field(default_factory=list)
     refusals: list[tuple[Any, ...]] = field(default_factory=list)
     chats: list[tuple[Any, ...]] = field(default_factory=list)
@@ -115,6 +123,7 @@ def _session_row(session: Session) -> tuple[Any, ...]:
     # `_write_session` for a session's first write (version 0 → 1), with its end's columns.
     stored = session_record(session)
     version = stored["version"] = session.version + 1
+    facts = LiveFacts.of(session)
     return (
         session.id,
         session.conversation_id,
@@ -125,14 +134,21 @@ def _session_row(session: Session) -> tuple[Any, ...]:
         _dump(stored),
         _utc(session.ended_at) if session.ended_at else None,
         session.end_reason.value if session.end_reason else None,
+        facts.agent_id,
+        facts.agent_state,
+        facts.queued_at,
+        facts.last_activity_at,
     )
 
 
 class Synthetic:
     """N sessions over the year before `NOW`, oldest first, in visits of 1 to 3 sessions."""
 
-    def __init__(self, sessions: int, seed: int = 15) -> None:
+    def __init__(self, sessions: int, active: int = 0, seed: int = 15) -> None:
         self.total = sessions
+        #: The newest visits whose last session is still going (beside those of the last
+        #: 20 minutes): the live view's active chats.
+        self.active = active
         self.rng = random.Random(seed)
         self.guests = max(1000, sessions // 5)
         self.made = 0
@@ -223,9 +239,17 @@ class Synthetic:
                         "Session.ConnectedSeconds": int(spent.total_seconds()) - 30 - wait,
                     }
                 )
-            ongoing = last and at > NOW - STILL_ACTIVE
+            ongoing = last and (at > NOW - STILL_ACTIVE or self.made >= self.total - self.active)
             if ongoing:
                 session.position = Position("intake", stage, "question", at, {})
+                # Spread over the last 15 minutes (a third idle), from the id, not the random
+                # sequence, so the other sessions stay the same whatever `active` is.
+                quiet = timedelta(seconds=int(session.id[:4], 16) % 900)
+                session.last_guest_at = session.last_activity_at = max(at, NOW - quiet)
+                if agent and int(session.id[4], 16) % 2:
+                    session.metadata["Session.Agent.State"] = "searching"
+                    for key in ("Session.ConnectedUtc", "Session.ConnectedSeconds"):
+                        session.metadata.pop(key)
             elif last:
                 reason = rng.choices(OUTCOMES, OUTCOME_WEIGHTS)[0]
                 if reason is EndReason.RESOLVED:
@@ -251,6 +275,7 @@ class Synthetic:
                     (conversation, previous.id, _dump(transfer_record(record)), _utc(at))
                 )
                 rows.sessions.append(_session_row(previous))
+                rows.guests.append(guest_facts(previous))
                 self.transfers += 1
             if last and not ongoing and rng.random() < 0.005:
                 refused = RefusedTransfer(
@@ -269,12 +294,13 @@ class Synthetic:
             at += spent
         assert previous is not None
         rows.sessions.append(_session_row(previous))
+        rows.guests.append(guest_facts(previous))
         reference = _dump({"conversation": {"id": conversation}, "serviceUrl": "https://x/"})
         rows.chats.append((conversation, previous.id, reference, previous.id))
         self.made += length
 
 
-def fill(path: Path, sessions: int) -> tuple[int, int, float]:
+def fill(path: Path, sessions: int, active: int = 0) -> tuple[int, int, float]:
     """Write `sessions` synthetic sessions into a new store file at `path` (tables made by the
     store's `create_tables`); the sessions and transfers written, and the seconds it took."""
     began = time.perf_counter()
@@ -288,10 +314,17 @@ def fill(path: Path, sessions: int) -> tuple[int, int, float]:
     create_tables(db)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     db.execute("COMMIT")
-    synthetic = Synthetic(sessions)
+    synthetic = Synthetic(sessions, active)
     for rows in synthetic.batches():
         db.execute("BEGIN")
+        # The store writes a session's guest by the rowid its INSERT got: in a new table, the
+        # next ones in turn.
+        (last,) = db.execute("SELECT coalesce(max(rowid), 0) FROM sessions").fetchone()
         db.executemany(INSERT_SESSION, rows.sessions)
+        db.executemany(
+            INSERT_GUEST,
+            [(last + n, *guest) for n, guest in enumerate(rows.guests, 1) if any(guest)],
+        )
         db.executemany(INSERT_TRANSFER, rows.transfers)
         db.executemany(INSERT_REFUSAL, rows.refusals)
         db.executemany(INSERT_CHAT, rows.chats)
@@ -370,6 +403,7 @@ async def measure(store: SqliteStore, repeats: int) -> tuple[list[Figure], dict[
         captured.clear()
         await call()
         explain = sqlite3.connect(f"file:{store.path}?mode=ro", uri=True)
+        add_functions(explain)
         try:
             shown = []
             for sql in dict.fromkeys(s for s in captured if s.startswith("SELECT")):
@@ -408,6 +442,12 @@ async def measure(store: SqliteStore, repeats: int) -> tuple[list[Figure], dict[
             ("hops >= 2", SessionFilter(min_hops=2), None),
             ("agent", SessionFilter(agent=agent_id(own, 2)), None),
             ("guest (one person)", SessionFilter(guest="guest000123"), None),
+            # Guests 010000-019999: 5% of sessions.
+            ("guest, 5% match", SessionFilter(guest="guest01"), None),
+            ("guest, every session", SessionFilter(guest="contoso"), None),
+            # Two characters: addresses ending in 9 (10%), then none at all.
+            ("guest, 2 chars, 10% match", SessionFilter(guest="9@"), None),
+            ("guest, 2 chars, no match", SessionFilter(guest="zq"), None),
         ]
         for case, filters, before in cases:
             await record(case, name, page_call(scope, filters, before), repeats)
@@ -464,16 +504,19 @@ def table(figures: list[Figure]) -> str:
     return "\n".join(lines)
 
 
-async def run(sessions: int, repeats: int, keep: Path | None) -> None:
+async def run(sessions: int, active: int, repeats: int, keep: Path | None) -> None:
     folder = Path(tempfile.mkdtemp(prefix="crossdesk-history-"))
     try:
         path = (keep or folder) / "history.sqlite3"
         if keep is None or not path.exists():
-            made, moved, seconds = fill(path, sessions)
+            made, moved, seconds = fill(path, sessions, active)
             print(f"filled {made} sessions, {moved} transfers in {seconds:.1f} s")
         began = time.perf_counter()
         store = SqliteStore(path)
         print(f"opened the store in {(time.perf_counter() - began) * 1000:.0f} ms")
+        # As the file is once its WAL is checkpointed (opening a file of an older schema
+        # upgrades it, and the upgrade's rewrite waits in the WAL until then).
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         size = sum(p.stat().st_size for p in path.parent.glob(f"{path.name}*"))
         print(f"database: {size / 2**20:.0f} MiB")
         try:
@@ -508,8 +551,14 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="a folder to keep the database in and reuse (for trying a fix on the same data)",
     )
+    parser.add_argument(
+        "--active",
+        type=int,
+        default=10_000,
+        help="active chats (the newest visits stay open), for the live view",
+    )
     args = parser.parse_args(argv)
-    asyncio.run(run(args.sessions, args.repeats, args.keep))
+    asyncio.run(run(args.sessions, args.active, args.repeats, args.keep))
     return 0
 
 

@@ -111,6 +111,7 @@ def _filters(view: OpsView) -> None:
             clock_time=clock_time,
             day_time=day_time,
             duration=duration,
+            count=lambda number: f"{number:,}",
             url_part=lambda text: quote(str(text), safe=""),
         )
 
@@ -179,6 +180,8 @@ def _live_json(snapshot: LiveSnapshot, names: Mapping[str, str]) -> dict[str, An
             }
             for d in snapshot.departments
         ],
+        # The most recently active (`LIVE_CHATS` at most) of `activeChats`.
+        "activeChats": snapshot.active,
         "chats": [
             {**_row_json(row, names), "idle": row.idle(snapshot.at)} for row in snapshot.chats
         ],

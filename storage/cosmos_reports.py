@@ -2,8 +2,9 @@
 
 Chats are partitioned by conversation, so a question across chats goes to every physical
 partition; each is answered from the index, never by scanning every session. The live view
-reads the active sessions (`kind`, `state` indexed) and what started, ended and was
-transferred since midnight (`startedAt`, `endedAt`, `at` range indexes); chat history is one
+reads a few fields of each active session (`kind`, `state` indexed; its tiles are counted here),
+the documents of only the chats it lists, and what started, ended and was transferred since
+midnight (`startedAt`, `endedAt`, `at` range indexes); chat history is one
 `TOP n … ORDER BY startedAt DESC, sessionId DESC` query per page with a keyset condition (the
 composite index), so a page reads about `n` sessions however many there are; reports and the
 transfer map read the sessions and transfers of their date range only. Costs measured on the
@@ -23,6 +24,7 @@ from storage.base import ChatHistory
 from storage.records import refused_of, session_of, transfer_of
 from storage.reports import (
     MAX_PAGE,
+    ActiveChat,
     Cursor,
     Journey,
     LiveSnapshot,
@@ -32,9 +34,12 @@ from storage.reports import (
     Summary,
     TransferMap,
     build_live,
+    count_active,
     counted_tenants,
     day_start_of,
     journey_of,
+    latest_active,
+    moment_of,
     page_of,
     row_of,
     summarize,
@@ -46,7 +51,18 @@ from storage.scope import Scope
 Document = dict[str, Any]
 Parameters = list[dict[str, Any]]
 
-ACTIVE_QUERY = "SELECT * FROM c WHERE c.kind = 'session' AND c.state = 'active'"
+#: The active chats as the live view counts them: a few fields of each, not the documents
+#: (the SDK has no GROUP BY across partitions, so the counting is done here).
+ACTIVE_QUERY = (
+    "SELECT c.tenantId, c.sessionId, c.startedAt, c.lastActivityAt, c.lastGuestAt,"
+    ' c.metadata["Session.Agent.State"] AS agentState,'
+    ' c.metadata["Session.QueuedUtc"] AS queuedAt'
+    " FROM c WHERE c.kind = 'session' AND c.state = 'active'"
+)
+#: The documents of the chats the live view lists (`LIVE_CHATS` of each department), so many at
+#: a time (a query's text and parameters are limited to 512 KB).
+LISTED_QUERY = "SELECT * FROM c WHERE c.kind = 'session' AND ARRAY_CONTAINS(@ids, c.sessionId)"
+LISTED_AT_ONCE = 2000
 QUIET_QUERY = (
     "SELECT TOP @limit * FROM c WHERE c.kind = 'session' AND c.state = 'active'"
     " AND c.lastActivityAt < @before"
@@ -56,6 +72,25 @@ ENDED_QUERY = "SELECT c.tenantId FROM c WHERE c.kind = 'session' AND c.endedAt >
 MOVED_QUERY = (
     "SELECT c.fromTenantId, c.toTenantId FROM c WHERE c.kind = 'transfer' AND c.at >= @since"
 )
+
+
+def _active_chat(document: Document) -> ActiveChat:
+    started = moment_of(document["startedAt"])
+    assert started is not None, "a session document has its start"
+    last = moment_of(document.get("lastActivityAt")) or moment_of(document.get("lastGuestAt"))
+    state = document.get("agentState")
+    return ActiveChat(
+        str(document["tenantId"]),
+        str(document["sessionId"]),
+        started,
+        last or started,
+        str(state) if state is not None else None,
+        moment_of(document.get("queuedAt")),
+    )
+
+
+def _ids(session_ids: list[str]) -> Parameters:
+    return [{"name": "@ids", "value": session_ids}]
 
 
 class CosmosReports:
@@ -80,7 +115,12 @@ class CosmosReports:
     ) -> LiveSnapshot:
         start = day_start or day_start_of(now)
         since = [{"name": "@since", "value": utc_text(start)}]
-        active = [row_of(session_of(d)) for d in await self._query(ACTIVE_QUERY, [])]
+        active = [_active_chat(d) for d in await self._query(ACTIVE_QUERY, [])]
+        listed = latest_active(active)
+        chats = []
+        for first in range(0, len(listed), LISTED_AT_ONCE):
+            ids = _ids(listed[first : first + LISTED_AT_ONCE])
+            chats += [row_of(session_of(d)) for d in await self._query(LISTED_QUERY, ids)]
         started = Counter(str(d["tenantId"]) for d in await self._query(STARTED_QUERY, since))
         ended = Counter(str(d["tenantId"]) for d in await self._query(ENDED_QUERY, since))
         moved = Counter(
@@ -88,7 +128,13 @@ class CosmosReports:
             for d in await self._query(MOVED_QUERY, since)
         )
         snapshot = build_live(
-            now, start, active, started, ended, [(s, t, n) for (s, t), n in moved.items()]
+            now,
+            start,
+            count_active(now, active),
+            chats,
+            started,
+            ended,
+            [(s, t, n) for (s, t), n in moved.items()],
         )
         return snapshot.for_scope(scope)
 

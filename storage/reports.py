@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from pipeline.session import EndReason, FlowStep, Session, SessionState
 from pipeline.transfer import RefusedTransfer, TransferRecord
-from storage.base import ChatHistory
+from storage.base import GUEST_SEARCHED, ChatHistory
 from storage.scope import Scope
 
 #: A chat whose guest said nothing for this long shows as idle in the live view (the runtime
@@ -27,6 +27,8 @@ from storage.scope import Scope
 IDLE_AFTER = timedelta(minutes=5)
 #: Most sessions on one page of chat history.
 MAX_PAGE = 500
+#: Most active chats the live view lists (the most recently active); its tiles count them all.
+LIVE_CHATS = 200
 #: A transfer map's stand-in for the departments the asker does not see.
 OTHER = "(other)"
 #: Sessions that ended this way count as drop-offs, by the stage they stopped at.
@@ -36,7 +38,8 @@ SEARCHING = "searching"
 CONNECTED = "connected"
 
 
-def _time(value: Any) -> datetime | None:
+def moment_of(value: Any) -> datetime | None:
+    """A stored timestamp (ISO text, UTC if it names no zone), or None if it is not one."""
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -119,11 +122,50 @@ class SessionRow:
         )
 
 
+def guest_facts(session: Session) -> tuple[str | None, ...]:
+    """What a guest search looks in: the guest's name, email and user principal name."""
+    return tuple(_text(session.metadata.get(key)) for key in GUEST_SEARCHED)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveFacts:
+    """What the live view counts of a session, kept beside its record by a store that counts
+    in SQL (the agent's id is chat history's agent filter). Times are UTC ISO text."""
+
+    agent_id: str | None
+    agent_state: str | None
+    queued_at: str | None
+    last_activity_at: str
+
+    @classmethod
+    def of(cls, session: Session) -> LiveFacts:
+        """As `row_of` derives them (`SessionRow.agent_state`, `queued_at`, …)."""
+        metadata = session.metadata
+        queued = moment_of(metadata.get("Session.QueuedUtc"))
+        active = session.last_activity_at or session.last_guest_at or session.started_at
+        return cls(
+            agent_id_of(session),
+            _text(metadata.get("Session.Agent.State")),
+            utc_text(queued) if queued else None,
+            utc_text(active),
+        )
+
+
+def agent_id_of(session: Session) -> str | None:
+    """The agent chat history's agent filter finds the session by."""
+    agent = session.metadata.get("Session.Agent.Id")
+    return agent if isinstance(agent, str) else None
+
+
+def _text(value: Any) -> str | None:
+    return str(value) if value is not None else None
+
+
 def row_of(session: Session) -> SessionRow:
     """The operations view's row of a session."""
     metadata = session.metadata
     agent_state = metadata.get("Session.Agent.State")
-    connected_at = _time(metadata.get("Session.ConnectedUtc"))
+    connected_at = moment_of(metadata.get("Session.ConnectedUtc"))
     handle = _int(metadata.get("Session.ConnectedSeconds"))
     rating = _int(metadata.get("Session.Feedback.Rating"))
     resolution = metadata.get("Session.Status.Resolution")
@@ -146,7 +188,7 @@ def row_of(session: Session) -> SessionRow:
         went_to=metadata.get("Session.TransferredTo.TenantId"),
         agent_id=metadata.get("Session.Agent.Id") or metadata.get("Session.Agent.AadObjectId"),
         agent_state=str(agent_state) if agent_state is not None else None,
-        queued_at=_time(metadata.get("Session.QueuedUtc")),
+        queued_at=moment_of(metadata.get("Session.QueuedUtc")),
         connected_at=connected_at,
         wait_seconds=_int(metadata.get("Session.WaitSeconds")),
         handle_seconds=handle,
@@ -180,20 +222,25 @@ class DepartmentLive:
 @dataclass(frozen=True, slots=True)
 class LiveSnapshot:
     """The live view at `at`: the departments' tiles and the active chats, newest activity
-    first. `day_start` is where "today" began."""
+    first, at most `LIVE_CHATS` of each department. `day_start` is where "today" began;
+    `active` is how many chats are active in the departments whose chats it lists (more than
+    it lists when there are more than a page)."""
 
     at: datetime
     day_start: datetime
     departments: tuple[DepartmentLive, ...]
     chats: tuple[SessionRow, ...]
+    active: int = 0
 
     def for_scope(self, scope: Scope) -> LiveSnapshot:
-        """What `scope` sees of it: tiles of the departments it counts, chats of those it
-        sees (one snapshot serves every viewer of an instance)."""
+        """What `scope` sees of it: tiles of the departments it counts, the `LIVE_CHATS` most
+        recently active chats of those it sees (one snapshot serves every viewer of an
+        instance: it keeps that many of each department, so any viewer's page is in it)."""
         return replace(
             self,
             departments=tuple(d for d in self.departments if scope.reports_on(d.tenant_id)),
-            chats=tuple(c for c in self.chats if scope.sees(c.tenant_id)),
+            chats=tuple(c for c in self.chats if scope.sees(c.tenant_id))[:LIVE_CHATS],
+            active=sum(d.active for d in self.departments if scope.sees(d.tenant_id)),
         )
 
     def department(self, tenant_id: str) -> DepartmentLive:
@@ -202,33 +249,91 @@ class LiveSnapshot:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class ActiveChat:
+    """What the live view counts of an active chat (`SessionRow`'s facts of the same names):
+    what a backend reads when it cannot count in its query."""
+
+    tenant_id: str
+    session_id: str
+    started_at: datetime
+    last_activity_at: datetime
+    agent_state: str | None
+    queued_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActiveCounts:
+    """One department's active chats as its tiles count them."""
+
+    active: int = 0
+    waiting: int = 0
+    #: When the chat that has waited longest for an agent started waiting.
+    waiting_since: datetime | None = None
+    with_agent: int = 0
+    idle: int = 0
+
+
+def count_active(
+    now: datetime, chats: Iterable[ActiveChat], idle_after: timedelta = IDLE_AFTER
+) -> dict[str, ActiveCounts]:
+    """The tiles' counts of `chats` by department, as `SessionRow.waiting`, `with_agent` and
+    `idle` decide them."""
+    counts: dict[str, ActiveCounts] = {}
+    for chat in chats:
+        was = counts.get(chat.tenant_id, ActiveCounts())
+        waiting = chat.agent_state == SEARCHING
+        with_agent = chat.agent_state == CONNECTED
+        since = chat.queued_at or chat.started_at
+        counts[chat.tenant_id] = ActiveCounts(
+            was.active + 1,
+            was.waiting + waiting,
+            min(since, was.waiting_since or since) if waiting else was.waiting_since,
+            was.with_agent + with_agent,
+            was.idle
+            + (not waiting and not with_agent and now - chat.last_activity_at >= idle_after),
+        )
+    return counts
+
+
+def latest_active(chats: Iterable[ActiveChat], each: int = LIVE_CHATS) -> list[str]:
+    """The session ids of the `each` most recently active chats of every department."""
+    ordered = sorted(chats, key=lambda c: (c.last_activity_at, c.session_id), reverse=True)
+    kept: Counter[str] = Counter()
+    chosen = []
+    for chat in ordered:
+        if kept[chat.tenant_id] < each:
+            kept[chat.tenant_id] += 1
+            chosen.append(chat.session_id)
+    return chosen
+
+
 def build_live(
     now: datetime,
     day_start: datetime,
-    active: Iterable[SessionRow],
+    active: Mapping[str, ActiveCounts],
+    chats: Iterable[SessionRow],
     started: Mapping[str, int],
     ended: Mapping[str, int],
     transfers: Iterable[tuple[str, str, int]],
-    idle_after: timedelta = IDLE_AFTER,
 ) -> LiveSnapshot:
-    """The snapshot from what a backend counted: active sessions, sessions started and ended
-    since `day_start` by tenant, transfers since then as (from, to, count)."""
-    chats = sorted(active, key=lambda r: (r.last_activity_at, r.session_id), reverse=True)
+    """The snapshot from what a backend counted: the active chats by department and the most
+    recently active of each, sessions started and ended since `day_start` by tenant, transfers
+    since then as (from, to, count)."""
     tiles: dict[str, dict[str, int]] = {}
 
     def tile(tenant: str) -> dict[str, int]:
         return tiles.setdefault(tenant, Counter())
 
-    for row in chats:
-        counts = tile(row.tenant_id)
-        counts["active"] += 1
-        if row.waiting:
-            counts["waiting"] += 1
-            since = row.queued_at or row.started_at
-            waited = max(0, int((now - since).total_seconds()))
-            counts["longest_wait_seconds"] = max(counts["longest_wait_seconds"], waited)
-        counts["with_agent"] += row.with_agent
-        counts["idle"] += row.idle(now, idle_after)
+    for tenant, counts in active.items():
+        counted = tile(tenant)
+        counted["active"] += counts.active
+        counted["waiting"] += counts.waiting
+        counted["with_agent"] += counts.with_agent
+        counted["idle"] += counts.idle
+        if counts.waiting_since is not None:
+            waited = int((now - counts.waiting_since).total_seconds())
+            counted["longest_wait_seconds"] = max(0, waited)
     for tenant, count in started.items():
         tile(tenant)["started_today"] += count
     for tenant, count in ended.items():
@@ -240,7 +345,10 @@ def build_live(
         DepartmentLive(tenant, **{key: int(value) for key, value in counts.items()})
         for tenant, counts in sorted(tiles.items())
     )
-    return LiveSnapshot(now, day_start, departments, tuple(chats))
+    listed = sorted(chats, key=lambda r: (r.last_activity_at, r.session_id), reverse=True)
+    return LiveSnapshot(
+        now, day_start, departments, tuple(listed), sum(c.active for c in active.values())
+    )
 
 
 def day_start_of(now: datetime) -> datetime:
@@ -292,7 +400,7 @@ class Cursor:
     @classmethod
     def decode(cls, text: str) -> Cursor:
         started, _, session = text.partition("|")
-        if not session or _time(started) is None:
+        if not session or moment_of(started) is None:
             raise ValueError(f"not a chat history cursor: {text!r}")
         return cls(started, session)
 

@@ -29,7 +29,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +38,7 @@ import jsontext
 from errors import ConflictError, StorageError
 from pipeline.session import FlowStep, Session, TranscriptEntry
 from storage.base import (
+    GUEST_SEARCHED,
     LEASE_SECONDS,
     AgentRecord,
     AuditEntry,
@@ -67,21 +68,35 @@ from storage.records import (
     transfer_of,
     transfer_record,
 )
+from storage.reports import LiveFacts, agent_id_of, guest_facts
 from storage.sqlite_reports import SqliteReports
 
 if TYPE_CHECKING:
     from storage.base import SessionSearch
 
 #: Bumped when the tables change; `_upgrade` brings an older file up to date.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
+
+#: Chat history's guest search (`storage.sqlite_reports`): the guest's name, email and user
+#: principal name of each session that has any, by the session's rowid, in a full-text index of
+#: trigrams, so a substring of three characters or more is found without reading every session.
+#: Written with the session's first write and again only when those facts change. Whoever
+#: deletes a session by hand deletes its row here too (rowids of deleted rows are reused).
+GUEST_SEARCH = """
+CREATE VIRTUAL TABLE IF NOT EXISTS guest_search USING fts5 (
+    name, email, upn, tokenize = 'trigram'
+)"""
 
 # What a turn writes costs a page of the WAL file per table or index page it changes, and a
 # commit writes each as a frame: the tables a turn appends to carry no index beyond their key.
 # A turn's flow steps and transcript entries are one `log` row keyed by the session and the
 # version the turn wrote (the `flow` and `transcript` tables keep what earlier versions
 # wrote, and are read before it); the outbox holds only undelivered messages, so the sweeper
-# scans it, and its ids need no AUTOINCREMENT (no `sqlite_sequence` write per turn).
-_SCHEMA = """
+# scans it, and its ids need no AUTOINCREMENT (no `sqlite_sequence` write per turn). A session's
+# row keeps beside its record what the operations view counts and filters on (`LiveFacts`),
+# written by the statement that writes the record; of those only `agent_id` is indexed, and
+# set only when it changes, so a turn that changes no agent changes no index page.
+_SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS chats (
     conversation_id TEXT PRIMARY KEY,
     session_id TEXT NOT NULL,
@@ -96,7 +111,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     version INTEGER NOT NULL,
     record TEXT NOT NULL,
     ended_at TEXT,
-    end_reason TEXT
+    end_reason TEXT,
+    agent_id TEXT,
+    agent_state TEXT,
+    queued_at TEXT,
+    last_activity_at TEXT
 );
 CREATE INDEX IF NOT EXISTS sessions_by_conversation ON sessions (conversation_id);
 CREATE INDEX IF NOT EXISTS sessions_by_state ON sessions (state);
@@ -104,6 +123,8 @@ CREATE INDEX IF NOT EXISTS sessions_by_tenant_start ON sessions (tenant_id, star
 CREATE INDEX IF NOT EXISTS sessions_by_start ON sessions (started_at);
 CREATE INDEX IF NOT EXISTS sessions_by_end ON sessions (ended_at) WHERE ended_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sessions_active ON sessions (tenant_id) WHERE state = 'active';
+CREATE INDEX IF NOT EXISTS sessions_by_agent ON sessions (agent_id, started_at, id)
+    WHERE agent_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS flow (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     session_id TEXT NOT NULL REFERENCES sessions (id),
@@ -187,9 +208,41 @@ CREATE TABLE IF NOT EXISTS audit (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     record TEXT NOT NULL
 );
+{GUEST_SEARCH}
 """
 
 log = logging.getLogger(__name__)
+
+_SESSION_COLUMNS = (
+    "id, conversation_id, tenant_id, state, started_at, version, record, ended_at, end_reason,"
+    " agent_id, agent_state, queued_at, last_activity_at"
+)
+#: A session's first write (and the benchmark's bulk load: bench/history_pages.py).
+INSERT_SESSION = (
+    f"INSERT INTO sessions ({_SESSION_COLUMNS})"
+    f" VALUES ({', '.join('?' * len(_SESSION_COLUMNS.split(',')))})"
+)
+#: Its guest's searched facts, by the rowid the session's INSERT got.
+INSERT_GUEST = "INSERT INTO guest_search (rowid, name, email, upn) VALUES (?, ?, ?, ?)"
+_REPLACE_GUEST = (
+    "INSERT OR REPLACE INTO guest_search (rowid, name, email, upn)"
+    " SELECT rowid, ?, ?, ? FROM sessions WHERE id = ?"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Read:
+    """What a turn read of a session that its write compares with, to leave alone what did not
+    change: the state, the agent and the guest's searched facts."""
+
+    state: str
+    agent_id: str | None
+    guest: tuple[str | None, ...]
+
+    @classmethod
+    def of(cls, session: Session) -> _Read:
+        return cls(session.state.value, agent_id_of(session), guest_facts(session))
+
 
 #: Teams re-delivers within minutes; remembering claimed events for a day is ample.
 CLAIM_RETENTION_SECONDS = 24 * 3600.0
@@ -490,7 +543,7 @@ class SqliteStore:
                     " took the chat over; nothing of it was written"
                 )
             for session in writes.sessions:
-                self._write_session(db, session, turn.states.get(session.id))
+                self._write_session(db, session, turn.read.get(session.id))
             if writes.bound_session_id is not None or writes.reference is not None:
                 reference = _dump(writes.reference) if writes.reference is not None else None
                 db.execute(
@@ -610,16 +663,18 @@ class SqliteStore:
         if release:
             turn.holding = False
 
-    def _write_session(self, db: sqlite3.Connection, session: Session, read: str | None) -> None:
-        """Write `session` (`read`: its state as the turn read it, None for one it did not)."""
+    def _write_session(self, db: sqlite3.Connection, session: Session, read: _Read | None) -> None:
+        """Write `session` (`read`: what the turn read of it, None for one it did not)."""
         stored = session_record(session)
         version = stored["version"] = session.version + 1
         state = session.state.value
         ended = _utc(session.ended_at) if session.ended_at else None
         reason = session.end_reason.value if session.end_reason else None
+        facts = LiveFacts.of(session)
+        guest = guest_facts(session)
         if session.version == 0:
-            db.execute(
-                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            rowid = db.execute(
+                INSERT_SESSION,
                 (
                     session.id,
                     session.conversation_id,
@@ -630,26 +685,54 @@ class SqliteStore:
                     _dump(stored),
                     ended,
                     reason,
+                    facts.agent_id,
+                    facts.agent_state,
+                    facts.queued_at,
+                    facts.last_activity_at,
                 ),
-            )
-        elif (
-            # Setting `state` to what it was would rewrite its index's page all the same.
-            db.execute(
-                "UPDATE sessions SET version = ?, record = ? WHERE id = ? AND version = ?",
-                (version, _dump(stored), session.id, session.version),
-            )
-            if state == read
-            else db.execute(
-                # The columns of an ending change with the state, in the same statement.
-                "UPDATE sessions SET state = ?, version = ?, record = ?, ended_at = ?,"
-                " end_reason = ? WHERE id = ? AND version = ?",
-                (state, version, _dump(stored), ended, reason, session.id, session.version),
-            )
-        ).rowcount != 1:
+            ).lastrowid
+            if any(guest):
+                db.execute(INSERT_GUEST, (rowid, *guest))
+            self._write_log(db, session, version)
+            return
+        # Setting `state` (or `agent_id`) to what it was would rewrite its index's page all
+        # the same: the columns of an ending, and the agent, are set only when they change.
+        columns = "version = ?, record = ?, agent_state = ?, queued_at = ?, last_activity_at = ?"
+        values: list[Any] = [
+            version,
+            _dump(stored),
+            facts.agent_state,
+            facts.queued_at,
+            facts.last_activity_at,
+        ]
+        if read is None or state != read.state:
+            columns += ", state = ?, ended_at = ?, end_reason = ?"
+            values += [state, ended, reason]
+        if read is None or facts.agent_id != read.agent_id:
+            columns += ", agent_id = ?"
+            values.append(facts.agent_id)
+        changed = db.execute(
+            f"UPDATE sessions SET {columns} WHERE id = ? AND version = ?",
+            (*values, session.id, session.version),
+        )
+        if changed.rowcount != 1:
             raise ConflictError(
                 f"session {session.id} changed since this turn read it (version"
                 f" {session.version}); nothing of the turn was written"
             )
+        if read is None or guest != read.guest:
+            if any(guest):
+                db.execute(_REPLACE_GUEST, (*guest, session.id))
+            else:
+                db.execute(
+                    "DELETE FROM guest_search"
+                    " WHERE rowid = (SELECT rowid FROM sessions WHERE id = ?)",
+                    (session.id,),
+                )
+        self._write_log(db, session, version)
+
+    @staticmethod
+    def _write_log(db: sqlite3.Connection, session: Session, version: int) -> None:
         if session.pending_flow or session.pending_transcript:
             db.execute(
                 "INSERT INTO log VALUES (?, ?, ?, ?)",
@@ -867,8 +950,8 @@ class SqliteTurn:
         self.outbox = outbox
         self.timers = timers
         self.sent = sent
-        #: The state of each session as the turn read it.
-        self.states = {session.id: session.state.value} if session is not None else {}
+        #: What the turn read of each session, as it read it.
+        self.read = {session.id: _Read.of(session)} if session is not None else {}
         self.committed = False
         #: Whether the turn still holds the chat's lease.
         self.holding = True
@@ -909,8 +992,12 @@ def _upgrade(db: sqlite3.Connection) -> None:
 
         upgrade_first_release(db, create_tables)
         _report_columns(db)
+        _search_columns(db)
     elif 0 < version < SCHEMA_VERSION:
-        _report_columns(db)
+        if version < 6:
+            _report_columns(db)
+        # Before anything calls `create_tables`, whose indexes name the new columns.
+        _search_columns(db)
         if version < 5:
             _outbox_without_autoincrement(db)
     elif version > SCHEMA_VERSION:
@@ -966,3 +1053,32 @@ def _report_columns(db: sqlite3.Connection) -> None:
         db.execute("ALTER TABLE transfers ADD COLUMN at TEXT")
     if columns["transfers"]:
         db.execute("UPDATE transfers SET at = json_extract(record, '$.at') WHERE at IS NULL")
+
+
+def _search_columns(db: sqlite3.Connection) -> None:
+    """Schema 7: the columns and index the operations view counts and filters on without
+    reading records (the agent of every session; the live view's facts of the active ones, the
+    only ones it counts), and the guest search's full-text index of every session's guest."""
+    columns = {name for _, name, *_ in db.execute("PRAGMA table_info(sessions)")}
+    if not columns:
+        return  # older still: `create_tables` makes them
+    for column in ("agent_id", "agent_state", "queued_at", "last_activity_at"):
+        if column not in columns:
+            db.execute(f"ALTER TABLE sessions ADD COLUMN {column} TEXT")
+    db.execute(
+        "UPDATE sessions SET agent_id = json_extract(record, '$.metadata.\"Session.Agent.Id\"')"
+        " WHERE json_type(record, '$.metadata.\"Session.Agent.Id\"') = 'text'"
+    )
+    active = db.execute("SELECT id, record FROM sessions WHERE state = 'active'").fetchall()
+    for session_id, record in active:
+        facts = LiveFacts.of(session_of(json.loads(record)))
+        db.execute(
+            "UPDATE sessions SET agent_state = ?, queued_at = ?, last_activity_at = ? WHERE id = ?",
+            (facts.agent_state, facts.queued_at, facts.last_activity_at, session_id),
+        )
+    db.execute(GUEST_SEARCH)
+    searched = ", ".join(f"json_extract(record, '$.metadata.\"{key}\"')" for key in GUEST_SEARCHED)
+    db.execute(
+        f"INSERT OR REPLACE INTO guest_search (rowid, name, email, upn) SELECT rowid, {searched}"
+        f" FROM sessions WHERE coalesce({searched}) IS NOT NULL"
+    )

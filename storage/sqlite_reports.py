@@ -6,8 +6,12 @@ while a turn writes). Counting by department is SQL `GROUP BY` over the report i
 (`sessions_by_start`, `sessions_by_end`, `transfers_by_at`); chat history pages by keyset on
 (`started_at`, `id`), walking `sessions_by_start` or, per department, `sessions_by_tenant_start`,
 so a page costs the same at the first session and the millionth. The store keeps no planner
-statistics, so the queries that must walk one index say which (`INDEXED BY`): measured at a
-million sessions by `python -m bench.history_pages` (bench/README.md).
+statistics, so the queries that must walk one index say which (`INDEXED BY`). What only the
+record holds is kept beside it where a page or the live view would otherwise read every
+record: the agent (`sessions_by_agent`), the guest's names (the trigram index `guest_search`)
+and the live view's facts, so its tiles are counted in SQL and it reads the records of only the
+chats it lists. Measured at a million sessions by `python -m bench.history_pages`
+(bench/README.md).
 """
 
 from __future__ import annotations
@@ -18,14 +22,20 @@ import sqlite3
 import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from storage.base import ChatHistory
+from storage.base import GUEST_SEARCHED, ChatHistory
 from storage.records import refused_of, session_of, transfer_of
 from storage.reports import (
+    CONNECTED,
+    IDLE_AFTER,
+    LIVE_CHATS,
     MAX_PAGE,
+    SEARCHING,
+    ActiveCounts,
     Cursor,
     Journey,
     LiveSnapshot,
@@ -38,6 +48,7 @@ from storage.reports import (
     counted_tenants,
     day_start_of,
     journey_of,
+    moment_of,
     page_of,
     row_of,
     summarize,
@@ -63,7 +74,81 @@ def _in(column: str, tenants: frozenset[str], values: list[Any]) -> str:
 MERGED_DEPARTMENTS = 64
 
 
-def _criteria(filters: SessionFilter, before: Cursor | None) -> tuple[list[str], list[Any]]:
+#: The guest search's full-text index holds trigrams: it finds parts of three characters or
+#: more. A shorter part is looked for in each session's record as the page walks (see
+#: `GuestSearch.plan`).
+TRIGRAM = 3
+#: A guest search that matches at most this many sessions reads them and sorts them; one that
+#: matches more walks the page's index newest first and checks each session's record, so it
+#: stops at a page (with that many matches a page fills soon) instead of sorting them all.
+GUEST_SORTED = 2000
+
+
+def _scanned(lower: str) -> str:
+    """A check of a guest's facts in a session's record, each in lower case by `lower`."""
+    return " OR ".join(
+        f"instr({lower}(json_extract(record, '$.metadata.\"{key}\"')), ?) > 0"
+        for key in GUEST_SEARCHED
+    )
+
+
+#: The full-text index folds case beyond ASCII; so does the check of records: by Python's
+#: `str.lower` for a part that is not ASCII, and for one that is by SQLite's `lower()`, which
+#: folds ASCII only (enough for an ASCII part but for oddities such as the Kelvin sign) and
+#: costs less than a call into Python on each of a million sessions.
+_SCANNED = _scanned("crossdesk_lower")
+_SCANNED_ASCII = _scanned("lower")
+
+
+def _lower(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+def add_functions(db: sqlite3.Connection) -> None:
+    """Give a connection the functions report queries call (`crossdesk_lower`)."""
+    db.create_function("crossdesk_lower", 1, _lower, deterministic=True)
+
+
+@dataclass(frozen=True, slots=True)
+class GuestSearch:
+    """How a page of history finds a guest: a WHERE term and its values, and whether the
+    sessions that match are few enough to read first (`few`) rather than walk an index."""
+
+    clause: str
+    values: list[Any]
+    few: bool = False
+
+    @classmethod
+    def plan(
+        cls, db: sqlite3.Connection, text: str, sorted_at_most: int = GUEST_SORTED
+    ) -> GuestSearch:
+        """The search for `text`: the sessions its trigrams match in the index (up to
+        `sorted_at_most` of them, read by rowid), or, when they are more, a check of each
+        session walked. A part shorter than a trigram is checked on each session walked too:
+        as fast as a page fills when it is common (short parts mostly are), as slow as reading
+        every session in scope when it matches none."""
+        check = _SCANNED_ASCII if text.isascii() else _SCANNED
+        scanned = cls(f"({check})", [text.lower()] * len(GUEST_SEARCHED))
+        if len(text) < TRIGRAM:
+            return scanned
+        phrase = '"' + text.replace('"', '""') + '"'
+        found = [
+            rowid
+            for (rowid,) in db.execute(
+                "SELECT rowid FROM guest_search WHERE guest_search MATCH ? LIMIT ?",
+                (phrase, sorted_at_most + 1),
+            )
+        ]
+        if len(found) > sorted_at_most:
+            return scanned
+        return cls(
+            "sessions.rowid IN (SELECT value FROM json_each(?))", [json.dumps(found)], few=True
+        )
+
+
+def _criteria(
+    filters: SessionFilter, before: Cursor | None, guest: GuestSearch | None
+) -> tuple[list[str], list[Any]]:
     """The WHERE terms of a history page other than the departments, and their values."""
     clauses: list[str] = []
     values: list[Any] = []
@@ -92,15 +177,11 @@ def _criteria(filters: SessionFilter, before: Cursor | None) -> tuple[list[str],
         clauses.append("json_extract(record, '$.hops') >= ?")
         values.append(filters.min_hops)
     if filters.agent is not None:
-        clauses.append("json_extract(record, '$.metadata.\"Session.Agent.Id\"') = ?")
+        clauses.append("agent_id = ?")
         values.append(filters.agent)
-    if filters.guest:
-        facts = " || ' ' || ".join(
-            f"coalesce(json_extract(record, '$.metadata.\"{key}\"'), '')"
-            for key in ("Guest.Name", "Guest.Email", "Guest.UserPrincipalName")
-        )
-        clauses.append(f"instr(lower({facts}), ?) > 0")
-        values.append(filters.guest.lower())
+    if guest is not None:
+        clauses.append(guest.clause)
+        values += guest.values
     if before is not None:
         # The range bound first, so it is a bound of the index walk whatever the planner makes
         # of the OR.
@@ -117,25 +198,39 @@ def history_query(
     filters: SessionFilter,
     before: Cursor | None,
     limit: int,
+    guest: GuestSearch | None = None,
 ) -> tuple[str, list[Any]]:
     """The SQL (and its values) of a history page: up to `limit` sessions of `tenants` (None:
-    every tenant) that match `filters`, newest start first, after `before`.
+    every tenant) that match `filters` (the guest's as `guest` plans it), newest start first,
+    after `before`.
 
     The page walks an index in the page's order and stops at `limit` rows, however many
     sessions there are, so the index is named (`INDEXED BY`): without statistics the planner
     may otherwise scan the table and sort it (a filter on `end_reason`), or sort every session
-    of several departments. One department walks `sessions_by_tenant_start` down from the
-    cursor; several, up to `MERGED_DEPARTMENTS`, walk it once each, `limit` rows at most, and
-    merge; every tenant (or more departments) walks `sessions_by_start`.
+    of several departments. A guest search that matches few sessions reads those (by rowid,
+    `NOT INDEXED`) and sorts them; an agent's sessions are a walk down `sessions_by_agent`,
+    whatever the departments. Otherwise one department walks `sessions_by_tenant_start` down
+    from the cursor; several, up to `MERGED_DEPARTMENTS`, walk it once each, `limit` rows at
+    most, and merge; every tenant (or more departments) walks `sessions_by_start`.
     """
-    clauses, values = _criteria(filters, before)
-    if tenants is None or len(tenants) > MERGED_DEPARTMENTS:
+    if filters.guest and guest is None:
+        raise ValueError("a guest search needs its plan (GuestSearch.plan)")
+    clauses, values = _criteria(filters, before, guest)
+    single = None
+    if guest is not None and guest.few:
+        single = "NOT INDEXED"
+    elif filters.agent is not None:
+        single = "INDEXED BY sessions_by_agent"
+    elif tenants is None or len(tenants) > MERGED_DEPARTMENTS:
+        single = "INDEXED BY sessions_by_start"
+    if single is not None:
         named: list[Any] = []
         if tenants is not None:
             clauses.insert(0, _in("tenant_id", tenants, named))
         where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = f"SELECT record FROM sessions INDEXED BY sessions_by_start{where}{_NEWEST_FIRST}"
+        sql = f"SELECT record FROM sessions {single}{where}{_NEWEST_FIRST}"
         return sql, [*named, *values, limit]
+    assert tenants is not None  # every tenant walks one index, above
     terms = " AND ".join(["tenant_id = ?", *clauses])
     one = f"FROM sessions INDEXED BY sessions_by_tenant_start WHERE {terms}{_NEWEST_FIRST}"
     ordered = sorted(tenants)
@@ -151,11 +246,40 @@ def history_query(
     return sql, [*merged, limit]
 
 
-class SqliteReports:
-    """`ReportStore` on the SQLite file at `path`; `history` reads one chat (the store's)."""
+#: The live view's tiles, by department, from the columns beside the records (`LiveFacts`): no
+#: record is read. As `SessionRow.waiting`, `with_agent` and `idle` decide.
+_ACTIVE_COUNTS = (
+    "SELECT tenant_id, count(*),"
+    f" count(*) FILTER (WHERE agent_state = '{SEARCHING}'),"
+    f" min(CASE WHEN agent_state = '{SEARCHING}' THEN coalesce(queued_at, started_at) END),"
+    f" count(*) FILTER (WHERE agent_state = '{CONNECTED}'),"
+    f" count(*) FILTER (WHERE coalesce(agent_state, '') NOT IN ('{SEARCHING}', '{CONNECTED}')"
+    " AND last_activity_at <= ?)"
+    " FROM sessions INDEXED BY sessions_active WHERE state = 'active' GROUP BY tenant_id"
+)
+#: The records of the most recently active chats of each department (`LIVE_CHATS` of each, so
+#: any viewer's page is among them): ranked by the columns, only those records read.
+_LATEST_ACTIVE = (
+    "SELECT s.record FROM (SELECT rowid AS found, row_number() OVER (PARTITION BY tenant_id"
+    " ORDER BY last_activity_at DESC, id DESC) AS rank"
+    " FROM sessions INDEXED BY sessions_active WHERE state = 'active') AS latest"
+    " JOIN sessions AS s ON s.rowid = latest.found WHERE latest.rank <= ?"
+)
 
-    def __init__(self, path: str | Path, history: Callable[[str], Awaitable[ChatHistory]]) -> None:
+
+class SqliteReports:
+    """`ReportStore` on the SQLite file at `path`; `history` reads one chat (the store's).
+    `guest_sorted`: see `GUEST_SORTED`."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        history: Callable[[str], Awaitable[ChatHistory]],
+        *,
+        guest_sorted: int = GUEST_SORTED,
+    ) -> None:
         self.path = str(path)
+        self.guest_sorted = guest_sorted
         self._history = history
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="crossdesk-reports")
         self._db: sqlite3.Connection | None = None
@@ -167,6 +291,7 @@ class SqliteReports:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA query_only = ON")
             db.execute("PRAGMA busy_timeout = 5000")
+            add_functions(db)
             self._db = db
             self.thread_id = threading.get_ident()
         return self._db
@@ -191,7 +316,13 @@ class SqliteReports:
         since = utc_text(day_start or day_start_of(now))
 
         def query(db: sqlite3.Connection) -> LiveSnapshot:
-            active = _rows(db, "SELECT record FROM sessions WHERE state = 'active'", [])
+            active = {
+                tenant: ActiveCounts(count, waiting, moment_of(oldest), with_agent, idle)
+                for tenant, count, waiting, oldest, with_agent, idle in db.execute(
+                    _ACTIVE_COUNTS, (utc_text(now - IDLE_AFTER),)
+                )
+            }
+            chats = _rows(db, _LATEST_ACTIVE, [LIVE_CHATS])
             started = dict(
                 db.execute(
                     # The indexes by time: grouping by tenant would otherwise walk the
@@ -213,7 +344,8 @@ class SqliteReports:
                 " '$.toTenantId'), count(*) FROM transfers WHERE at >= ? GROUP BY 1, 2",
                 (since,),
             ).fetchall()
-            return build_live(now, day_start or day_start_of(now), active, started, ended, moved)
+            start = day_start or day_start_of(now)
+            return build_live(now, start, active, chats, started, ended, moved)
 
         snapshot = await self._run(query)
         return snapshot.for_scope(scope)
@@ -222,8 +354,8 @@ class SqliteReports:
         def query(db: sqlite3.Connection) -> list[SessionRow]:
             return _rows(
                 db,
-                "SELECT record FROM sessions WHERE state = 'active'"
-                " AND json_extract(record, '$.lastActivityAt') < ? LIMIT ?",
+                "SELECT record FROM sessions INDEXED BY sessions_active WHERE state = 'active'"
+                " AND last_activity_at < ? LIMIT ?",
                 [utc_text(before), limit],
             )
 
@@ -241,9 +373,15 @@ class SqliteReports:
         tenants = filters.departments(scope)
         if tenants is not None and not tenants:
             return Page((), None)
-        sql, values = history_query(tenants, filters, before, limit + 1)
-        rows = await self._run(lambda db: _rows(db, sql, values))
-        return page_of(rows, limit)
+
+        def query(db: sqlite3.Connection) -> list[SessionRow]:
+            guest = (
+                GuestSearch.plan(db, filters.guest, self.guest_sorted) if filters.guest else None
+            )
+            sql, values = history_query(tenants, filters, before, limit + 1, guest)
+            return _rows(db, sql, values)
+
+        return page_of(await self._run(query), limit)
 
     async def journey(self, scope: Scope, conversation_id: str, now: datetime) -> Journey | None:
         return journey_of(await self._history(conversation_id), scope, now)

@@ -8,8 +8,9 @@ from datetime import UTC, datetime
 
 from ops.live import LiveHub
 from ops.pages import LIVE
-from storage.reports import LiveSnapshot
+from storage.reports import LIVE_CHATS, LiveSnapshot
 from tests.ops.conftest import RunningOps, chat_straight_to_legal, chat_to_legal_through_hr
+from tests.storage.test_reports import active_chats
 from tests.support.teams import choice_value
 
 
@@ -124,3 +125,25 @@ async def test_the_live_page_announces_its_tiles_and_not_its_table(ops: RunningO
     assert data.startswith('<div id="live-tiles" hx-swap-oob="innerHTML">')
     tiles, chats = data.split('<section aria-labelledby="chats-heading">', 1)
     assert 'aria-labelledby="tile-hr"' in tiles and "No active chats." in chats
+
+
+async def test_a_busy_desk_shows_its_latest_chats_and_says_how_many_more(
+    ops: RunningOps,
+) -> None:
+    await active_chats(ops.bot.store, "hr", [n / 60 for n in range(LIVE_CHATS + 3)])
+    hana = ops.browser()
+    await hana.sign_in("Hana Hr")
+    response, page = await hana.get("/ops/")
+    assert response.status == 200
+    assert "Showing the 200 most recently active of 203 active chats." in page
+    assert '<a href="/ops/chats?state=active">All 203 in chat history</a>' in page
+    assert "<caption>The 200 most recently active of 203 active chats" in page
+    assert page.count('href="/ops/chats/a%3A1hr-') == LIVE_CHATS
+    assert 'href="/ops/chats/a%3A1hr-202"' not in page, "the quietest three are not listed"
+    status, body = await hana.json("/ops/api/v1/live")
+    assert status == 200
+    assert (body["activeChats"], len(body["chats"])) == (203, LIVE_CHATS)
+    assert body["departments"][0]["active"] == 203
+    # The link lists them all.
+    status, listed = await hana.json("/ops/api/v1/sessions?state=active&limit=500")
+    assert (status, len(listed["sessions"])) == (200, 203)

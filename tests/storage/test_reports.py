@@ -20,7 +20,7 @@ import pytest
 from pipeline.session import EndReason, Position, Session, SessionState, iso
 from storage.base import Store, TurnWrites
 from storage.report_csv import SESSION_COLUMNS, sessions_csv
-from storage.reports import Cursor, ReportStore, SessionFilter, TransferLink
+from storage.reports import LIVE_CHATS, Cursor, ReportStore, SessionFilter, TransferLink
 from storage.scope import Scope
 from storage.sqlite import SqliteStore
 from tests.support.desk import REFERENCE, Desk, desk, write_config
@@ -448,3 +448,99 @@ def _write_refused(db: Any) -> bool:
     except sqlite3.OperationalError:
         return True
     return False
+
+
+async def active_chats(store: Store, tenant: str, quiet_minutes: list[float]) -> list[str]:
+    """Active chats of `tenant`, one per entry, last active that many minutes before `NOW`;
+    their session ids in that order."""
+    ids = []
+    for number, quiet in enumerate(quiet_minutes):
+        chat = f"a:1{tenant}-{number:03d}"
+        session = Session.open(
+            conversation_id=chat, tenant_id=tenant, tenant_name=tenant, now=T0, metadata={}
+        )
+        session.last_activity_at = NOW - timedelta(minutes=quiet)
+        async with store.chat_turn(chat, "1:busy") as turn:
+            assert turn is not None
+            await turn.commit(TurnWrites([session], bound_session_id=session.id))
+        ids.append(session.id)
+    return ids
+
+
+async def test_live_lists_the_latest_chats_of_a_busy_desk_and_counts_every_one(
+    store: Store,
+) -> None:
+    # HR: more active chats than the live view lists, each a second quieter than the last
+    # (the first 4 are the most recent); Legal: 2, quieter than all of HR's.
+    hr = await active_chats(store, "hr", [n / 60 for n in range(LIVE_CHATS + 3)])
+    legal = await active_chats(store, "legal", [10, 20])
+    live = await reports(store).live(ADMIN, NOW)
+    assert [(d.tenant_id, d.active, d.idle) for d in live.departments] == [
+        ("hr", 203, 0),
+        ("legal", 2, 2),
+    ]
+    assert live.active == 205
+    assert [c.session_id for c in live.chats] == hr[:LIVE_CHATS]
+    # Each department's page is its own latest, however busy another department is.
+    for_hr = await reports(store).live(HR, NOW)
+    assert (for_hr.active, len(for_hr.chats)) == (203, LIVE_CHATS)
+    assert [c.session_id for c in for_hr.chats] == hr[:LIVE_CHATS]
+    for_legal = await reports(store).live(LEGAL, NOW)
+    assert for_legal.active == 2
+    assert [c.session_id for c in for_legal.chats] == legal
+    both = await reports(store).live(Scope.of(departments=["hr", "legal"]), NOW)
+    assert both.active == 205 and len(both.chats) == LIVE_CHATS
+    analyst = await reports(store).live(ANALYST, NOW)
+    assert (analyst.active, analyst.chats) == (0, ())
+    assert analyst.department("hr").active == 203
+
+
+async def _guest(store: Store, chat: str, metadata: dict[str, Any]) -> Session:
+    session = Session.open(
+        conversation_id=chat, tenant_id="hr", tenant_name="HR", now=T0, metadata=metadata
+    )
+    async with store.chat_turn(chat, "1:guest") as turn:
+        assert turn is not None
+        await turn.commit(TurnWrites([session], bound_session_id=session.id))
+    return session
+
+
+async def test_a_guest_is_found_by_any_part_of_one_of_their_names(store: Store) -> None:
+    await _guest(
+        store,
+        "a:1lynne",
+        {"Guest.Name": "Lynne Robbins", "Guest.UserPrincipalName": "LynneR@contoso.example"},
+    )
+    await _guest(store, "a:1megan", {"Guest.Name": "Megan Bowen", "Guest.Email": "mb@fabrikam.io"})
+    await _guest(store, "a:1nobody", {})
+    await _guest(store, "a:1zoe", {"Guest.Name": "Zoë Ölund"})
+
+    async def found(part: str) -> list[str]:
+        page = await reports(store).sessions(ADMIN, SessionFilter(guest=part))
+        return sorted(row.conversation_id for row in page.rows)
+
+    assert await found("ROBBINS") == ["a:1lynne"]
+    assert await found("ner@CONTOSO") == ["a:1lynne"]
+    assert await found("b@fab") == ["a:1megan"]
+    assert await found("n") == ["a:1lynne", "a:1megan", "a:1zoe"]
+    assert await found("bo") == ["a:1megan"]
+    assert await found("contoso.example") == ["a:1lynne"]
+    # Each of name, email and user principal name on its own: no match across two of them.
+    assert await found("bowen mb") == []
+    assert await found("robbins lynner") == []
+    assert await found('"') == []
+    # Case is folded beyond ASCII, for a short part as for a long one.
+    assert await found("ÖLUND") == await found("ö") == await found("ZOË") == ["a:1zoe"]
+
+
+async def test_a_guest_is_found_by_what_a_later_turn_learnt_of_them(store: Store) -> None:
+    session = await _guest(store, "a:1later", {"Guest.Name": "A guest"})
+    async with store.chat_turn("a:1later", "2:guest") as turn:
+        assert turn is not None and turn.session is not None
+        turn.session.metadata["Guest.Name"] = "Adele Vance"
+        turn.session.metadata["Guest.Email"] = "adelev@contoso.example"
+        await turn.commit(TurnWrites([turn.session]))
+    by_email = await reports(store).sessions(ADMIN, SessionFilter(guest="adelev@"))
+    assert [row.session_id for row in by_email.rows] == [session.id]
+    assert [r.guest_name for r in by_email.rows] == ["Adele Vance"]
+    assert (await reports(store).sessions(ADMIN, SessionFilter(guest="a guest"))).rows == ()

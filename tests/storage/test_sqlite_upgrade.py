@@ -175,6 +175,7 @@ async def test_a_schema_5_store_answers_the_operations_view(tmp_path: Path) -> N
         db.execute(f"DROP INDEX {index}")
     db.execute("DROP INDEX sessions_active")
     db.execute("DROP INDEX transfers_by_at")
+    _drop_schema_7(db)
     db.execute("DROP TABLE refusals")
     db.execute("ALTER TABLE sessions DROP COLUMN ended_at")
     db.execute("ALTER TABLE sessions DROP COLUMN end_reason")
@@ -201,5 +202,57 @@ async def test_a_schema_5_store_answers_the_operations_view(tmp_path: Path) -> N
     finally:
         await store.close()
     db = sqlite3.connect(path)
-    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (6,)
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (7,)
+    db.close()
+
+
+def _drop_schema_7(db: sqlite3.Connection) -> None:
+    """Take from a file what schema 7 added (its columns, indexes and guest search)."""
+    db.execute("DROP INDEX sessions_by_agent")
+    db.execute("DROP TABLE guest_search")
+    for column in ("agent_id", "agent_state", "queued_at", "last_activity_at"):
+        db.execute(f"ALTER TABLE sessions DROP COLUMN {column}")
+
+
+async def test_a_schema_6_store_finds_guests_and_agents_and_counts_the_live_view(
+    tmp_path: Path,
+) -> None:
+    """Schema 6 kept the guest, the agent and the live view's facts in records only: the
+    upgrade fills in the columns and the guest search's index from them."""
+    from datetime import timedelta
+
+    from storage.reports import SessionFilter
+    from storage.scope import Scope
+    from tests.storage.test_reports import NOW, T0, agent_chat
+
+    path = tmp_path / "store.sqlite3"
+    store = SqliteStore(path)
+    queued = (T0 + timedelta(minutes=50)).isoformat()
+    await agent_chat(
+        store, "waiting", 50, {"Session.Agent.State": "searching", "Session.QueuedUtc": queued}
+    )
+    await agent_chat(
+        store, "connected", 51, {"Session.Agent.State": "connected", "Session.Agent.Id": "alex"}
+    )
+    await agent_chat(store, "handled", 52, {"Session.Agent.Id": "alex"}, ended=58)
+    await store.close()
+    db = sqlite3.connect(path, isolation_level=None)
+    _drop_schema_7(db)
+    db.execute("PRAGMA user_version = 6")
+    db.close()
+
+    store = SqliteStore(path)
+    admin = Scope.of(admin=True)
+    try:
+        guests = await store.reports.sessions(admin, SessionFilter(guest="robbins"))
+        assert len(guests.rows) == 3
+        agents = await store.reports.sessions(admin, SessionFilter(agent="alex"))
+        assert [r.conversation_id for r in agents.rows] == ["a:1handled", "a:1connected"]
+        hr = (await store.reports.live(admin, NOW)).department("hr")
+        assert (hr.active, hr.waiting, hr.with_agent, hr.idle) == (2, 1, 1, 0)
+        assert hr.longest_wait_seconds == 600
+    finally:
+        await store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
     db.close()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from playwright.async_api import Page, expect
 
+from storage.reports import LIVE_CHATS
 from tests.ops.browser.support import (
     axe_violations,
     matches_aria_snapshot,
@@ -15,6 +16,7 @@ from tests.ops.browser.support import (
     sign_in,
 )
 from tests.ops.conftest import StartOps
+from tests.storage.test_reports import active_chats
 from tests.support.teams import choice_value
 
 START = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -64,3 +66,25 @@ async def test_a_guest_s_turn_appears_live_without_a_reload(
     await matches_aria_snapshot(page, "live", {})
     assert (found := await axe_violations(page)) == [], pretty(found)
     await screenshot(page, "live")
+
+
+async def test_a_busy_desk_lists_its_latest_chats_and_links_to_the_rest(
+    start_ops: StartOps, page: Page
+) -> None:
+    clock = StepClock()
+    ops = await start_ops(clock=clock)
+    ops.provider.clock = clock
+    await active_chats(ops.bot.store, "hr", [n / 60 for n in range(LIVE_CHATS + 3)])
+    await sign_in(page, ops.base, "Hana Hr")
+    await expect(
+        page.get_by_text("Showing the 200 most recently active of 203 active chats.")
+    ).to_be_visible()
+    table = page.get_by_role(
+        "table", name="The 200 most recently active of 203 active chats, latest activity first"
+    )
+    await expect(table.get_by_role("row")).to_have_count(1 + LIVE_CHATS)
+    await page.get_by_role("link", name="All 203 in chat history").click()
+    await expect(page).to_have_url(f"{ops.base}/ops/chats?state=active")
+    await expect(page.get_by_role("heading", name="Chat history", level=1)).to_be_visible()
+    await page.go_back()
+    assert (found := await axe_violations(page)) == [], pretty(found)
