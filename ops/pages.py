@@ -750,8 +750,13 @@ def _period(request: web.Request) -> tuple[str, datetime, datetime]:
     period = request.query.get("period", "day")
     if period not in PERIODS:
         raise BadRequest(f"period: one of {', '.join(PERIODS)}")
-    now = _view(request).clock()
-    return period, now - PERIODS[period], now
+    return (period, *_last(period, _view(request).clock()))
+
+
+def _last(period: str, now: datetime) -> tuple[datetime, datetime]:
+    """The start and (exclusive) end of the last `period` up to and including `now`: a
+    transfer stamped this very moment is in it."""
+    return now - PERIODS[period], now + timedelta(microseconds=1)
 
 
 def _link_url(source: str, target: str, start: datetime, hop: int) -> str | None:
@@ -890,9 +895,8 @@ async def flows_stream(request: web.Request) -> web.StreamResponse:
         if key == asked:
             return None
         asked = key
-        now = view.clock()
-        start = now - PERIODS["hour"]
-        flows = await reports_of(view.store).transfers(viewer.scope, start, now)
+        start, end = _last("hour", view.clock())
+        flows = await reports_of(view.store).transfers(viewer.scope, start, end)
         _filters(view)
         return view.templates.get_template("flows_map.html").render(
             **_flows_values(request, start, flows)

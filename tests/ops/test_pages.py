@@ -6,10 +6,17 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import UTC, datetime
 from urllib.parse import quote
 
 from storage.report_csv import SESSION_COLUMNS
-from tests.ops.conftest import RunningOps, chat_straight_to_legal, chat_to_legal_through_hr
+from tests.ops.conftest import (
+    RunningOps,
+    StartOps,
+    chat_straight_to_legal,
+    chat_to_legal_through_hr,
+)
+from tests.support.teams import choice_value
 
 TYPED = (
     "My payslip is wrong",
@@ -137,6 +144,27 @@ async def test_reports_count_within_the_scope_with_tables_and_csv(ops: RunningOp
     assert body["sessions"] == 1
     status, body = await hana.json("/ops/api/v1/reports/summary?tenant=legal")
     assert status == 403
+
+
+async def test_the_last_hour_includes_a_transfer_made_this_very_moment(
+    start_ops: StartOps,
+) -> None:
+    """The last hour runs up to and including now: with the clock standing still, the transfer
+    just made is on the map (the live map's stream asks at the moment a turn commits)."""
+    moment = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+    ops = await start_ops(clock=lambda: moment)
+    ops.provider.clock = lambda: moment
+    chat = ops.chat()
+    await chat.install()
+    options = await chat.say("My payslip is wrong")
+    await chat.submit(choice_value(options, "HR"))
+    admin = ops.browser()
+    await admin.sign_in("Ada Admin")
+    status, body = await admin.json("/ops/api/v1/reports/transfers?period=hour")
+    assert status == 200
+    assert [(link["source"], link["target"], link["count"]) for link in body["links"]] == [
+        ("helpdesk@0", "hr@1", 1)
+    ]
 
 
 async def test_the_transfer_map_draws_each_hop_and_links_to_the_chats(ops: RunningOps) -> None:
