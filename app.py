@@ -31,6 +31,7 @@ try:
     from bots.teams import CrossdeskBot
     from cards.options import SUBMIT_KEY
     from dialogs import Delivery, Runtime, Sweeper
+    from dialogs.conversation import warm_up as warm_up_texts
     from dialogs.delivery import Pacer, requeue
     from dialogs.repair import Stranded, locate
     from errors import ConfigError, CrossdeskError
@@ -277,6 +278,10 @@ def create_app(
 
     sweeping: list[asyncio.Task[None]] = []
 
+    async def warm_texts(app: web.Application) -> None:
+        # The catalogs and word lists, read now rather than in the first guest's turn.
+        await asyncio.to_thread(warm_up_texts)
+
     async def start_sweeping(app: web.Application) -> None:
         # After the store and the channel's connections are open (both start before this).
         if settings.sweep_seconds > 0:
@@ -316,6 +321,7 @@ def create_app(
                 hub.notify()
 
         app.on_response_prepare.append(turn_done)
+    app.on_startup.append(warm_texts)
     app.on_startup.append(start_sweeping)
     app.on_shutdown.append(stop_sweeping)
     app.router.add_get("/healthz", healthz)
