@@ -19,13 +19,12 @@ from typing import Any
 
 from integrations.model import Webhook
 from pipeline.session import Session, SessionState, iso
+from pipeline.transfer import FROM, LINK_FIELDS, TO
 from storage.base import Outgoing
 
 SCHEMA = "crossdesk.session-event/1"
 #: The `type` of an outbox entry that is a webhook event (not a Bot Framework activity).
 WEBHOOK_ACTIVITY = "crossdesk/webhook"
-
-_LINKS = ("SessionId", "TenantId", "TenantName")
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +63,7 @@ def change_of(session: Session, before: tuple[SessionState, Any] | None) -> Sess
 
 
 def _link(metadata: Mapping[str, Any], prefix: str) -> dict[str, Any] | None:
-    values = {name[0].lower() + name[1:]: metadata.get(f"{prefix}.{name}") for name in _LINKS}
+    values = {name[0].lower() + name[1:]: metadata.get(prefix + name) for name in LINK_FIELDS}
     return values if any(values.values()) else None
 
 
@@ -89,8 +88,8 @@ def event_body(
             "endedUtc": iso(session.ended_at) if session.ended_at else None,
             "resolution": metadata.get("Session.Status.Resolution"),
         },
-        "transferredFrom": _link(metadata, "Session.TransferredFrom"),
-        "transferredTo": _link(metadata, "Session.TransferredTo"),
+        "transferredFrom": _link(metadata, FROM),
+        "transferredTo": _link(metadata, TO),
         "guest": {
             "directoryTenantId": metadata.get("Guest.TenantId"),
             "aadObjectId": metadata.get("Guest.AadObjectId"),
