@@ -57,9 +57,9 @@ def warm_up() -> None:
     event loop, about 40 ms of YAML; and Babel's locale data for the times and dates texts
     show, 20 to 30 ms at a locale's first use. Call once at start-up, in a worker thread."""
     moment = datetime(2026, 1, 1, 9, tzinfo=UTC)
+    small_talk("hi there")  # the small-talk lists of every language at once
     for texts in every_catalog():
         command_of("please help me", texts.language)
-        small_talk("hi there")
         for locale in (None, *_REGIONS.get(texts.language, ())):
             texts.time(moment, _UTC_ZONE, locale)
             texts.date(moment, _UTC_ZONE, locale)
