@@ -25,8 +25,9 @@ def dumps(value: Any) -> str:
 
 
 def dumps_bytes(value: Any) -> bytes:
-    """Compact JSON in UTF-8, for a request body."""
+    """Compact JSON in UTF-8, for a request body (what orjson refuses, ASCII with `\\u`
+    escapes: a lone surrogate has no UTF-8)."""
     try:
         return orjson.dumps(value, option=_OPTIONS)
     except TypeError:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode()
+        return json.dumps(value, separators=(",", ":")).encode()
