@@ -142,13 +142,18 @@ class LiveFacts:
         """As `row_of` derives them (`SessionRow.agent_state`, `queued_at`, …)."""
         metadata = session.metadata
         queued = moment_of(metadata.get("Session.QueuedUtc"))
-        active = session.last_activity_at or session.last_guest_at or session.started_at
         return cls(
             agent_id_of(session),
             _text(metadata.get("Session.Agent.State")),
             utc_text(queued) if queued else None,
-            utc_text(active),
+            utc_text(last_activity(session)),
         )
+
+
+def last_activity(session: Session) -> datetime:
+    """When the session last saw activity (a session stored before that was kept: its guest's
+    last message, else its start)."""
+    return session.last_activity_at or session.last_guest_at or session.started_at
 
 
 def agent_id_of(session: Session) -> str | None:
@@ -178,7 +183,7 @@ def row_of(session: Session) -> SessionRow:
         state=session.state,
         started_at=session.started_at,
         ended_at=session.ended_at,
-        last_activity_at=session.last_activity_at or session.last_guest_at or session.started_at,
+        last_activity_at=last_activity(session),
         hops=session.hops,
         pipeline=session.position.pipeline if session.position else session.pipeline,
         stage=session.position.stage if session.position else session.stage,
