@@ -901,6 +901,22 @@ def _parser(prog: str) -> argparse.ArgumentParser:
     return parser
 
 
+#: A log line: time, level, logger and message (never a guest's text: see README, Security).
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+
+
+def configure_logging(level: str, *, serving: bool) -> None:
+    """Log `LOG_FORMAT` lines at `level` on stderr. A serving bot's lines name no thread,
+    process or source line, so the logging module is told not to look those up for every
+    record (the logging HOWTO's "Optimization"): a third of what a line costs."""
+    if serving:
+        logging.logThreads = False
+        logging.logProcesses = False
+        logging.logMultiprocessing = False
+        logging._srcfile = None
+    logging.basicConfig(level=level, format=LOG_FORMAT)
+
+
 def main(argv: list[str] | None = None) -> int:
     """The `crossdesk` command (also `python app.py`); returns the exit code."""
     prog = "crossdesk" if Path(sys.argv[0]).name == "crossdesk" else "python app.py"
@@ -913,10 +929,8 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser(prog).parse_args(argv)
     command = args.command or "run"
     serving = command in ("run", "serve")
-    logging.basicConfig(
-        level=os.environ.get("LOG_LEVEL", "INFO" if serving else "WARNING"),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    level = os.environ.get("LOG_LEVEL", "INFO" if serving else "WARNING")
+    configure_logging(level, serving=serving)
     try:
         settings = Settings.from_env()
         if serving:

@@ -41,8 +41,6 @@ from bench.lifecycle import CallbackTimes, stopped
 from bench.peers import PEERS, PeerUnavailable
 
 KINDS = ("floor", "limit", "sdk", *PEERS, "crossdesk")
-#: `python app.py`'s log format (app.py `main`); keep in step.
-APP_LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
 
 
 def _echo(activity: dict[str, object]) -> tuple[str, dict[str, object]]:
@@ -266,9 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.kind == "crossdesk":
         if args.config is None or args.sqlite is None:
             parser.error("crossdesk needs --config and --sqlite")
-        logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format=APP_LOG_FORMAT)
+        from app import Settings, configure_logging
+
+        configure_logging(os.environ.get("LOG_LEVEL", "INFO"), serving=True)  # as `python app.py`
         app = crossdesk_app(args.config, args.sqlite)
-        from app import Settings
 
         access_log = Settings.from_env().access_log  # as `python app.py` decides
     else:

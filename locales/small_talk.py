@@ -10,6 +10,8 @@ from __future__ import annotations
 import enum
 import unicodedata
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
+from functools import cache
 from typing import Any
 
 from locales import Catalog, normalize, words_in
@@ -42,17 +44,31 @@ def small_talk(text: str | None, *, names: Iterable[str] = ()) -> SmallTalk | No
     typed = normalize(text)
     if not typed:
         return None
-    for kind in (SmallTalk.THANKS, SmallTalk.OK, SmallTalk.GREETING):
-        if typed in words_in(f"small_talk.{kind.value}"):
-            return kind
-    tail = set(words_in("greeting_tail")) | {normalize(name) for name in names if name}
-    for greeting in words_in("small_talk.greeting"):
-        if typed.startswith(greeting + " ") and _only(typed[len(greeting) + 1 :], tail):
-            return SmallTalk.GREETING
+    kinds, greetings, tail = _lists()
+    kind = kinds.get(typed)
+    if kind is not None:
+        return kind
+    for greeting in greetings:
+        if typed.startswith(greeting) and typed[len(greeting) : len(greeting) + 1] == " ":
+            named = tail | {normalize(name) for name in names if name}
+            if _only(typed[len(greeting) + 1 :], named):
+                return SmallTalk.GREETING
     return None
 
 
-def _only(rest: str, tail: set[str]) -> bool:
+@cache
+def _lists() -> tuple[dict[str, SmallTalk], tuple[str, ...], frozenset[str]]:
+    """Every language's small talk by phrase (thanks before OK before greeting, where a
+    phrase is more than one), the greetings, and what may follow a greeting: built once,
+    as every message is asked."""
+    kinds: dict[str, SmallTalk] = {}
+    for kind in (SmallTalk.THANKS, SmallTalk.OK, SmallTalk.GREETING):
+        for phrase in words_in(f"small_talk.{kind.value}"):
+            kinds.setdefault(phrase, kind)
+    return kinds, words_in("small_talk.greeting"), frozenset(words_in("greeting_tail"))
+
+
+def _only(rest: str, tail: AbstractSet[str]) -> bool:
     """Whether `rest` is made of tail words and phrases only."""
     words = rest.split()
     position = 0
