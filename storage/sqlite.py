@@ -75,7 +75,7 @@ if TYPE_CHECKING:
     from storage.base import SessionSearch
 
 #: Bumped when the tables change; `_upgrade` brings an older file up to date.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 #: Chat history's guest search (`storage.sqlite_reports`): the guest's name, email and user
 #: principal name of each session that has any, by the session's rowid, in a full-text index of
@@ -171,7 +171,9 @@ CREATE TABLE IF NOT EXISTS outbox (
     conversation_id TEXT NOT NULL,
     due_at REAL NOT NULL,
     attempts INTEGER NOT NULL,
-    entry TEXT NOT NULL
+    entry TEXT NOT NULL,
+    held_by TEXT,
+    held_until REAL
 );
 CREATE TABLE IF NOT EXISTS sent (
     conversation_id TEXT NOT NULL,
@@ -244,6 +246,15 @@ class _Read:
         return cls(session.state.value, agent_id_of(session), guest_facts(session))
 
 
+#: A delivering turn's hold on its chat: the chat's outbox rows, marked with the turn (owner,
+#: until when) in its commit; renewed as a lease is; released by delivering the rows, or by
+#: unmarking those left for later.
+_HOLD = "UPDATE outbox SET held_by = ?, held_until = ? WHERE conversation_id = ?"
+_RENEW_HELD = "UPDATE outbox SET held_until = ? WHERE conversation_id = ? AND held_by = ?"
+_UNHOLD = (
+    "UPDATE outbox SET held_by = NULL, held_until = NULL WHERE conversation_id = ? AND held_by = ?"
+)
+
 #: Teams re-delivers within minutes; remembering claimed events for a day is ample.
 CLAIM_RETENTION_SECONDS = 24 * 3600.0
 _PRUNE_EVERY = 1000
@@ -266,13 +277,15 @@ _dump = jsontext.dumps
 
 
 #: The read of a turn, in one statement: whether the chat is known, its reference and active
-#: session, whether the event was claimed, the lease's expiry, and whether the chat has
-#: undelivered messages, labelled messages or timers (read only when it has).
+#: session, whether the event was claimed, the lease's expiry, whether the chat has
+#: undelivered messages and until when a delivering turn holds them, and whether it has
+#: labelled messages or timers (read only when it has).
 _TURN_READ = (
     "SELECT c.conversation_id IS NOT NULL, c.reference, s.record,"
     " EXISTS (SELECT 1 FROM claims WHERE conversation_id = :chat AND event_id = :event),"
     " (SELECT until FROM leases WHERE conversation_id = :chat),"
     " EXISTS (SELECT 1 FROM outbox WHERE conversation_id = :chat),"
+    " (SELECT max(held_until) FROM outbox WHERE conversation_id = :chat),"
     " EXISTS (SELECT 1 FROM sent WHERE conversation_id = :chat),"
     " EXISTS (SELECT 1 FROM timers WHERE conversation_id = :chat)"
     " FROM (SELECT 1) LEFT JOIN chats c ON c.conversation_id = :chat"
@@ -390,9 +403,15 @@ class SqliteStore:
 
     async def _renew(self, turn: SqliteTurn) -> bool:
         with self._transaction() as db:
+            until = self._clock() + self.lease_seconds
+            if turn.delivering:
+                # Held by its outbox rows: renewed while one is left to deliver.
+                return (
+                    db.execute(_RENEW_HELD, (until, turn.conversation_id, turn.owner)).rowcount > 0
+                )
             renewed = db.execute(
                 "UPDATE leases SET until = ? WHERE conversation_id = ? AND owner = ?",
-                (self._clock() + self.lease_seconds, turn.conversation_id, turn.owner),
+                (until, turn.conversation_id, turn.owner),
             ).rowcount
         return renewed == 1
 
@@ -402,6 +421,10 @@ class SqliteStore:
             _Open.end()
             turn.open = False
             self._db.execute("ROLLBACK")
+        elif turn.delivering:
+            with self._transaction() as db:
+                db.execute(_UNHOLD, (turn.conversation_id, turn.owner))
+            turn.delivering = False
         else:
             with self._transaction() as db:
                 db.execute(
@@ -421,13 +444,19 @@ class SqliteStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             row = db.execute(_TURN_READ, {"chat": conversation_id, "event": event_id}).fetchone()
-            known, reference, record, claimed, until, outbox, labelled, timed = row
+            known, reference, record, claimed, until, outbox, held, labelled, timed = row
             if claimed:
                 db.execute("COMMIT")
                 return TurnStart.DUPLICATE, None
-            if until is not None and until > now:
+            if (until is not None and until > now) or (held is not None and held > now):
                 db.execute("COMMIT")
                 return TurnStart.BUSY, None
+            if held is not None:
+                log.warning(
+                    "chat %s: took over the delivery of a turn that stopped for more than %.0f s",
+                    conversation_id,
+                    self.lease_seconds,
+                )
             turn = SqliteTurn(
                 self,
                 conversation_id,
@@ -521,12 +550,18 @@ class SqliteStore:
                 )
             _Open.close()
             db.execute("BEGIN IMMEDIATE")
+        held: tuple[str | None, float | None] = (None, None)
         try:
             if not turn.leased:
                 # Read in this transaction, which held the write lock since: no lease to check.
+                # A turn with messages to deliver holds the chat by its outbox rows until they
+                # are delivered: marked with it as they are written, no lease row to write
+                # now and delete after the last delivery.
                 if hold:
                     turn.until = self._clock() + self.lease_seconds
-                    self._write_lease(turn)
+                    held = (turn.owner, turn.until)
+                    if turn.outbox:
+                        db.execute(_HOLD, (*held, conversation_id))
             elif hold:
                 kept = db.execute(
                     "UPDATE leases SET until = ? WHERE conversation_id = ? AND owner = ?",
@@ -581,13 +616,14 @@ class SqliteStore:
                 )
             for entry in writes.outbox:
                 cursor = db.execute(
-                    "INSERT INTO outbox (conversation_id, due_at, attempts, entry)"
-                    " VALUES (?, ?, ?, ?)",
+                    "INSERT INTO outbox (conversation_id, due_at, attempts, entry, held_by,"
+                    " held_until) VALUES (?, ?, ?, ?, ?, ?)",
                     (
                         conversation_id,
                         entry.due_at,
                         entry.attempts,
                         _dump(outgoing_record(entry)),
+                        *held,
                     ),
                 )
                 assert cursor.lastrowid is not None
@@ -615,7 +651,8 @@ class SqliteStore:
                 ) from None
             raise
         db.execute("COMMIT")
-        turn.leased = hold
+        turn.delivering = hold and not turn.leased
+        turn.leased = turn.leased and hold
         for session in writes.sessions:
             session.version += 1
             session.pending_flow.clear()
@@ -651,7 +688,10 @@ class SqliteStore:
                     " WHERE id = ? AND conversation_id = ?",
                     [(e.attempts, e.due_at, e.seq, turn.conversation_id) for e in postponed],
                 )
-            if release:
+            if release and turn.delivering:
+                if len(delivered) < len(turn.outbox):  # left to deliver later: not held
+                    db.execute(_UNHOLD, (turn.conversation_id, turn.owner))
+            elif release:
                 db.execute(
                     "DELETE FROM leases WHERE conversation_id = ? AND owner = ?",
                     (turn.conversation_id, turn.owner),
@@ -662,6 +702,7 @@ class SqliteStore:
         turn.sent = {**turn.sent, **sent}
         if release:
             turn.holding = False
+            turn.delivering = False
 
     def _write_session(self, db: sqlite3.Connection, session: Session, read: _Read | None) -> None:
         """Write `session` (`read`: what the turn read of it, None for one it did not)."""
@@ -789,9 +830,10 @@ class SqliteStore:
         rows = self.db.execute(
             "SELECT o.conversation_id FROM outbox o"
             " LEFT JOIN leases l ON l.conversation_id = o.conversation_id"
-            " WHERE o.due_at <= ? AND (l.until IS NULL OR l.until <= ?)"
-            " GROUP BY o.conversation_id ORDER BY min(o.due_at) LIMIT ?",
-            (now, now, limit),
+            " WHERE l.until IS NULL OR l.until <= :now GROUP BY o.conversation_id"
+            " HAVING min(o.due_at) <= :now AND coalesce(max(o.held_until), 0) <= :now"
+            " ORDER BY min(o.due_at) LIMIT :limit",
+            {"now": now, "limit": limit},
         ).fetchall()
         return [conversation_id for (conversation_id,) in rows]
 
@@ -960,6 +1002,8 @@ class SqliteTurn:
         #: Whether its lease row is in the database, and until when it was taken.
         self.leased = False
         self.until = 0.0
+        #: Whether it holds the chat by its outbox rows (marked with its owner) as it delivers.
+        self.delivering = False
 
     async def commit(self, writes: TurnWrites) -> None:
         if self.committed:
@@ -996,10 +1040,12 @@ def _upgrade(db: sqlite3.Connection) -> None:
     elif 0 < version < SCHEMA_VERSION:
         if version < 6:
             _report_columns(db)
-        # Before anything calls `create_tables`, whose indexes name the new columns.
-        _search_columns(db)
+        if version < 7:
+            # Before anything calls `create_tables`, whose indexes name the new columns.
+            _search_columns(db)
         if version < 5:
             _outbox_without_autoincrement(db)
+        _held_columns(db)
     elif version > SCHEMA_VERSION:
         raise StorageError(
             f"the store was written by a newer Crossdesk (schema {version}; this one reads"
@@ -1024,6 +1070,14 @@ def _outbox_without_autoincrement(db: sqlite3.Connection) -> None:
         " SELECT id, conversation_id, due_at, attempts, entry FROM v4_outbox"
     )
     db.execute("DROP TABLE v4_outbox")
+
+
+def _held_columns(db: sqlite3.Connection) -> None:
+    """Schema 8: the outbox rows a delivering turn holds its chat by (no lease row)."""
+    columns = {name for _, name, *_ in db.execute("PRAGMA table_info(outbox)")}
+    if columns and "held_by" not in columns:
+        db.execute("ALTER TABLE outbox ADD COLUMN held_by TEXT")
+        db.execute("ALTER TABLE outbox ADD COLUMN held_until REAL")
 
 
 def _report_columns(db: sqlite3.Connection) -> None:

@@ -1,12 +1,15 @@
 """On SQLite, a turn that waits for nothing between its read and its commit is one transaction
-and writes no lease row; one that waits holds its lease as a row, as every turn of another
-instance (or of another store of this process) sees it."""
+and writes no lease row (while it delivers, its outbox rows hold the chat); one that waits
+holds its lease as a row, as every turn of another instance (or of another store of this
+process) sees it."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -42,6 +45,17 @@ def lease_rows(path: Path) -> list[tuple[str, str]]:
         other.close()
 
 
+def held_rows(path: Path) -> list[tuple[str, str]]:
+    """The outbox rows another connection sees held by a delivering turn, and by whom."""
+    other = sqlite3.connect(path)
+    try:
+        return other.execute(
+            "SELECT conversation_id, held_by FROM outbox WHERE held_by IS NOT NULL"
+        ).fetchall()
+    finally:
+        other.close()
+
+
 @pytest.fixture
 async def path(tmp_path: Path) -> Path:
     return tmp_path / "store.sqlite3"
@@ -59,23 +73,81 @@ async def test_a_turn_that_waits_for_nothing_is_one_transaction_without_a_lease_
         assert counts["leases"] == 0
         assert counts["ROLLBACK"] == 0
 
-        # With a message to deliver, the commit takes the lease for the delivery, which
-        # releases it.
+        # With a message to deliver, the turn holds the chat by its outbox row until the
+        # delivery deletes it: still no lease row, and every other instance waits meanwhile.
         counts.clear()
+        other = SqliteStore(path)
         async with store.chat_turn(CHAT, "1:reply") as turn:
             assert turn is not None and turn.session is not None
             turn.session.record(said("and the printer"))
             activity = {"type": "message", "text": "On it", "conversation": {"id": CHAT}}
             await turn.commit(TurnWrites([turn.session], outbox=[Outgoing(activity)]))
-            assert lease_rows(path) == [(CHAT, turn.owner)]
+            assert held_rows(path) == [(CHAT, turn.owner)]
+            async with other.chat_turn(CHAT, "1:meanwhile", wait=False) as busy:
+                assert busy is None
+            assert await other.due_chats(time.time() + 1, 10) == [], "the sweeper leaves it"
             [entry] = turn.outbox
             await turn.settle(delivered=[entry.seq], release=True)
         assert counts["BEGIN"] == counts["COMMIT"] == 2
-        assert lease_rows(path) == []
+        assert counts["leases"] == 0
+        assert lease_rows(path) == held_rows(path) == []
         [session] = (await store.history(CHAT)).sessions
         assert session.version == 3
+        await other.close()
     finally:
         await store.close()
+
+
+async def test_a_delivery_left_for_later_no_longer_holds_the_chat(path: Path) -> None:
+    """A message whose delivery is postponed stays in the outbox, held by nobody: the next
+    turn (or the sweeper, once it is due) takes the chat at once."""
+    store, other = SqliteStore(path), SqliteStore(path)
+    try:
+        await open_chat(store)
+        async with store.chat_turn(CHAT, "1:reply") as turn:
+            assert turn is not None and turn.session is not None
+            activity = {"type": "message", "text": "On it", "conversation": {"id": CHAT}}
+            await turn.commit(TurnWrites([turn.session], outbox=[Outgoing(activity)]))
+            [entry] = turn.outbox
+            later = replace(entry, attempts=1, due_at=entry.due_at + 60)
+            await turn.settle(postponed=[later], release=True)
+        assert held_rows(path) == []
+        assert await other.due_chats(entry.due_at + 61, 10) == [CHAT]
+        async with other.chat_turn(CHAT, "1:next", wait=False) as next_turn:
+            assert next_turn is not None
+            assert [(e.seq, e.attempts) for e in next_turn.outbox] == [(entry.seq, 1)]
+    finally:
+        await store.close()
+        await other.close()
+
+
+async def test_a_delivery_whose_process_died_is_taken_over_when_its_hold_runs_out(
+    path: Path,
+) -> None:
+    clock = Clock()
+    store = SqliteStore(path, lease_seconds=30, clock=clock)
+    other = SqliteStore(path, lease_seconds=30, clock=clock)
+    try:
+        await open_chat(store)
+        turn = await store.chat_turn(CHAT, "1:reply").__aenter__()  # and never left: it died
+        assert turn is not None and turn.session is not None
+        activity = {"type": "message", "text": "On it", "conversation": {"id": CHAT}}
+        await turn.commit(TurnWrites([turn.session], outbox=[Outgoing(activity)]))
+        async with other.chat_turn(CHAT, "1:meanwhile", wait=False) as busy:
+            assert busy is None
+        assert await other.due_chats(clock() + 1, 10) == []
+        clock.advance(31)
+        assert await other.due_chats(clock(), 10) == [CHAT]
+        async with other.chat_turn(CHAT, "1:after", wait=False) as taken:
+            assert taken is not None
+            assert [e.activity["text"] for e in taken.outbox] == ["On it"]
+            await taken.commit(TurnWrites())
+            assert held_rows(path) == [(CHAT, taken.owner)], "now held by the turn delivering it"
+            await taken.settle(delivered=[e.seq for e in taken.outbox], release=True)
+        assert held_rows(path) == []
+    finally:
+        await store.close()
+        await other.close()
 
 
 async def test_a_turn_that_waits_between_read_and_commit_holds_its_lease_as_a_row(
