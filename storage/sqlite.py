@@ -1,12 +1,14 @@
 """The embedded default backend: one SQLite file, no server, no account.
 
 A turn is short transactions: one takes the chat's lease and reads the chat, one commits
-everything the turn changed with its outbox and the claim of its event (and releases the lease
-when there is nothing to deliver), then one per delivered message. They run
+everything the turn changed with its outbox and the claim of its event, then one per delivered
+message. While a turn delivers, the outbox rows it wrote hold the chat (marked with the turn and
+until when, renewed as a lease is): the last delivery deletes them, releasing it. They run
 synchronously on the event loop: SQLite answers in microseconds on a local file (WAL mode, no
 fsync per commit), less than handing them to a thread would cost, and because no transaction
 spans an `await` that waits, coroutines never see each other's half-written state. Several
-processes may share the file: the lease is a row, so their turns of one chat still take turns.
+processes may share the file: the lease is in it (a row, or a delivering turn's outbox rows), so
+their turns of one chat still take turns.
 
 Most turns reach their commit without waiting for anything (the runtime's work is synchronous;
 only a chat's first turn looks its guest up). Such a turn's read and commit are one

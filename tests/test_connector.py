@@ -275,3 +275,23 @@ def test_the_activities_url_is_msrests(base: str, conversation: str, activity: s
     http.adopt(client)
     assert client.conversations._activities_url(conversation, activity) == expected
     assert client.conversations._activities_url(conversation, activity) == expected  # cached
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    base=st.sampled_from(
+        ["https://smba.trafficmanager.net/emea/", "http://127.0.0.1:3978//_connector/"]
+    ),
+    conversation=st.text(max_size=12) | st.sampled_from([".", "..", "a:1x/../..", "19:x@thread"]),
+    member=st.text(max_size=12) | st.sampled_from([".", "..", "29:1a?b#c", "8:orgid:x/y"]),
+)
+def test_the_member_url_is_msrests(base: str, conversation: str, member: str) -> None:
+    client = ConnectorClient(MicrosoftAppCredentials.empty(), base_url=base)
+    expected = client._client.format_url(
+        client.conversations.get_conversation_member.metadata["url"],
+        conversationId=client._serialize.url("conversation_id", conversation, "str"),
+        memberId=client._serialize.url("member_id", member, "str"),
+    )
+    http = ChannelHttp()
+    http.adopt(client)
+    assert client.conversations._member_url(conversation, member) == expected

@@ -305,10 +305,29 @@ class _Conversations(ConversationsOperations):
                 template = ConversationsOperations.reply_to_activity.metadata["url"]
                 arguments["activityId"] = self._serialize.url("activity_id", activity_id, "str")
             return cast(str, self._client.format_url(template, **arguments))
+        url = f"{self._conversations()}{quote(conversation_id, safe='')}/activities"
+        return url if activity_id is None else f"{url}/{quote(activity_id, safe='')}"
+
+    def _member_url(self, conversation_id: str, member_id: str) -> str:
+        """msrest's URL of `get_conversation_member`, the same way as `_activities_url`."""
+        ids = (conversation_id, member_id)
+        if not all(type(part) is str and part not in ("", ".", "..") for part in ids):
+            return cast(
+                str,
+                self._client.format_url(
+                    ConversationsOperations.get_conversation_member.metadata["url"],
+                    conversationId=self._serialize.url("conversation_id", conversation_id, "str"),
+                    memberId=self._serialize.url("member_id", member_id, "str"),
+                ),
+            )
+        conversation = quote(conversation_id, safe="")
+        return f"{self._conversations()}{conversation}/members/{quote(member_id, safe='')}"
+
+    def _conversations(self) -> str:
+        """The URL of the conversations, ending in "/", as msrest joins it to the base URL."""
         if self._prefix is None:
             self._prefix = self._client.format_url("/v3/conversations/{id}", id="x")[:-1]
-        url = f"{self._prefix}{quote(conversation_id, safe='')}/activities"
-        return url if activity_id is None else f"{url}/{quote(activity_id, safe='')}"
+        return self._prefix
 
     async def put_activity(
         self, conversation_id: str, activity_id: str, activity: dict[str, Any]
@@ -328,12 +347,9 @@ class _Conversations(ConversationsOperations):
         """A member of a conversation as the Bot Connector answers it (JSON): the URL, headers,
         token, transport and errors of `get_conversation_member`, without building a model
         only to read its fields (TeamsInfo.get_member builds two, and re-serializes one)."""
-        url = self._client.format_url(
-            ConversationsOperations.get_conversation_member.metadata["url"],
-            conversationId=self._serialize.url("conversation_id", conversation_id, "str"),
-            memberId=self._serialize.url("member_id", member_id, "str"),
+        request = self._client.get(
+            self._member_url(conversation_id, member_id), {}, {"Accept": "application/json"}
         )
-        request = self._client.get(url, {}, {"Accept": "application/json"})
         self.config.user_agent_policy.on_request(Request(request))
         await self._token.authorize(request)
         response = (await self._sender.send(Request(request), stream=False)).http_response
