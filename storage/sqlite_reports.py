@@ -277,10 +277,13 @@ class SqliteReports:
         history: Callable[[str], Awaitable[ChatHistory]],
         *,
         guest_sorted: int = GUEST_SORTED,
+        before_guest_search: Callable[[], None] = lambda: None,
     ) -> None:
         self.path = str(path)
         self.guest_sorted = guest_sorted
         self._history = history
+        #: Brings the guest search's index up to date (the store's writer, on the event loop).
+        self._before_guest_search = before_guest_search
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="crossdesk-reports")
         self._db: sqlite3.Connection | None = None
         #: The thread the report queries ran on (for the tests: never the event loop's).
@@ -373,6 +376,8 @@ class SqliteReports:
         tenants = filters.departments(scope)
         if tenants is not None and not tenants:
             return Page((), None)
+        if filters.guest:
+            self._before_guest_search()
 
         def query(db: sqlite3.Connection) -> list[SessionRow]:
             guest = (

@@ -253,3 +253,37 @@ async def test_a_turn_that_runs_longer_than_its_lease_keeps_it(path: Path) -> No
     finally:
         await store.close()
         await other.close()
+
+
+async def test_guests_are_indexed_in_one_batch_yet_found_by_a_search_at_once(path: Path) -> None:
+    """A turn that opens a session only notes its guest for the trigram index (a row of it
+    written alone costs ten pages of the WAL file): the index takes the guests noted by many
+    turns in one transaction, before any guest search asks (or a moment later)."""
+    from storage.reports import SessionFilter
+    from storage.scope import Scope
+    from tests.storage.test_reports import agent_chat
+
+    store = SqliteStore(path)
+    transactions: list[list[str]] = [[]]
+
+    def traced(sql: str) -> None:
+        if sql.startswith("BEGIN"):
+            transactions.append([])
+        transactions[-1].append(sql)
+
+    store._db.set_trace_callback(traced)
+    try:
+        for n in range(30):
+            await agent_chat(store, f"guest{n}", n, {"Guest.Name": f"Guest Number{n:02d}"})
+        admin = Scope.of(admin=True)
+        page = await store.reports.sessions(admin, SessionFilter(guest="number07"))
+        assert [row.conversation_id for row in page.rows] == ["a:1guest7"]
+        indexing = [t for t in transactions if any("guest_search" in sql for sql in t)]
+        assert len(indexing) == 1, "one transaction indexed the 30 guests"
+        assert not any("guest_search" in sql for sql in transactions[1]), "not the turn's"
+    finally:
+        await store.close()
+    db = sqlite3.connect(path)
+    assert db.execute("SELECT count(*) FROM guest_search").fetchone() == (30,)
+    assert db.execute("SELECT count(*) FROM guest_pending").fetchone() == (0,)
+    db.close()
