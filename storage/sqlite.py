@@ -242,8 +242,9 @@ _SEARCHED = ", ".join(
     f" THEN json_extract(record, '$.metadata.\"{key}\"') END"
     for key in GUEST_SEARCHED
 )
-#: How many noted sessions the index takes in one transaction, at most.
-GUEST_BATCH = 200
+#: How many noted sessions the index takes in one transaction (about 3 ms), at most: as many
+#: noted make the index take them at once, fewer wait up to `GUEST_INDEX_DELAY` for company.
+GUEST_BATCH = 64
 #: How soon after a turn noted a session the index takes it in, if no search asks first.
 GUEST_INDEX_DELAY = 1.0
 
@@ -269,6 +270,10 @@ _HOLD = "UPDATE outbox SET held_by = ?, held_until = ? WHERE conversation_id = ?
 _RENEW_HELD = "UPDATE outbox SET held_until = ? WHERE conversation_id = ? AND held_by = ?"
 _UNHOLD = (
     "UPDATE outbox SET held_by = NULL, held_until = NULL WHERE conversation_id = ? AND held_by = ?"
+)
+_UNHOLD_ALL = (
+    "UPDATE outbox SET held_by = NULL, held_until = NULL"
+    " WHERE conversation_id = ? AND held_by IS NOT NULL"
 )
 
 #: Teams re-delivers within minutes; remembering claimed events for a day is ample.
@@ -377,9 +382,11 @@ class SqliteStore:
         # Lease owners: unique per turn and process, without a random number per turn.
         prefix = uuid.uuid4().hex
         self._owners = (f"{prefix}.{n}" for n in itertools.count())
-        #: Whether a write noted a guest for the index; the index's pending update, if any.
-        self._guests_noted = False
-        self._indexing: asyncio.TimerHandle | None = None
+        #: Guests noted for the index by this transaction, and since the index last took some.
+        self._noting = 0
+        self._guests_noted = 0
+        #: The index's next update, when one is due.
+        self._indexing: asyncio.Handle | None = None
         #: The operations view's questions, on a read-only connection of their own.
         self.reports = SqliteReports(self.path, self.history, before_guest_search=self.index_guests)
 
@@ -476,6 +483,7 @@ class SqliteStore:
                     conversation_id,
                     self.lease_seconds,
                 )
+                db.execute(_UNHOLD_ALL, (conversation_id,))
             turn = SqliteTurn(
                 self,
                 conversation_id,
@@ -661,7 +669,7 @@ class SqliteStore:
                 self._claim(db, conversation_id, turn.event_id)
         except BaseException as error:
             db.execute("ROLLBACK")
-            self._guests_noted = False
+            self._noting = 0
             if not turn.leased:
                 turn.holding = False  # its lease was never written
             if isinstance(error, sqlite3.IntegrityError):
@@ -671,8 +679,9 @@ class SqliteStore:
                 ) from None
             raise
         db.execute("COMMIT")
-        if self._guests_noted:
-            self._index_guests_soon()
+        if self._noting:
+            self._index_guests_soon(self._noting)
+            self._noting = 0
         turn.delivering = hold and not turn.leased
         turn.leased = turn.leased and hold
         for session in writes.sessions:
@@ -756,7 +765,7 @@ class SqliteStore:
             ).lastrowid
             if any(guest):
                 db.execute(_NOTE_GUEST, (rowid,))
-                self._guests_noted = True
+                self._noting += 1
             self._write_log(db, session, version)
             return
         # Setting `state` (or `agent_id`) to what it was would rewrite its index's page all
@@ -786,7 +795,7 @@ class SqliteStore:
             )
         if read is None or guest != read.guest:
             db.execute(_NOTE_GUEST_OF, (session.id,))
-            self._guests_noted = True
+            self._noting += 1
         self._write_log(db, session, version)
 
     @staticmethod
@@ -977,20 +986,23 @@ class SqliteStore:
         return [audit_of(json.loads(record)) for (record,) in rows]
 
     def index_guests(self) -> None:
-        """Take every session noted in `guest_pending` into the guest search's index, in
-        transactions of up to `GUEST_BATCH` sessions (its facts as the record has them now;
-        none: its row is dropped)."""
+        """Take every session noted in `guest_pending` into the guest search's index now (its
+        facts as the record has them; none: its row is dropped)."""
         if self._indexing is not None:
             self._indexing.cancel()
             self._indexing = None
-        while True:
-            with self._transaction() as db:
-                noted = db.execute(
-                    "SELECT session_rowid FROM guest_pending ORDER BY session_rowid LIMIT ?",
-                    (GUEST_BATCH,),
-                ).fetchall()
-                if not noted:
-                    return
+        while self._index_batch():
+            pass
+
+    def _index_batch(self) -> bool:
+        """Index up to `GUEST_BATCH` noted sessions in one transaction; whether more wait."""
+        self._guests_noted = 0
+        with self._transaction() as db:
+            noted = db.execute(
+                "SELECT session_rowid FROM guest_pending ORDER BY session_rowid LIMIT ?",
+                (GUEST_BATCH,),
+            ).fetchall()
+            if noted:
                 db.executemany("DELETE FROM guest_search WHERE rowid = ?", noted)
                 db.execute(
                     f"INSERT INTO guest_search (rowid, name, email, upn) SELECT rowid, {_SEARCHED}"
@@ -999,24 +1011,30 @@ class SqliteStore:
                     (json.dumps([rowid for (rowid,) in noted]),),
                 )
                 db.executemany("DELETE FROM guest_pending WHERE session_rowid = ?", noted)
-            if len(noted) < GUEST_BATCH:
-                return
+        return len(noted) == GUEST_BATCH
 
-    def _index_guests_soon(self) -> None:
-        """After a commit that noted a guest: index it within `GUEST_INDEX_DELAY`, with any
-        noted meanwhile (one batch for many turns)."""
-        self._guests_noted = False
-        if self._indexing is None:
-            self._indexing = asyncio.get_running_loop().call_later(
-                GUEST_INDEX_DELAY, self._index_guests_now
-            )
+    def _index_guests_soon(self, noted: int) -> None:
+        """After a commit that noted `noted` guests: index them with the others noted, at once
+        when they make a batch, else within `GUEST_INDEX_DELAY` (one batch for many turns)."""
+        self._guests_noted += noted
+        loop = asyncio.get_running_loop()
+        if self._guests_noted >= GUEST_BATCH:
+            if self._indexing is not None:
+                self._indexing.cancel()
+            self._indexing = loop.call_soon(self._index_guests_now)
+        elif self._indexing is None:
+            self._indexing = loop.call_later(GUEST_INDEX_DELAY, self._index_guests_now)
 
     def _index_guests_now(self) -> None:
+        """One batch per event-loop callback, so no turn waits for the index for long."""
         self._indexing = None
         try:
-            self.index_guests()
+            more = self._index_batch()
         except sqlite3.Error as error:  # noted still: the next search or turn retries
             log.error("the guest search's index was not updated: %s", error)
+            return
+        if more:
+            self._indexing = asyncio.get_running_loop().call_soon(self._index_guests_now)
 
     async def close(self) -> None:
         await self.reports.close()

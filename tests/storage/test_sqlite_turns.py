@@ -287,3 +287,33 @@ async def test_guests_are_indexed_in_one_batch_yet_found_by_a_search_at_once(pat
     assert db.execute("SELECT count(*) FROM guest_search").fetchone() == (30,)
     assert db.execute("SELECT count(*) FROM guest_pending").fetchone() == (0,)
     db.close()
+
+
+async def test_many_new_guests_are_indexed_a_batch_per_callback_without_a_search(
+    path: Path,
+) -> None:
+    """Guests noted faster than a batch a second are indexed without waiting, a batch of at
+    most `GUEST_BATCH` per event-loop callback, so no turn waits for the index for long."""
+    from storage.sqlite import GUEST_BATCH
+    from tests.storage.test_reports import agent_chat
+
+    store = SqliteStore(path)
+    batches: list[int] = []
+
+    def traced(sql: str) -> None:
+        if sql.startswith("DELETE FROM guest_pending"):
+            batches[-1] += 1
+        elif sql.startswith("SELECT session_rowid FROM guest_pending"):
+            batches.append(0)
+
+    store._db.set_trace_callback(traced)
+    try:
+        for n in range(2 * GUEST_BATCH + 10):
+            await agent_chat(store, f"guest{n}", n, {"Guest.Name": f"Guest Number{n:03d}"})
+        for _ in range(10):  # the callbacks already due, none waiting for time to pass
+            await asyncio.sleep(0)
+        assert batches == [GUEST_BATCH, GUEST_BATCH, 10]
+        left = sqlite3.connect(path).execute("SELECT count(*) FROM guest_pending").fetchone()
+        assert left == (0,)
+    finally:
+        await store.close()
