@@ -113,11 +113,7 @@ async def test_a_schema_4_store_keeps_its_logs_and_undelivered_messages(tmp_path
     )
     db.execute("CREATE INDEX outbox_by_conversation ON outbox (conversation_id, id)")
     db.execute("CREATE INDEX outbox_by_due ON outbox (due_at)")
-    activity = {"type": "message", "text": "Still there?", "conversation": {"id": CHAT}}
-    db.execute(
-        "INSERT INTO outbox VALUES (7, ?, 0, 1, ?)",
-        (CHAT, _j({"activity": activity, "replyTo": None, "label": None, "replaces": None})),
-    )
+    _leave_undelivered(db)
     db.execute("PRAGMA user_version = 4")
     db.close()
 
@@ -145,6 +141,15 @@ async def test_a_schema_4_store_keeps_its_logs_and_undelivered_messages(tmp_path
     indexes = {n for (n,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     assert "outbox_by_due" not in indexes and "outbox_by_conversation" in indexes
     db.close()
+
+
+def _leave_undelivered(db: sqlite3.Connection) -> None:
+    """A message an earlier Crossdesk left in the outbox (id 7, one attempt made)."""
+    activity = {"type": "message", "text": "Still there?", "conversation": {"id": CHAT}}
+    db.execute(
+        "INSERT INTO outbox VALUES (7, ?, 0, 1, ?)",
+        (CHAT, _j({"activity": activity, "replyTo": None, "label": None, "replaces": None})),
+    )
 
 
 def _j(value: object) -> str:
@@ -271,11 +276,7 @@ async def test_a_schema_7_store_keeps_its_undelivered_messages_and_is_not_indexe
     db = sqlite3.connect(path, isolation_level=None)
     db.execute("ALTER TABLE outbox DROP COLUMN held_by")
     db.execute("ALTER TABLE outbox DROP COLUMN held_until")
-    activity = {"type": "message", "text": "Still there?", "conversation": {"id": CHAT}}
-    db.execute(
-        "INSERT INTO outbox VALUES (7, ?, 0, 1, ?)",
-        (CHAT, _j({"activity": activity, "replyTo": None, "label": None, "replaces": None})),
-    )
+    _leave_undelivered(db)
     db.execute("DELETE FROM guest_search")  # what a new index of schema 7 would fill again
     db.execute("PRAGMA user_version = 7")
     db.close()
