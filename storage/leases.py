@@ -61,6 +61,7 @@ async def leased_turn(
     wait: bool,
     renew: Callable[[H], Awaitable[bool]],
     release: Callable[[H], Awaitable[None]],
+    sleep: Callable[[float], Awaitable[None]] | None = None,
 ) -> AsyncIterator[H | None]:
     """A chat turn under the chat's lease, the same way on every backend.
 
@@ -68,7 +69,8 @@ async def leased_turn(
     chat or finds the event claimed; with `wait` False it tries once. While the block runs the
     lease is renewed every third of `lease_seconds` (`renew` answers False once it was lost),
     so only a dead process's lease expires; on leaving, a turn still holding it `release`s it
-    and this process's waiters for the chat are woken.
+    and this process's waiters for the chat are woken. `sleep` (tests) times the renewals
+    instead of the event loop's clock.
     """
     loop = asyncio.get_running_loop()
     deadline = loop.time() + (2 * lease_seconds if wait else 0.0)
@@ -88,25 +90,33 @@ async def leased_turn(
         yield None
         return
 
-    async def heartbeat(held: H) -> None:
+    async def heartbeat(held: H, first: bool = False) -> None:
+        if first:  # an injected `sleep` times the first renewal too
+            await pause(lease_seconds / 3)
         while True:
             if not held.holding or not await renew(held):
                 return
-            await asyncio.sleep(lease_seconds / 3)
+            await pause(lease_seconds / 3)
 
+    pause = sleep or asyncio.sleep
     # Most turns end well before their first renewal is due: a timer starts the heartbeat
     # then, rather than a task per turn that sleeps and is cancelled.
     beating: asyncio.Task[None] | None = None
+    due: asyncio.TimerHandle | None = None
 
     def start(held: H) -> None:
         nonlocal beating
         beating = asyncio.create_task(heartbeat(held))
 
-    due = loop.call_later(lease_seconds / 3, start, turn)
+    if sleep is None:
+        due = loop.call_later(lease_seconds / 3, start, turn)
+    else:
+        beating = asyncio.create_task(heartbeat(turn, first=True))
     try:
         yield turn
     finally:
-        due.cancel()
+        if due is not None:
+            due.cancel()
         if beating is not None:
             beating.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -29,7 +29,7 @@ import logging
 import sqlite3
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -352,7 +352,8 @@ class SqliteStore:
     """`Store` on one SQLite database file.
 
     `lease_seconds` is how long a turn may hold a chat before another may take it over;
-    `clock` (epoch seconds) times leases and claims; both are injectable for tests.
+    `clock` (epoch seconds) times leases and claims, `sleep` the renewals of a turn's lease
+    (the event loop's clock by default); all are injectable for tests.
     """
 
     def __init__(
@@ -361,10 +362,12 @@ class SqliteStore:
         *,
         lease_seconds: float = LEASE_SECONDS,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] | None = None,
     ) -> None:
         self.path = str(path)
         self.lease_seconds = lease_seconds
         self._clock = clock
+        self._sleep = sleep
         try:
             self._db = sqlite3.connect(self.path, isolation_level=None)
             self._db.execute("PRAGMA journal_mode=WAL")
@@ -425,6 +428,7 @@ class SqliteStore:
             wait=wait,
             renew=self._renew,
             release=self._release,
+            sleep=self._sleep,
         )
 
     async def _renew(self, turn: SqliteTurn) -> bool:

@@ -234,16 +234,44 @@ async def test_a_turn_that_fails_before_its_commit_leaves_nothing(path: Path) ->
         await store.close()
 
 
+class Timer:
+    """Sleeps that end when the test moves `clock` past them, in order, none by itself."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.sleeping: list[tuple[float, asyncio.Future[None]]] = []
+
+    async def sleep(self, seconds: float) -> None:
+        woken: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.sleeping.append((self.clock() + seconds, woken))
+        await woken
+
+    async def advance(self, seconds: float) -> None:
+        until = self.clock() + seconds
+        for _ in range(3):  # let the sleepers woken so far run and sleep again
+            await asyncio.sleep(0)
+        while due := sorted((t for t in self.sleeping if t[0] <= until), key=lambda t: t[0]):
+            at, woken = due[0]
+            self.sleeping.remove(due[0])
+            self.clock.now = at
+            woken.set_result(None)
+            for _ in range(3):
+                await asyncio.sleep(0)
+        self.clock.now = until
+
+
 async def test_a_turn_that_runs_longer_than_its_lease_keeps_it(path: Path) -> None:
     """While the turn runs its lease is renewed (every third of it), so another instance finds
     the chat busy however long the turn takes, and the turn's commit holds."""
-    store = SqliteStore(path, lease_seconds=1.0)
-    other = SqliteStore(path, lease_seconds=1.0)
+    clock = Clock()
+    timer = Timer(clock)
+    store = SqliteStore(path, lease_seconds=30, clock=clock, sleep=timer.sleep)
+    other = SqliteStore(path, lease_seconds=30, clock=clock)
     try:
         await open_chat(store)
         async with store.chat_turn(CHAT, "1:long") as turn:
             assert turn is not None and turn.session is not None
-            await asyncio.sleep(1.5)  # e.g. a slow member look-up
+            await timer.advance(45)  # e.g. a slow member look-up: half as long again as a lease
             async with other.chat_turn(CHAT, "1:meanwhile", wait=False) as busy:
                 assert busy is None
             turn.session.metadata["Guest.Question"] = "long"
