@@ -119,12 +119,7 @@ async def test_a_schema_4_store_keeps_its_logs_and_undelivered_messages(tmp_path
 
     store = SqliteStore(path)
     try:
-        async with store.chat_turn(CHAT, None) as turn:
-            assert turn is not None
-            [left] = turn.outbox
-            assert (left.seq, left.attempts, left.activity["text"]) == (7, 1, "Still there?")
-            await turn.settle(delivered=[7], release=True)
-        await answer(store, "1:second", "and the printer")
+        await _deliver_what_was_left(store)
         history = await store.history(CHAT)
         [session] = history.sessions
         assert [s.stage_key for s in history.flows[session.id]] == ["greet", "ask"]
@@ -150,6 +145,17 @@ def _leave_undelivered(db: sqlite3.Connection) -> None:
         "INSERT INTO outbox VALUES (7, ?, 0, 1, ?)",
         (CHAT, _j({"activity": activity, "replyTo": None, "label": None, "replaces": None})),
     )
+
+
+async def _deliver_what_was_left(store: SqliteStore) -> None:
+    """The next turn finds `_leave_undelivered`'s message under its id and delivers it; the
+    chat goes on."""
+    async with store.chat_turn(CHAT, None) as turn:
+        assert turn is not None
+        [left] = turn.outbox
+        assert (left.seq, left.attempts, left.activity["text"]) == (7, 1, "Still there?")
+        await turn.settle(delivered=[7], release=True)
+    await answer(store, "1:second", "and the printer")
 
 
 def _j(value: object) -> str:
@@ -284,12 +290,7 @@ async def test_a_schema_7_store_keeps_its_undelivered_messages_and_is_not_indexe
     store = SqliteStore(path)
     try:
         assert await store.due_chats(1.0, 10) == [CHAT]
-        async with store.chat_turn(CHAT, None) as turn:
-            assert turn is not None
-            [left] = turn.outbox
-            assert (left.seq, left.attempts, left.activity["text"]) == (7, 1, "Still there?")
-            await turn.settle(delivered=[7], release=True)
-        await answer(store, "1:second", "and the printer")
+        await _deliver_what_was_left(store)
     finally:
         await store.close()
     db = sqlite3.connect(path)
