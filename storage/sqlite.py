@@ -298,15 +298,14 @@ _dump = jsontext.dumps
 
 
 #: The read of a turn, in one statement: whether the chat is known, its reference and active
-#: session, whether the event was claimed, the lease's expiry, whether the chat has
-#: undelivered messages and until when a delivering turn holds them, and whether it has
+#: session, whether the event was claimed, the lease's expiry, until when a delivering turn
+#: holds the chat's undelivered messages (0: nobody; NULL: it has none), and whether it has
 #: labelled messages or timers (read only when it has).
 _TURN_READ = (
     "SELECT c.conversation_id IS NOT NULL, c.reference, s.record,"
     " EXISTS (SELECT 1 FROM claims WHERE conversation_id = :chat AND event_id = :event),"
     " (SELECT until FROM leases WHERE conversation_id = :chat),"
-    " EXISTS (SELECT 1 FROM outbox WHERE conversation_id = :chat),"
-    " (SELECT max(held_until) FROM outbox WHERE conversation_id = :chat),"
+    " (SELECT max(coalesce(held_until, 0)) FROM outbox WHERE conversation_id = :chat),"
     " EXISTS (SELECT 1 FROM sent WHERE conversation_id = :chat),"
     " EXISTS (SELECT 1 FROM timers WHERE conversation_id = :chat)"
     " FROM (SELECT 1) LEFT JOIN chats c ON c.conversation_id = :chat"
@@ -474,14 +473,14 @@ class SqliteStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             row = db.execute(_TURN_READ, {"chat": conversation_id, "event": event_id}).fetchone()
-            known, reference, record, claimed, until, outbox, held, labelled, timed = row
+            known, reference, record, claimed, until, held, labelled, timed = row
             if claimed:
                 db.execute("COMMIT")
                 return TurnStart.DUPLICATE, None
             if (until is not None and until > now) or (held is not None and held > now):
                 db.execute("COMMIT")
                 return TurnStart.BUSY, None
-            if held is not None:
+            if held:  # held until a moment past: its turn stopped
                 log.warning(
                     "chat %s: took over the delivery of a turn that stopped for more than %.0f s",
                     conversation_id,
@@ -496,7 +495,7 @@ class SqliteStore:
                 session=session_of(json.loads(record)) if record else None,
                 known=bool(known),
                 reference=json.loads(reference) if reference else None,
-                outbox=self._outbox(conversation_id) if outbox else [],
+                outbox=self._outbox(conversation_id) if held is not None else [],
                 timers=self._timers(conversation_id) if timed else [],
                 sent=self._sent(conversation_id) if labelled else {},
             )
