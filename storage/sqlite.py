@@ -40,7 +40,6 @@ import jsontext
 from errors import ConflictError, StorageError
 from pipeline.session import FlowStep, Session, TranscriptEntry
 from storage.base import (
-    GUEST_SEARCHED,
     LEASE_SECONDS,
     AgentRecord,
     AuditEntry,
@@ -71,7 +70,7 @@ from storage.records import (
     transfer_record,
 )
 from storage.reports import LiveFacts, agent_id_of, guest_facts
-from storage.sqlite_reports import SqliteReports
+from storage.sqlite_reports import GUEST_FACTS, SqliteReports
 
 if TYPE_CHECKING:
     from storage.base import SessionSearch
@@ -236,12 +235,7 @@ INSERT_GUEST = "INSERT INTO guest_search (rowid, name, email, upn) VALUES (?, ?,
 #: A session whose guest the index is yet to take in (by rowid, or by id).
 _NOTE_GUEST = "INSERT OR IGNORE INTO guest_pending VALUES (?)"
 _NOTE_GUEST_OF = "INSERT OR IGNORE INTO guest_pending SELECT rowid FROM sessions WHERE id = ?"
-#: A guest's searched facts as a session's record keeps them (text only, as `guest_facts`).
-_SEARCHED = ", ".join(
-    f"CASE json_type(record, '$.metadata.\"{key}\"') WHEN 'text'"
-    f" THEN json_extract(record, '$.metadata.\"{key}\"') END"
-    for key in GUEST_SEARCHED
-)
+_SEARCHED = ", ".join(GUEST_FACTS)
 #: How many noted sessions the index takes in one transaction (about 3 ms), at most: as many
 #: noted make the index take them at once, fewer wait up to `GUEST_INDEX_DELAY` for company.
 GUEST_BATCH = 64
@@ -1215,8 +1209,7 @@ def _search_columns(db: sqlite3.Connection) -> None:
             (facts.agent_state, facts.queued_at, facts.last_activity_at, session_id),
         )
     db.execute(GUEST_SEARCH)
-    searched = ", ".join(f"json_extract(record, '$.metadata.\"{key}\"')" for key in GUEST_SEARCHED)
     db.execute(
-        f"INSERT OR REPLACE INTO guest_search (rowid, name, email, upn) SELECT rowid, {searched}"
-        f" FROM sessions WHERE coalesce({searched}) IS NOT NULL"
+        f"INSERT OR REPLACE INTO guest_search (rowid, name, email, upn) SELECT rowid, {_SEARCHED}"
+        f" FROM sessions WHERE coalesce({_SEARCHED}) IS NOT NULL"
     )

@@ -84,12 +84,14 @@ TRIGRAM = 3
 GUEST_SORTED = 2000
 
 
+#: The guest's searched facts as a session's record keeps them, in `GUEST_SEARCHED`'s order:
+#: what the trigram index holds and what a walk checks.
+GUEST_FACTS = tuple(f"json_extract(record, '$.metadata.\"{key}\"')" for key in GUEST_SEARCHED)
+
+
 def _scanned(lower: str) -> str:
     """A check of a guest's facts in a session's record, each in lower case by `lower`."""
-    return " OR ".join(
-        f"instr({lower}(json_extract(record, '$.metadata.\"{key}\"')), ?) > 0"
-        for key in GUEST_SEARCHED
-    )
+    return " OR ".join(f"instr({lower}({fact}), ?) > 0" for fact in GUEST_FACTS)
 
 
 #: The full-text index folds case beyond ASCII; so does the check of records: by Python's
