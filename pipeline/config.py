@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from functools import cached_property
@@ -353,6 +353,9 @@ class Config:
             for tenant in config.tenants
             for name, pipeline in tenant.pipelines.items()
         }
+        # What the runtime asks of a stage or tenant on every turn, worked out once.
+        self._choice_names: dict[tuple[str, str, str], Mapping[str, Sequence[str]]] = {}
+        self._idle_timeouts: dict[str, timedelta] = {}
 
     @property
     def front_door(self) -> Tenant:
@@ -381,9 +384,12 @@ class Config:
 
     def idle_timeout(self, tenant_id: str) -> timedelta:
         """How long a chat with `tenant_id` may wait for the guest before it is abandoned."""
-        tenant = self.tenants.get(tenant_id)
-        own = tenant.idle_timeout if tenant is not None else None
-        return parse_duration(own or self.file.idle_timeout)
+        timeout = self._idle_timeouts.get(tenant_id)
+        if timeout is None:
+            tenant = self.tenants.get(tenant_id)
+            own = tenant.idle_timeout if tenant is not None else None
+            timeout = self._idle_timeouts[tenant_id] = parse_duration(own or self.file.idle_timeout)
+        return timeout
 
     @cached_property
     def hours(self) -> dict[str, BusinessHours]:
@@ -394,9 +400,16 @@ class Config:
     def tenant_names(self) -> dict[str, str]:
         return {tenant.id: tenant.name for tenant in self.file.tenants}
 
-    def choice_names(self, ref: StageRef) -> dict[str, list[str]]:
+    def choice_names(self, ref: StageRef) -> Mapping[str, Sequence[str]]:
         """For an options stage: the names of the tenants each choice (by value) leads to
         through a transfer, so that a guest may type "Human Resources" for the choice "HR"."""
+        key = (ref.tenant.id, ref.pipeline, ref.stage.key)
+        names = self._choice_names.get(key)
+        if names is None:
+            names = self._choice_names[key] = self._find_choice_names(ref)
+        return names
+
+    def _find_choice_names(self, ref: StageRef) -> dict[str, list[str]]:
         from pipeline.stages.options import OptionsStage
 
         stage = ref.stage
