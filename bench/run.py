@@ -63,12 +63,22 @@ class Target:
     @property
     def stateful(self) -> bool:
         """Whether the bot keeps a SQLite file (a fresh one per run)."""
-        return self.kind in ("crossdesk", "limit")
+        return self.kind in ("crossdesk", "limit", "limit-delivered")
 
 
 FLOOR = Target("floor", "raw aiohttp echo (floor)", "floor", 0, 1, 200)
 LIMIT = Target(
     "limit", "limit: parse + 3 SQLite writes in 1 transaction + POST", "limit", 0, 1, 200
+)
+#: The limit with Crossdesk's delivery guarantee: the reply in the outbox until its POST was
+#: answered (a second transaction per reply).
+LIMIT_DELIVERED = Target(
+    "limit-delivered",
+    "limit + the reply in an outbox, deleted after its POST (2 transactions)",
+    "limit-delivered",
+    0,
+    1,
+    200,
 )
 SDK = Target("sdk", "bare botbuilder 4.17.1 echo", "sdk", 0, 1, 200)
 AGENTS = Target("agents", "Microsoft 365 Agents SDK 1.9 echo", "agents", 0, 1, 200)
@@ -104,7 +114,7 @@ RELAY = Target(
     CONFIGS_DIR / "relay.yaml",
     relay=True,
 )
-TARGETS = (FLOOR, LIMIT, SDK, AGENTS, TEAMS, PLAIN, FRESH, TRANSFER, RELAY)
+TARGETS = (FLOOR, LIMIT, LIMIT_DELIVERED, SDK, AGENTS, TEAMS, PLAIN, FRESH, TRANSFER, RELAY)
 
 
 def baseline_targets(tree: Path) -> tuple[Target, ...]:
@@ -448,6 +458,25 @@ def verdicts(
                 f"- bot CPU per {label} / the limit bot's at {level} chats: {_times(ratio)}"
                 f" (target <= {bound:g}x): {verdict(None if ratio is None else ratio <= bound)}"
             )
+    # For reference (no target): against the limit bot that also keeps each reply until it
+    # was delivered, as Crossdesk does.
+    for level in settings.levels:
+        kept = get("limit-delivered", level, "bot_cpu_per_turn")
+        if kept is None:
+            continue
+        turns = ", ".join(
+            f"{label} {_times(_ratio(get(key, level, 'bot_cpu_per_turn'), kept))}"
+            for key, label in (
+                ("plain", "plain"),
+                ("fresh", "fresh chats"),
+                ("transfer", "transfer"),
+            )
+        )
+        lines.append(
+            f"- bot CPU per turn / the delivery-recording limit bot's at {level} chats: {turns}"
+            f" (its own / the limit bot's:"
+            f" {_times(_ratio(kept, get('limit', level, 'bot_cpu_per_turn')))})"
+        )
     for level in (10, 200):
         if level in settings.levels:
             ratio = _ratio(get("plain", level, "throughput"), get("agents", level, "throughput"))

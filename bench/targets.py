@@ -9,6 +9,9 @@ never outlives the benchmark that started it): `bench/lifecycle.py`.
 - `limit`: the floor plus state, the least a stateful bot can do: the same, with the turn's
   three writes (claim the activity, the chat's state, a transcript line) in one SQLite
   transaction on a WAL file, as Crossdesk's store keeps it.
+- `limit-delivered`: the limit bot with the delivery guarantee Crossdesk keeps (a reply is
+  neither lost nor sent twice across a crash): the reply is written to an outbox in the turn's
+  transaction, and deleted in a second one once its POST was answered.
 - `sdk`: a bare botbuilder 4.17.1 echo bot exactly as the samples build it (stock `CloudAdapter`,
   `ActivityHandler`, `adapter.process`).
 - `agents`, `teams`: the Microsoft 365 Agents SDK and Teams SDK v2 echoes (`bench/peers/`): this
@@ -40,7 +43,7 @@ from aiohttp import web
 from bench.lifecycle import CallbackTimes, stopped
 from bench.peers import PEERS, PeerUnavailable
 
-KINDS = ("floor", "limit", "sdk", *PEERS, "crossdesk")
+KINDS = ("floor", "limit", "limit-delivered", "sdk", *PEERS, "crossdesk")
 
 
 def _echo(activity: dict[str, object]) -> tuple[str, dict[str, object]]:
@@ -96,13 +99,20 @@ CREATE TABLE IF NOT EXISTS chats (
 CREATE TABLE IF NOT EXISTS transcript (
     conversation_id TEXT NOT NULL, at REAL NOT NULL, direction TEXT NOT NULL, text TEXT
 );
+CREATE TABLE IF NOT EXISTS outbox (
+    id INTEGER PRIMARY KEY, conversation_id TEXT NOT NULL, url TEXT NOT NULL, reply TEXT NOT NULL
+);
 """
 
 
-def limit_app(sqlite: Path) -> web.Application:
+def limit_app(sqlite: Path, *, delivered: bool = False) -> web.Application:
     """The floor with a stateful turn: claim the activity id, write the chat's state and a
     transcript line in one transaction (WAL, synchronous=NORMAL, on the event loop, as
-    Crossdesk's SQLite store does), post the reply on a kept-alive session, answer 201."""
+    Crossdesk's SQLite store does), post the reply on a kept-alive session, answer 201.
+
+    `delivered`: the reply is written to the outbox in that transaction too, and deleted in
+    a second one once its POST was answered (what a restart would send again, until then).
+    """
     app = web.Application()
     db = sqlite3.connect(sqlite, isolation_level=None)
     db.execute("PRAGMA journal_mode=WAL")
@@ -117,6 +127,8 @@ def limit_app(sqlite: Path) -> web.Application:
         conversation_id = activity["conversation"]["id"]
         text = activity.get("text")
         state = json.dumps({"waiting_at": "ask", "answer": text}, separators=(",", ":"))
+        message = activity.get("type") == "message"
+        url, reply = _echo(activity) if message else ("", {})
         db.execute("BEGIN IMMEDIATE")
         try:
             db.execute("INSERT INTO claims VALUES (?)", (activity["id"],))
@@ -129,14 +141,23 @@ def limit_app(sqlite: Path) -> web.Application:
                 "INSERT INTO transcript VALUES (?, ?, 'in', ?)",
                 (conversation_id, time.time(), text),
             )
+            if delivered and message:
+                body = json.dumps(reply, separators=(",", ":"))
+                pending = db.execute(
+                    "INSERT INTO outbox (conversation_id, url, reply) VALUES (?, ?, ?)",
+                    (conversation_id, url, body),
+                ).lastrowid
         except BaseException:
             db.execute("ROLLBACK")
             raise
         db.execute("COMMIT")
-        if activity.get("type") == "message":
-            url, reply = _echo(activity)
+        if message:
             async with request.app[HTTP].post(url, json=reply) as response:
                 await response.read()
+            if delivered:
+                db.execute("BEGIN IMMEDIATE")
+                db.execute("DELETE FROM outbox WHERE id = ?", (pending,))
+                db.execute("COMMIT")
         return web.Response(status=201)
 
     app.cleanup_ctx.append(_kept_alive)
@@ -242,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.targets", description=__doc__)
     parser.add_argument("kind", choices=KINDS)
     parser.add_argument("--config", type=Path, help="the Crossdesk configuration")
-    parser.add_argument("--sqlite", type=Path, help="the SQLite file (crossdesk, limit)")
+    parser.add_argument(
+        "--sqlite", type=Path, help="the SQLite file (crossdesk, limit, limit-delivered)"
+    )
     parser.add_argument(
         "--no-callback-times",
         dest="callback_times",
@@ -278,8 +301,8 @@ def main(argv: list[str] | None = None) -> int:
             app = sdk_app()
         else:
             if args.sqlite is None:
-                parser.error("limit needs --sqlite")
-            app = limit_app(args.sqlite)
+                parser.error(f"{args.kind} needs --sqlite")
+            app = limit_app(args.sqlite, delivered=args.kind == "limit-delivered")
     callbacks = CallbackTimes()
     callbacks.install(callbacks=args.callback_times)
     asyncio.run(serve(app, callbacks, access_log=access_log))

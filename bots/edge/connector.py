@@ -356,17 +356,15 @@ class _Conversations(ConversationsOperations):
         """A member of a conversation as the Bot Connector answers it (JSON): the URL, headers,
         token, transport and errors of `get_conversation_member`, without building a model
         only to read its fields (TeamsInfo.get_member builds two, and re-serializes one)."""
-        url = self._member_url(conversation_id, member_id)
-        headers = {"Accept": "application/json"}
-        held = _Headers(headers)
-        self.config.user_agent_policy.on_request(Request(held))
-        await self._token.authorize(held)
-        raw = await self._sender.exchange("GET", url, None, {**self.config.headers, **headers})
-        if raw.status != 200:
-            response = _ChannelResponse(ClientRequest("GET", url, headers), raw)
-            await response.load_body()
+        request = self._client.get(
+            self._member_url(conversation_id, member_id), {}, {"Accept": "application/json"}
+        )
+        self.config.user_agent_policy.on_request(Request(request))
+        await self._token.authorize(request)
+        response = (await self._sender.send(Request(request), stream=False)).http_response
+        if response.status_code != 200:
             raise models.ErrorResponseException(self._deserialize, response)
-        return json.loads(await raw.read())
+        return json.loads(response.body())
 
     # The generated code reads the URL template off the method it runs in.
     send_to_conversation.metadata = ConversationsOperations.send_to_conversation.metadata  # type: ignore[attr-defined]
