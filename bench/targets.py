@@ -142,10 +142,9 @@ def limit_app(sqlite: Path, *, delivered: bool = False) -> web.Application:
                 (conversation_id, time.time(), text),
             )
             if delivered and message:
-                body = json.dumps(reply, separators=(",", ":"))
                 pending = db.execute(
                     "INSERT INTO outbox (conversation_id, url, reply) VALUES (?, ?, ?)",
-                    (conversation_id, url, body),
+                    (conversation_id, url, json.dumps(reply, separators=(",", ":"))),
                 ).lastrowid
         except BaseException:
             db.execute("ROLLBACK")

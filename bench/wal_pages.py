@@ -76,16 +76,16 @@ async def _measure(
     path = folder / f"{id(run)}.sqlite3"
     store = SqliteStore(path)
     try:
-        store._db.execute("PRAGMA wal_autocheckpoint = 0")
+        store.db.execute("PRAGMA wal_autocheckpoint = 0")
         await setup(store)
-        store._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        store.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         statements = 0
 
         def counted(_: str) -> None:
             nonlocal statements
             statements += 1
 
-        store._db.set_trace_callback(counted)
+        store.db.set_trace_callback(counted)
         before = os.times()
         for n in range(turns):
             await run(store, n)
